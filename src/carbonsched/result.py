@@ -1,0 +1,82 @@
+"""The result every method returns, and the one path that finalises it.
+
+:func:`finalize` takes a schedule (a :class:`Solution` with arrays filled),
+scores it with the checker's :func:`~carbonsched.check.evaluate` (the same
+OB for every method), fills objective, emissions, bound and gap, and runs
+the checker. Methods never compute their reported objective themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .check import Breakdown, CheckReport, check_solution, evaluate
+from .instance import Instance
+from .solution import Solution
+
+__all__ = ["Result", "finalize", "relative_gap"]
+
+
+def relative_gap(bound: float | None, objective: float | None) -> float | None:
+    """(bound - objective) / max(1, |objective|), as MODEL.md section 5."""
+    if bound is None or objective is None:
+        return None
+    return max(0.0, bound - objective) / max(1.0, abs(objective))
+
+
+@dataclass
+class Result:
+    """A method's outcome: the solution file's content plus the objective
+    breakdown, timings (s), an infeasibility diagnosis and the check."""
+
+    solution: Solution
+    breakdown: Breakdown | None
+    timings: dict[str, float] = field(default_factory=dict)
+    diagnosis: list[str] = field(default_factory=list)
+    check: CheckReport | None = None
+
+    @property
+    def status(self) -> str:
+        return self.solution.status
+
+    @property
+    def objective(self) -> float | None:
+        return self.solution.objective
+
+    @property
+    def bound(self) -> float | None:
+        return self.solution.bound
+
+    @property
+    def gap(self) -> float | None:
+        return self.solution.gap
+
+    @property
+    def emissions(self) -> float | None:
+        return self.solution.emissions_t
+
+    @property
+    def method(self) -> str:
+        return self.solution.method
+
+
+def finalize(inst: Instance, sol: Solution, *, bound: float | None, timings: dict[str, float] | None = None,
+             stats: dict | None = None, diagnosis: list[str] | None = None, run_check: bool = True) -> Result:
+    """Score ``sol`` with the independent evaluator, fill the headline
+    numbers, and check it. An infeasible outcome (no schedule) passes
+    through with its diagnosis."""
+    timings = dict(timings or {})
+    sol.stats = {**sol.stats, **(stats or {}), "timings_s": timings}
+    if sol.status in ("infeasible", "budget_infeasible") and not sol.training and sol.objective is None:
+        sol.bound = bound
+        return Result(sol, None, timings, list(diagnosis or []), None)
+    b = evaluate(inst, sol)
+    sol.objective = b.objective
+    sol.emissions_t = b.emissions_t
+    if bound is not None and bound < b.objective:
+        # a bound from a solver tolerance can sit a hair under the incumbent
+        bound = b.objective if b.objective - bound <= 1e-6 * max(1.0, abs(b.objective)) else bound
+    sol.bound = bound
+    sol.gap = relative_gap(bound, b.objective)
+    rep = check_solution(inst, sol) if run_check else None
+    return Result(sol, b, timings, list(diagnosis or []), rep)

@@ -1,0 +1,45 @@
+"""The command line, run as a user would (in-process, through main())."""
+
+import json
+
+from carbonsched.cli import main
+
+from helpers import rich_tiny
+
+
+def test_solve_default_writes_a_solution_that_check_accepts(tmp_path, capsys):
+    out = tmp_path / "sol.json"
+    assert main(["solve", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "status   optimal" in text and "objective breakdown" in text and "check    passed" in text
+    assert main(["check", "paper-default", str(out)]) == 0
+    assert "solution OK" in capsys.readouterr().out
+    # a corrupted file is refused with exit code 1
+    d = json.loads(out.read_text())
+    d["objective"] += 10
+    out.write_text(json.dumps(d))
+    assert main(["check", "paper-default", str(out)]) == 1
+    assert "objective: file says" in capsys.readouterr().out
+
+
+def test_bad_instance_is_an_error_naming_the_field(tmp_path, capsys):
+    d = rich_tiny().to_dict()
+    d["sites"][1]["battery"] = {"energy_mwh": 1, "charge_mw": 1, "discharge_mw": 1, "charge_eff": 1.2}
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(d))
+    assert main(["solve", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "sites[1].battery.charge_eff: must be <= 1" in err and "Traceback" not in err
+
+
+def test_generate_and_info(tmp_path, capsys):
+    p = tmp_path / "g.json"
+    assert main(["generate", "--family", "small", "--sites", "4", "--jobs", "7", "--seed", "5", "--out", str(p)]) == 0
+    assert main(["info", str(p)]) == 0
+    text = capsys.readouterr().out
+    assert "sites 4" in text and "training jobs 7" in text and "binaries" in text
+
+
+def test_unknown_method_is_a_clear_error(capsys):
+    assert main(["solve", "--method", "magic"]) == 2
+    assert "unknown method 'magic'" in capsys.readouterr().err
