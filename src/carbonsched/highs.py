@@ -87,6 +87,8 @@ class HighsProblem:
     integer_cols: np.ndarray
     compile_s: float = 0.0
     relaxed: bool = False
+    A: object = None  # scipy CSR matrix of the rows as compiled (row i = Pyomo row i)
+    cost: np.ndarray | None = None  # objective coefficients as compiled
 
     @property
     def num_col(self) -> int:
@@ -116,11 +118,24 @@ class HighsProblem:
         for the model as HiGHS sees it (minimisation or maximisation)."""
         return np.asarray(self.h.getSolution().row_dual)
 
-    def load_into_pyomo(self) -> None:
-        """Copy the current primal solution back onto the Pyomo variables."""
-        x = self.values()
+    def load_into_pyomo(self, x: np.ndarray | None = None) -> None:
+        """Copy a primal vector (default: the current solution) back onto the
+        Pyomo variables."""
+        x = self.values() if x is None else x
         for v, val in zip(self.columns, x):
             v.set_value(float(val), skip_validation=True)
+
+    def set_start(self, x: np.ndarray) -> None:
+        """Offer a full primal vector as a MIP start (HiGHS checks it)."""
+        sol = highspy.HighsSolution()
+        sol.col_value = np.asarray(x, dtype=float)
+        sol.value_valid = True
+        self.h.setSolution(sol)
+
+    def add_row(self, lo: float, hi: float, cols: np.ndarray, vals: np.ndarray) -> None:
+        """Append one row lo <= vals . x[cols] <= hi."""
+        cols = np.asarray(cols, dtype=np.int32)
+        self.h.addRow(float(lo), float(hi), int(cols.size), cols, np.asarray(vals, dtype=float))
 
     def set_integrality(self, relax: bool) -> None:
         """Relax the integer columns to continuous, or restore them."""
@@ -207,7 +222,8 @@ def compile_model(model: pyo.ConcreteModel, *, row_order=None, column_order=None
     for i, (con, _) in enumerate(info.rows):
         rows.setdefault(con, []).append(i)
     return HighsProblem(h=h, columns=list(cols), col=col, rows=rows, maximize=maximize,
-                        offset=lp.offset_, integer_cols=np.flatnonzero(is_int), compile_s=time.perf_counter() - t0)
+                        offset=lp.offset_, integer_cols=np.flatnonzero(is_int), compile_s=time.perf_counter() - t0,
+                        A=A.tocsr(), cost=c.copy())
 
 
 _TERM = {

@@ -1,0 +1,181 @@
+"""One site's energy subproblem, built once and re-solved with new data.
+
+The model is the shared energy block (:func:`carbonsched.energy.build_site_energy`)
+plus two rows that tie it to the rest of the system:
+
+- ``bal[t]``:  supplied[t] + short[t] = P̂[t]   (facility load, MW)
+- ``cap``:     emissions - excess <= b̂        (carbon allocation, t)
+
+It is translated to highspy once; afterwards each solve only changes row
+bounds (Benders), or objective coefficients (Lagrangian), by index, and
+HiGHS re-solves from the previous basis. The slacks ``short`` and
+``excess`` are fixed at zero except in the phase-1 problem that yields
+feasibility cuts.
+
+Dual convention (checked in tests by finite differences): HiGHS' row dual
+is d(objective)/d(row bound), so for the minimised site cost Q(P̂, b̂),
+``dQ/dP̂[t] = dual(bal[t])`` ($/MW of load held for one period, i.e. $/MWh
+x dt) and ``dQ/db̂ = dual(cap)`` ($/t, <= 0).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pyomo.environ as pyo
+import scipy.sparse as sp
+
+from .. import highs
+from ..energy import build_site_energy, site_arrays
+from ..instance import Instance
+from ..solution import SITE_SERIES
+
+__all__ = ["SiteSubproblem", "SiteEval"]
+
+INF = highs.INF
+
+
+@dataclass
+class SiteEval:
+    """Outcome of one fixed-load solve. ``feasible``: the load and allocation
+    can be met; then ``cost`` = Q, ``g_load`` = dQ/dP̂ [H], ``g_alloc`` =
+    dQ/db̂. Otherwise ``cost`` is the phase-1 infeasibility w > 0 and the
+    gradients are those of w (for a feasibility cut). ``exact_failed``: the
+    LP relaxation is feasible but the committed-unit MILP is not."""
+
+    feasible: bool
+    cost: float
+    g_load: np.ndarray
+    g_alloc: float
+    solve_s: float
+    exact_failed: bool = False
+
+
+class SiteSubproblem:
+    """Site ``s``'s energy problem in a persistent highspy model."""
+
+    def __init__(self, inst: Instance, s: int):
+        t0 = time.perf_counter()
+        self.inst, self.s, self.H = inst, s, inst.H
+        m = pyo.ConcreteModel(name=f"site-{inst.site_ids[s]}")
+        m.e = pyo.Block()
+        build_site_energy(m.e, inst, s)
+        T = range(inst.H)
+        m.short = pyo.Var(T, bounds=(0.0, 0.0))
+        m.excess = pyo.Var(bounds=(0.0, 0.0))
+        m.bal = pyo.Constraint(T, rule=lambda _m, t: _m.e.supplied[t] + _m.short[t] == 0.0)
+        m.cap = pyo.Constraint(expr=m.e.emissions - m.excess <= 0.0)
+        m.obj = pyo.Objective(expr=m.e.cost, sense=pyo.minimize)
+        self.m = m
+        p = highs.compile_model(m)
+        self.p = p
+        self.bal_rows = np.array([p.row_of(m.bal[t]) for t in T], dtype=np.int32)
+        self.cap_row = np.int32(p.row_of(m.cap))
+        self.short_cols = p.cols_of(m.short[t] for t in T).astype(np.int32)
+        self.excess_col = np.int32(p.col[m.excess])
+        self.slack_cols = np.append(self.short_cols, self.excess_col).astype(np.int32)
+        A = p.A
+        keep = np.ones(p.num_col)
+        keep[self.slack_cols] = 0.0
+        sup = (A[self.bal_rows] @ sp.diags(keep)).tocsr()
+        sup.eliminate_zeros()
+        emis = A[self.cap_row].toarray().ravel()
+        emis[self.excess_col] = 0.0
+        self.supply_coef = sup  # sparse [H, ncol]: supplied[t] = sup[t] @ x
+        self.emis_coef = emis  # [ncol]: emissions = emis @ x
+        self.c0 = p.cost.copy()
+        self.ncol = p.num_col
+        self.exact = p.integer_cols.size == 0  # an LP is always exact
+        self.build_s = time.perf_counter() - t0
+        self._mode = "fixed"
+
+    def reset(self) -> None:
+        """Forget the basis and return to fixed-load mode (deterministic
+        restarts, see the pool's calibration)."""
+        self._set_fixed(np.zeros(self.H), np.inf)
+        self.p.set_integrality(relax=True)
+        self.p.h.clearSolver()
+
+    # -- data updates ---------------------------------------------------
+    def _set_fixed(self, P: np.ndarray, b: float) -> None:
+        h = self.p.h
+        P = np.asarray(P, dtype=float)
+        h.changeRowsBounds(self.H, self.bal_rows, P, P)
+        h.changeRowsBounds(1, np.array([self.cap_row]), np.array([-INF]), np.array([b if np.isfinite(b) else INF]))
+        if self._mode != "fixed":
+            h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), self.c0)
+            self._mode = "fixed"
+
+    def _phase1(self, on: bool) -> None:
+        h = self.p.h
+        n = self.slack_cols.size
+        h.changeColsBounds(n, self.slack_cols, np.zeros(n), np.full(n, INF if on else 0.0))
+        if on:
+            c = np.zeros(self.ncol)
+            c[self.slack_cols] = 1.0
+        else:
+            c = self.c0
+        h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), c)
+
+    # -- solves ---------------------------------------------------------
+    def evaluate(self, P: np.ndarray, b: float, *, exact: bool = False) -> SiteEval:
+        """Min site cost for facility load ``P`` [H] (MW) within ``b`` (t).
+        ``exact=False`` relaxes a committed generator's binaries (valid cuts);
+        ``exact=True`` solves the MILP (true feasible cost)."""
+        t0 = time.perf_counter()
+        self._set_fixed(P, b)
+        self.p.set_integrality(relax=not exact)
+        info = highs.solve(self.p, mip_gap=1e-9)
+        if info.termination == "optimal":
+            d = self.p.row_duals() if not (exact and not self.exact) else np.zeros(self.p.num_row)
+            return SiteEval(True, info.objective, d[self.bal_rows].copy(), float(d[self.cap_row]),
+                            time.perf_counter() - t0)
+        if info.termination != "infeasible":
+            raise RuntimeError(f"site {self.inst.site_ids[self.s]}: subproblem ended {info.raw_status}")
+        if exact and not self.exact:
+            self.p.set_integrality(relax=True)
+            lp = highs.solve(self.p)
+            if lp.termination == "optimal":
+                return SiteEval(False, 0.0, np.zeros(self.H), 0.0, time.perf_counter() - t0, exact_failed=True)
+        # phase 1: least infeasibility w(P, b) = min sum(short) + excess, its duals give the cut
+        self.p.set_integrality(relax=True)
+        self._phase1(True)
+        info = highs.solve(self.p)
+        d = self.p.row_duals()
+        out = SiteEval(False, float(info.objective), d[self.bal_rows].copy(), float(d[self.cap_row]),
+                       time.perf_counter() - t0)
+        self._phase1(False)
+        return out
+
+    def price(self, pi: np.ndarray, mu: float) -> tuple[float, np.ndarray, float, float]:
+        """Lagrangian site problem: min cost + mu x emissions - sum_t pi[t] dt
+        supplied[t], with the balance and allocation rows free. ``pi`` in
+        $/MWh, ``mu`` in $/t. Solved as the LP relaxation (a valid bound).
+        Returns (min value, supplied [H] MW, emissions t, seconds)."""
+        t0 = time.perf_counter()
+        h = self.p.h
+        if self._mode != "priced":
+            free = np.full(self.H, INF)
+            h.changeRowsBounds(self.H, self.bal_rows, -free, free)
+            h.changeRowsBounds(1, np.array([self.cap_row]), np.array([-INF]), np.array([INF]))
+            self._mode = "priced"
+        c = self.c0 + mu * self.emis_coef - self.inst.dt * (self.supply_coef.T @ np.asarray(pi, float))
+        h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), c)
+        self.p.set_integrality(relax=True)
+        info = highs.solve(self.p)
+        if info.termination != "optimal":
+            raise RuntimeError(f"site {self.inst.site_ids[self.s]}: priced subproblem ended {info.raw_status}")
+        x = self.p.values()
+        return info.objective, self.supply_coef @ x, float(self.emis_coef @ x), time.perf_counter() - t0
+
+    def dispatch_arrays(self) -> np.ndarray:
+        """The last solve's dispatch as [len(SITE_SERIES), H+1] (soc has H+1
+        values; the others use the first H)."""
+        self.p.load_into_pyomo()
+        arrs = site_arrays(self.m.e, self.inst, self.s)
+        out = np.zeros((len(SITE_SERIES), self.H + 1))
+        for i, k in enumerate(SITE_SERIES):
+            out[i, : arrs[k].size] = arrs[k]
+        return out

@@ -1,0 +1,65 @@
+"""Small instances for the decomposition tests: each exercises one feature.
+Built from the generator (realistic shapes) at toy sizes, then edited."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from carbonsched.generate import GeneratorConfig, generate
+from carbonsched.instance import Instance, parse_instance
+
+
+def _gen(seed: int, **kw) -> dict:
+    cfg = dict(sites=3, regions=2, periods=8, jobs=4, seed=seed, committed_share=0.0, budget_basis="none",
+               battery_share=1.0, generator_share=0.5)
+    cfg.update(kw)
+    return generate(GeneratorConfig(**cfg))
+
+
+def _with_budget(d: dict, frac: float) -> Instance:
+    """Set the budget to ``frac`` x the unconstrained optimum's emissions."""
+    from carbonsched.solve import SolveOptions, solve
+
+    d = dict(d)
+    d["carbon_budget_t"] = None
+    res = solve(parse_instance(d), "monolithic", SolveOptions(gap=1e-9))
+    d["carbon_budget_t"] = frac * res.emissions
+    return parse_instance(d)
+
+
+def budget_binding() -> Instance:
+    return _with_budget(_gen(1), 0.8)
+
+
+def no_budget() -> Instance:
+    return parse_instance(_gen(2))
+
+
+def site_without_battery() -> Instance:
+    d = _gen(3, battery_share=0.0)
+    d["sites"][0]["battery"] = {"energy_mwh": 20, "charge_mw": 8, "discharge_mw": 8, "charge_eff": 0.9,
+                                "discharge_eff": 0.9, "initial_soc_mwh": 10}
+    return _with_budget(d, 0.9)
+
+
+def committed_generator() -> Instance:
+    d = _gen(4, generator_share=1.0, committed_share=1.0)
+    return _with_budget(d, 0.9)
+
+
+def forces_feasibility_cuts() -> Instance:
+    """A site whose grid and generator cannot carry a big job all day and an
+    allocation that can be too small: the master learns both from cuts."""
+    d = _gen(5)
+    s = d["sites"][0]
+    s["grid"]["import_max_mw"] = round(1.3 * s["idle_it_mw"] * max(np.atleast_1d(s["pue"])), 2)
+    s.pop("generator", None)
+    return _with_budget(d, 0.85)
+
+
+def half_hour_periods() -> Instance:
+    return _with_budget(_gen(6, period_hours=0.5, periods=12), 0.85)
+
+
+CASES = {f.__name__: f for f in (budget_binding, no_budget, site_without_battery, committed_generator,
+                                 forces_feasibility_cuts, half_hour_periods)}
