@@ -23,7 +23,7 @@ import pyomo.environ as pyo
 
 from .instance import Instance
 
-__all__ = ["build_compute", "coverage", "compute_arrays"]
+__all__ = ["build_compute", "add_facility_load", "coverage", "compute_arrays", "inference_margin"]
 
 
 def coverage(inst: Instance) -> dict[tuple[int, int], list[int]]:
@@ -94,6 +94,15 @@ def build_compute(b: pyo.Block, inst: Instance, *, capacity: bool = True, relax:
     const = -float((inst.pen[:, None] * inst.L).sum() * dt)
     b.value = pyo.Expression(expr=const + pyo.quicksum(val_terms))
     return b
+
+
+def add_facility_load(m: pyo.Block, inst: Instance) -> None:
+    """Give ``m.compute``'s facility load its own variables ``m.Pv[s,t]``
+    (MW, = P[s,t]), so that a master or a priced compute problem can put
+    cuts or prices on them by column."""
+    m.Pv = pyo.Var(range(inst.S), range(inst.H), bounds=(0.0, None))
+    m.Pdef = pyo.Constraint(range(inst.S), range(inst.H),
+                            rule=lambda _m, s, t: _m.Pv[s, t] == _m.compute.P[s, t])
 
 
 def inference_margin(inst: Instance) -> np.ndarray:

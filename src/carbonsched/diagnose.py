@@ -13,10 +13,10 @@ import pyomo.environ as pyo
 from . import highs
 from .instance import Instance
 
-__all__ = ["diagnose", "static_required_job_problems", "least_emissions"]
+__all__ = ["diagnose", "static_required_job_problems", "least_emissions", "max_supply"]
 
 
-def _max_supply(inst: Instance) -> np.ndarray:
+def max_supply(inst: Instance) -> np.ndarray:
     """[S,H] the most facility power a site's microgrid can deliver (MW)."""
     return (inst.imax[:, None] + inst.ren + np.where(inst.has_batt, inst.dis_max, 0.0)[:, None]
             + np.where(inst.has_gen, inst.gmax, 0.0)[:, None])
@@ -26,7 +26,7 @@ def static_required_job_problems(inst: Instance) -> list[str]:
     """Required jobs that fit no (site, start) even on an otherwise empty
     system: IT capacity or deliverable power too small."""
     out = []
-    supply = _max_supply(inst)
+    supply = max_supply(inst)
     for j in np.flatnonzero(inst.required):
         ok_cap, ok_pow = False, False
         for s in np.flatnonzero(inst.allowed[j]):

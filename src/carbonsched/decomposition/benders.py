@@ -29,7 +29,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from .. import highs
-from ..compute import build_compute, compute_arrays
+from ..compute import add_facility_load, build_compute, compute_arrays
 from ..diagnose import diagnose
 from ..instance import Instance
 from ..result import Result, finalize, relative_gap
@@ -60,8 +60,7 @@ def build_master(inst: Instance) -> pyo.ConcreteModel:
         m = pyo.ConcreteModel(name=f"{inst.name}-master")
         m.compute = pyo.Block()
         build_compute(m.compute, inst)
-        m.Pv = pyo.Var(range(S), range(H), bounds=(0.0, None))
-        m.Pdef = pyo.Constraint(range(S), range(H), rule=lambda _m, s, t: _m.Pv[s, t] == _m.compute.P[s, t])
+        add_facility_load(m, inst)
         floor = site_cost_floor(inst)
         m.theta = pyo.Var(range(S), bounds=lambda _m, s: (float(floor[s]), None))
         if inst.budget is not None:

@@ -1,0 +1,525 @@
+"""Lagrangian decomposition (MODEL.md section 7) over the MPI pool.
+
+Dualised: the link ``P[s,t] = supplied[s,t]`` (price ``pi[s,t]``, $/MWh),
+the carbon budget (``mu >= 0``, $/t) and, by default, the IT capacity
+(``lam[s,t] >= 0``, $ per MW of IT for one period). With
+
+    rho[s,t] = pi[s,t] dt pue[s,t] + lam[s,t]      ($ per IT MW for period t)
+
+the dual function is
+
+    L(pi, mu, lam) = mu B + sum lam cap
+                     + max_compute [value - sum rho IT]          (compute side)
+                     - sum_s min_energy [cost_s + mu E_s - sum_t pi dt supplied_s]   (pool)
+
+With capacity dualised the compute side splits into one tiny problem per
+job (its best (site, start) by window sums of rho, or nothing) and one per
+(region, period) (its best reachable site, or nothing): solved vectorised
+with numpy, no MILP, so an iteration stays cheap at thousands of jobs.
+Without it (``--keep-capacity``) the compute side is a MILP solved by HiGHS.
+Site problems are LPs (committed units relaxed), so L is an upper bound on
+OB everywhere; with capacity dualised its minimum is the LP relaxation
+bound.
+
+Dual update: a box-step stabilised cutting-plane ("bundle") method whose
+master is an LP solved by HiGHS (default), or subgradient with a Polyak
+step. Primal recovery: each new job choice is repaired to fit capacity and
+power (:func:`carbonsched.recovery.repair_schedule`), then routing and
+dispatch are solved as an LP with the schedule fixed; the best is kept.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyomo.environ as pyo
+
+from .. import highs
+from ..compute import add_facility_load, build_compute, inference_margin
+from ..diagnose import diagnose, static_required_job_problems
+from ..fixed import FixedScheduleModel
+from ..instance import Instance
+from ..recovery import repair_schedule, window_sums
+from ..result import Result, finalize, relative_gap
+from ..solution import Solution
+from ..solve import METHODS, SolveOptions
+from .pool import SubproblemPool, get_comm
+from .trace import IterationLog
+
+__all__ = ["solve_lagrangian", "DualLayout", "ComputeRelaxation", "PricedComputeMILP", "evaluate_dual"]
+
+
+# ----------------------------------------------------------------------------
+# multipliers as one vector
+@dataclass(frozen=True)
+class DualLayout:
+    """u = [pi (S*H), mu (1, only with a budget), lam (S*H, only if capacity
+    is dualised)]; lower bounds -inf, 0, 0."""
+
+    S: int
+    H: int
+    has_mu: bool
+    has_lam: bool
+
+    @property
+    def n(self) -> int:
+        return self.S * self.H * (1 + self.has_lam) + self.has_mu
+
+    def split(self, u: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+        k = self.S * self.H
+        pi = u[:k].reshape(self.S, self.H)
+        mu = float(u[k]) if self.has_mu else 0.0
+        o = k + self.has_mu
+        lam = u[o:o + k].reshape(self.S, self.H) if self.has_lam else np.zeros((self.S, self.H))
+        return pi, mu, lam
+
+    def join(self, pi, mu, lam) -> np.ndarray:
+        parts = [np.ravel(pi)]
+        if self.has_mu:
+            parts.append(np.array([mu]))
+        if self.has_lam:
+            parts.append(np.ravel(lam))
+        return np.concatenate(parts).astype(float)
+
+    def lower(self) -> np.ndarray:
+        k = self.S * self.H
+        lo = np.full(self.n, -np.inf)
+        lo[k:] = 0.0
+        return lo
+
+
+# ----------------------------------------------------------------------------
+# compute side
+@dataclass
+class ComputeChoice:
+    """A compute-side maximiser: per job the chosen triple (-1: none), the
+    inference flows y [pairs, H], the IT load [S,H], the value ($, the
+    compute side's term of L) and an upper bound on it (= value here)."""
+
+    chosen: np.ndarray
+    y: np.ndarray
+    IT: np.ndarray
+    value: float
+    bound: float
+    score: np.ndarray  # [triples] val - pow x window sum of rho
+
+
+class ComputeRelaxation:
+    """The compute side with capacity dualised, solved by numpy."""
+
+    def __init__(self, inst: Instance):
+        self.inst = inst
+        jj, ss, tt = inst.triples
+        self.first = np.searchsorted(jj, np.arange(inst.J))
+        self.has = np.searchsorted(jj, np.arange(inst.J), side="right") > self.first
+        self.rr, self.sr = inst.region_pairs
+        self.margin = inference_margin(inst)
+        self.const = -float((inst.pen[:, None] * inst.L).sum() * inst.dt)
+
+    def solve(self, rho: np.ndarray) -> ComputeChoice:
+        inst = self.inst
+        jj, ss, tt = inst.triples
+        score = inst.val[jj] - inst.pow[jj] * window_sums(inst, rho)
+        chosen = np.full(inst.J, -1)
+        total = 0.0
+        if jj.size:
+            order = np.lexsort((-score, jj))  # by job, best score first
+            starts = np.searchsorted(jj[order], np.arange(inst.J))
+            jobs = np.flatnonzero(self.has)
+            best = order[starts[jobs]]
+            take = inst.required[jobs] | (score[best] > 0)
+            chosen[jobs[take]] = best[take]
+            total += float(score[best[take]].sum())
+        run = np.zeros((inst.S, inst.H))
+        for k in chosen[chosen >= 0]:
+            j, s, t0 = jj[k], ss[k], tt[k]
+            run[s, t0:t0 + inst.dur[j]] += inst.pow[j]
+        y = np.zeros((self.rr.size, inst.H))
+        if self.rr.size:
+            coef = self.margin[:, None] * inst.dt - inst.f_inf[self.sr][:, None] * rho[self.sr]
+            for r in np.unique(self.rr):
+                ks = np.flatnonzero(self.rr == r)
+                i = np.argmax(coef[ks], axis=0)
+                kbest = ks[i]
+                pos = coef[kbest, np.arange(inst.H)] > 0
+                y[kbest[pos], np.flatnonzero(pos)] = inst.L[r, pos]
+            total += float((coef * y).sum())
+        infl = np.zeros((inst.S, inst.H))
+        np.add.at(infl, self.sr, inst.f_inf[self.sr][:, None] * y)
+        IT = inst.idle[:, None] + run + infl
+        total += self.const - float((rho * inst.idle[:, None]).sum())
+        return ComputeChoice(chosen, y, IT, total, total, score)
+
+
+class PricedComputeMILP:
+    """The compute side with IT capacity kept: a MILP (compute block +
+    facility load columns) whose load prices change each iteration."""
+
+    def __init__(self, inst: Instance, opts: SolveOptions):
+        self.inst, self.opts = inst, opts
+        m = pyo.ConcreteModel()
+        m.compute = pyo.Block()
+        build_compute(m.compute, inst)
+        add_facility_load(m, inst)
+        m.obj = pyo.Objective(expr=m.compute.value + 0 * m.Pv[0, 0], sense=pyo.maximize)
+        self.m = m
+        self.p = highs.compile_model(m)
+        self.Pv = np.array([[self.p.col[m.Pv[s, t]] for t in range(inst.H)] for s in range(inst.S)], dtype=np.int32)
+        jj, _, _ = inst.triples
+        self.x = self.p.cols_of(m.compute.x[k] for k in range(jj.size))
+        rr, _ = inst.region_pairs
+        self.y = np.array([[self.p.col.get(m.compute.y[k, t], -1) for t in range(inst.H)] for k in range(rr.size)],
+                          dtype=np.int64).reshape(rr.size, inst.H)
+        self.relax = ComputeRelaxation(inst)
+
+    def solve(self, rho: np.ndarray) -> ComputeChoice:
+        inst = self.inst
+        # objective: value - sum rho IT = value - sum (rho / pue) P  (lam = 0 here)
+        c = -(rho / inst.pue)
+        self.p.h.changeColsCost(self.Pv.size, self.Pv.ravel(), c.ravel())
+        info = highs.solve(self.p, mip_gap=1e-6, threads=self.opts.threads)
+        if not info.has_solution:
+            raise RuntimeError(f"priced compute MILP ended {info.raw_status}")
+        x = self.p.values()
+        jj, _, _ = inst.triples
+        xv = np.where(self.x >= 0, x[np.maximum(self.x, 0)], 0.0)
+        chosen = np.full(inst.J, -1)
+        for k in np.flatnonzero(xv > 0.5):
+            chosen[jj[k]] = k
+        y = np.where(self.y >= 0, x[np.maximum(self.y, 0)], 0.0)
+        IT = x[self.Pv] / inst.pue
+        score = inst.val[jj] - inst.pow[jj] * window_sums(inst, rho)
+        return ComputeChoice(chosen, y, IT, info.objective, info.bound if info.bound is not None else info.objective,
+                             score)
+
+
+# ----------------------------------------------------------------------------
+@dataclass
+class DualPoint:
+    u: np.ndarray
+    L: float  # upper bound on OB at u
+    g: np.ndarray  # subgradient of L at u
+    choice: ComputeChoice
+    emissions: float
+
+
+def evaluate_dual(inst: Instance, lay: DualLayout, u: np.ndarray, compute, pool: SubproblemPool) -> tuple[DualPoint, float]:
+    """L(u) and a subgradient; returns (point, pool wall seconds)."""
+    pi, mu, lam = lay.split(u)
+    rho = pi * inst.dt * inst.pue + lam
+    ch = compute.solve(rho)
+    t0 = time.perf_counter()
+    pr = pool.price(pi, mu)
+    pool_s = time.perf_counter() - t0
+    L = ch.bound - float(pr.value.sum())
+    if lay.has_mu:
+        L += mu * inst.budget
+    if lay.has_lam:
+        L += float((lam * inst.cap[:, None]).sum())
+    P = inst.pue * ch.IT
+    E = float(pr.emissions.sum())
+    g = lay.join(inst.dt * (pr.supplied - P), (inst.budget - E) if lay.has_mu else 0.0,
+                 inst.cap[:, None] - ch.IT)
+    return DualPoint(u, L, g, ch, E), pool_s
+
+
+# ----------------------------------------------------------------------------
+# dual updates
+class BoxStepBundle:
+    """Stabilised cutting planes: min v s.t. v >= L_k + g_k.(u - u_k) over
+    a box around the stability centre, as an LP in HiGHS (rows added one
+    per iteration, the box by column bounds). Serious step when the actual
+    decrease is at least 10% of the predicted one; the box grows after
+    serious steps and shrinks after null steps."""
+
+    def __init__(self, lay: DualLayout, scale: np.ndarray, radius: float = 0.5, max_cuts: int = 200):
+        self.lay, self.scale = lay, scale
+        self.radius = radius
+        self.max_cuts = max_cuts
+        self.lo = lay.lower()
+        h = highs.highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        n = lay.n
+        h.addVars(n + 1, np.full(n + 1, -highs.INF), np.full(n + 1, highs.INF))
+        cost = np.zeros(n + 1)
+        cost[n] = 1.0
+        h.changeColsCost(n + 1, np.arange(n + 1, dtype=np.int32), cost)
+        self.h, self.n = h, n
+        self.center: DualPoint | None = None
+        self.ncuts = 0
+        self.last_pred = None
+        self.serious = 0
+        self.null = 0
+
+    def add(self, pt: DualPoint) -> None:
+        idx = np.append(np.flatnonzero(pt.g), self.n).astype(np.int32)
+        vals = np.append(-pt.g[pt.g != 0], 1.0)
+        self.h.addRow(float(pt.L - pt.g @ pt.u), highs.INF, idx.size, idx, vals)
+        self.ncuts += 1
+        if self.ncuts > self.max_cuts:  # drop the oldest cut
+            self.h.deleteRows(1, np.array([0], dtype=np.int32))
+            self.ncuts -= 1
+
+    def step(self, pt: DualPoint) -> np.ndarray:
+        """Take the new point's information, return the next trial point."""
+        self.add(pt)
+        if self.center is None:
+            self.center = pt
+        else:
+            actual = self.center.L - pt.L
+            if self.last_pred is not None and actual >= 0.1 * self.last_pred:
+                self.center = pt
+                self.serious += 1
+                if actual >= 0.5 * self.last_pred:
+                    self.radius = min(self.radius * 2.0, 64.0)
+            else:
+                self.null += 1
+                self.radius = max(self.radius * 0.5, 1e-6)
+        c = self.center.u
+        r = self.radius * self.scale
+        lo = np.maximum(self.lo, c - r)
+        hi = c + r
+        self.h.changeColsBounds(self.n, np.arange(self.n, dtype=np.int32), lo, hi)
+        self.h.run()
+        sol = np.asarray(self.h.getSolution().col_value)
+        v = sol[self.n]
+        self.last_pred = self.center.L - v
+        x = sol[: self.n].copy()
+        # on the box's edge (other than u >= 0) the model's minimum is only local
+        self.on_edge = bool(np.any((np.abs(x - hi) <= 1e-9 * (1 + np.abs(hi)))
+                                   | ((np.abs(x - lo) <= 1e-9 * (1 + np.abs(lo))) & (lo > self.lo))))
+        return x
+
+    def converged(self, tol: float) -> bool:
+        """Predicted decrease below ``tol`` with the trial point inside the
+        box: the centre is optimal to within ``tol``. On the edge, widen."""
+        if self.last_pred is None or self.last_pred > tol:
+            return False
+        if self.on_edge:
+            self.radius = min(self.radius * 4.0, 64.0)
+            return False
+        return True
+
+
+class PolyakSubgradient:
+    """u <- max(lo, u - a (L - target) / |g|^2 g); a halves after 5
+    iterations without a better bound."""
+
+    def __init__(self, lay: DualLayout, alpha: float = 1.0):
+        self.lo = lay.lower()
+        self.alpha = alpha
+        self.best = np.inf
+        self.stall = 0
+        self.center = None
+
+    def step(self, pt: DualPoint, target: float) -> np.ndarray:
+        if pt.L < self.best - 1e-9 * max(1.0, abs(pt.L)):
+            self.best = pt.L
+            self.stall = 0
+        else:
+            self.stall += 1
+            if self.stall >= 5:
+                self.alpha = max(self.alpha / 2, 1e-4)
+                self.stall = 0
+        gg = float(pt.g @ pt.g)
+        if gg <= 0:
+            return pt.u
+        step = self.alpha * max(pt.L - target, 1e-9 * max(1.0, abs(pt.L))) / gg
+        self.last_step = step
+        return np.maximum(self.lo, pt.u - step * pt.g)
+
+
+# ----------------------------------------------------------------------------
+@dataclass
+class _Best:
+    objective: float = -np.inf
+    solution: Solution | None = None
+    bound: float = np.inf
+    seen: set = field(default_factory=set)
+    recoveries: int = 0
+    recovery_s: float = 0.0
+    x: np.ndarray | None = None  # full column vector of the best (fixed-schedule model)
+    starts: np.ndarray | None = None  # its triples
+    polish_s: float = 0.0
+    polish_gain: float = 0.0
+
+
+def solve_lagrangian(inst: Instance, opts: SolveOptions = SolveOptions()) -> Result | None:
+    """Lagrangian relaxation over the MPI pool; rank 0 returns the result,
+    other ranks serve the pool and return None."""
+    pool = SubproblemPool(inst, get_comm())
+    if not pool.is_root:
+        from .benders import _serve
+
+        _serve(pool)
+        return None
+    try:
+        return _run(inst, opts, pool)
+    finally:
+        pool.close()
+
+
+def _recover(inst: Instance, fixed: FixedScheduleModel, ch: ComputeChoice, best: _Best, t_left) -> None:
+    """Repair the choice, solve the fixed-schedule LP, keep the best. When
+    the budget or power cannot be met, drop the weakest optional jobs
+    (value per MWh at current prices) and retry."""
+    t0 = time.perf_counter()
+    drop = np.zeros(inst.J, bool)
+    for attempt in range(4):
+        starts = repair_schedule(inst, ch.chosen, ch.score, drop=drop)
+        if starts is None:
+            break
+        key = tuple(starts.tolist())
+        if key in best.seen:
+            break
+        best.seen.add(key)
+        sol, _ = fixed.solve(starts, time_limit=t_left, method="lagrangian")
+        best.recoveries += 1
+        if sol is not None:
+            from ..check import evaluate
+
+            ob = evaluate(inst, sol).objective
+            if ob > best.objective:
+                best.objective, best.solution = ob, sol
+                best.x, best.starts = fixed.last_x, starts
+            break
+        jj, _, _ = inst.triples
+        opt = [j for j in range(inst.J) if ch.chosen[j] >= 0 and not inst.required[j] and not drop[j]]
+        if not opt:
+            break
+        per_mwh = np.array([ch.score[ch.chosen[j]] / (inst.pow[j] * inst.dur[j] * inst.dt) for j in opt])
+        k = max(1, int(len(opt) * (0.1, 0.25, 0.5, 1.0)[attempt]))
+        drop[np.array(opt)[np.argsort(per_mwh)[:k]]] = True
+    best.recovery_s += time.perf_counter() - t0
+
+
+def _polish(inst: Instance, opts: SolveOptions, fixed: FixedScheduleModel, recent: list[np.ndarray], best: _Best,
+            left: float | None, log: IterationLog) -> None:
+    """Restricted MILP: jobs whose choice was the same in the last
+    iterations and in the incumbent are fixed; the others may take any
+    triple they took recently, or the incumbent's, or none (if optional)."""
+    t0 = time.perf_counter()
+    nk = inst.triples[0].size
+    lower = np.zeros(nk)
+    upper = np.zeros(nk)
+    upper[best.starts] = 1.0
+    for ch in recent:
+        upper[ch[ch >= 0]] = 1.0
+    jj, _, _ = inst.triples
+    free_jobs = 0
+    for j in range(inst.J):
+        ks = np.flatnonzero((jj == j) & (upper > 0))
+        inc = np.intersect1d(ks, best.starts)
+        if ks.size == 1 and inc.size == 1 and all(ch[j] == ks[0] for ch in recent):
+            lower[ks] = 1.0  # decided: keep it
+        else:
+            free_jobs += 1
+    limit = float(opts.get("polish_time", 30.0))
+    if left is not None:
+        limit = min(limit, left)
+    sol, _, _ = fixed.solve_restricted(lower, upper, start=best.x, time_limit=limit, gap=opts.gap / 2,
+                                       threads=opts.threads, method="lagrangian")
+    if sol is not None:
+        from ..check import evaluate
+
+        ob = evaluate(inst, sol).objective
+        if ob > best.objective:
+            best.polish_gain = ob - best.objective
+            best.objective, best.solution = ob, sol
+    best.polish_s = time.perf_counter() - t0
+    log.note(f"polish: restricted MILP over {free_jobs} undecided job(s) in {best.polish_s:.2f} s, "
+             f"gain {best.polish_gain:,.2f}")
+
+
+def _run(inst: Instance, opts: SolveOptions, pool: SubproblemPool) -> Result:
+    t0 = time.perf_counter()
+    update = opts.get("dual_update") or "bundle"
+    dualize_cap = not bool(opts.get("keep_capacity", False))
+    log = IterationLog(opts.verbose, ["bound", "incumbent", "gap", "L(u)", "step", "comp_s", "sub_max_s"])
+    static = static_required_job_problems(inst)
+    if static:
+        return finalize(inst, Solution.empty(inst, "lagrangian", "infeasible"), bound=None,
+                        timings={"total_s": time.perf_counter() - t0}, diagnosis=static)
+    tb = time.perf_counter()
+    lay = DualLayout(inst.S, inst.H, inst.budget is not None, dualize_cap)
+    compute = ComputeRelaxation(inst) if dualize_cap else PricedComputeMILP(inst, opts)
+    pool.calibrate()
+    fixed = FixedScheduleModel(inst)
+    build_s = time.perf_counter() - tb
+    # start: the grid's marginal price (import price + carbon price x intensity), mu = lam = 0
+    pi0 = inst.pb + inst.carbon_price * inst.ci
+    u = lay.join(pi0, 0.0, np.zeros((inst.S, inst.H)))
+    price_scale = max(1.0, float(np.mean(inst.pb)))
+    scale = lay.join(np.full((inst.S, inst.H), price_scale),
+                     price_scale / max(0.05, float(np.mean(inst.ci))),
+                     np.full((inst.S, inst.H), price_scale * float(np.mean(inst.pue)) * inst.dt))
+    method = BoxStepBundle(lay, scale) if update == "bundle" else PolyakSubgradient(lay)
+    best = _Best()
+    recent: list[np.ndarray] = []  # the job choices of the last 20 iterations
+    trace = []
+    log.header(f"Lagrangian: {inst.S} sites over {pool.size} rank(s), {lay.n} multipliers "
+               f"(capacity {'dualised' if dualize_cap else 'kept'}), dual update {update}")
+    comp_s = sub_s = 0.0
+    hint = "iteration_limit"
+    for it in range(1, opts.max_iterations + 1):
+        left = None if opts.time_limit is None else opts.time_limit - (time.perf_counter() - t0)
+        if left is not None and left <= 0:
+            hint = "time_limit"
+            break
+        tc = time.perf_counter()
+        pt, psec = evaluate_dual(inst, lay, u, compute, pool)
+        comp_s += time.perf_counter() - tc - psec
+        sub_s += psec
+        best.bound = min(best.bound, pt.L)
+        recent.append(pt.choice.chosen.copy())
+        del recent[:-20]
+        _recover(inst, fixed, pt.choice, best, left)
+        gap = relative_gap(best.bound, best.objective) if best.solution is not None else None
+        if update == "bundle":
+            u = method.step(pt)
+            step = method.radius
+        else:
+            target = best.objective if best.solution is not None else pt.L - 0.05 * max(1.0, abs(pt.L))
+            u = method.step(pt, target)
+            step = getattr(method, "last_step", 0.0)
+        row = {"iter": it, "bound": best.bound, "incumbent": best.objective if best.solution else None, "gap": gap,
+               "L(u)": pt.L, "step": step, "comp_s": time.perf_counter() - tc - psec, "sub_max_s": psec,
+               "t": time.perf_counter() - t0}
+        trace.append(row)
+        log.row(row)
+        if gap is not None and gap <= opts.gap:
+            hint = "optimal"
+            break
+        if update == "bundle" and method.converged(1e-7 * max(1.0, abs(best.bound))):
+            hint = "dual_converged"
+            break
+    if opts.get("polish", True) and best.solution is not None and (gap is None or gap > opts.gap):
+        left = None if opts.time_limit is None else opts.time_limit - (time.perf_counter() - t0)
+        if left is None or left > 1.0:
+            _polish(inst, opts, fixed, recent, best, left, log)
+    total = time.perf_counter() - t0
+    stats = {"iterations": len(trace), "ranks": pool.size, "dual_update": update, "capacity_dualised": dualize_cap,
+             "recoveries": best.recoveries, "stop": hint, "trace": trace, "rank_load_s": pool.loads().tolist()}
+    if update == "bundle":
+        stats.update(serious_steps=method.serious, null_steps=method.null)
+    timings = {"build_s": build_s, "compute_s": comp_s, "subproblems_s": sub_s, "recovery_s": best.recovery_s,
+               "polish_s": best.polish_s, "total_s": total}
+    stats["polish_gain"] = best.polish_gain
+    if best.solution is None:
+        status, msgs, facts = diagnose(inst, time_limit=60.0)
+        if status == "infeasible" and "neither" in msgs[0]:
+            status, msgs = "time_limit", ["no feasible schedule recovered"]
+        return finalize(inst, Solution.empty(inst, "lagrangian", status), bound=best.bound, timings=timings,
+                        stats={**stats, **facts}, diagnosis=msgs)
+    sol = best.solution
+    gap = relative_gap(best.bound, best.objective)
+    sol.status = "optimal" if gap <= opts.gap else ("time_limit" if hint == "time_limit" else "feasible")
+    res = finalize(inst, sol, bound=best.bound, timings=timings, stats=stats)
+    log.note(f"Lagrangian {sol.status}: objective {res.objective:,.4f}, bound {best.bound:,.4f}, gap {res.gap:.3e}, "
+             f"{len(trace)} iterations, {best.recoveries} recoveries, {total:.2f} s")
+    return res
+
+
+METHODS["lagrangian"] = solve_lagrangian

@@ -1,0 +1,93 @@
+"""The full model with the training schedule (and optionally the inference
+routing) fixed: what is left is an LP (plus committed-unit binaries).
+
+Built and translated once; each call only changes column bounds. Used by
+the Lagrangian primal recovery (fix the schedule, route and dispatch) and
+by the energy-only baseline (fix schedule and routing, dispatch).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import highs
+from .instance import Instance
+from .model import build_monolithic, extract_solution
+from .solution import Solution
+
+__all__ = ["FixedScheduleModel"]
+
+
+class FixedScheduleModel:
+    """``solve(starts)`` with ``starts`` an array of triple indices (see
+    ``Instance.triples``) returns the best routing and dispatch for that
+    schedule, or None when it cannot be powered or meet the budget."""
+
+    def __init__(self, inst: Instance):
+        t0 = time.perf_counter()
+        self.inst = inst
+        self.m = build_monolithic(inst)
+        self.p = highs.compile_model(self.m)
+        c = self.m.compute
+        jj, _, _ = inst.triples
+        self.x_cols = self.p.cols_of(c.x[k] for k in range(jj.size)).astype(np.int32)
+        rr, _ = inst.region_pairs
+        self.y_cols = np.array([[self.p.col.get(c.y[k, t], -1) for t in range(inst.H)] for k in range(rr.size)],
+                               dtype=np.int32).reshape(rr.size, inst.H)
+        self.y_ub = np.array([[c.y[k, t].ub for t in range(inst.H)] for k in range(rr.size)],
+                             dtype=float).reshape(rr.size, inst.H)
+        self.build_s = time.perf_counter() - t0
+        self.solves = 0
+        self.solve_s = 0.0
+
+    def solve(self, starts: np.ndarray, *, y: np.ndarray | None = None, time_limit: float | None = None,
+              method: str = "fixed") -> tuple[Solution | None, float | None]:
+        """Fix x to the given starts (and y [pairs, H] if given), solve.
+        Returns (solution or None, solver objective or None)."""
+        t0 = time.perf_counter()
+        h = self.p.h
+        ok = self.x_cols >= 0
+        val = np.zeros(self.x_cols.size)
+        val[np.asarray(starts, dtype=int)] = 1.0
+        h.changeColsBounds(int(ok.sum()), self.x_cols[ok], val[ok], val[ok])
+        yc = self.y_cols.ravel()
+        yok = yc >= 0
+        if y is not None:
+            yv = np.asarray(y, float).ravel()
+            h.changeColsBounds(int(yok.sum()), yc[yok], yv[yok], yv[yok])
+        else:
+            h.changeColsBounds(int(yok.sum()), yc[yok], np.zeros(int(yok.sum())), self.y_ub.ravel()[yok])
+        info = highs.solve(self.p, time_limit=time_limit, mip_gap=1e-6)
+        self.solves += 1
+        self.solve_s += time.perf_counter() - t0
+        if not info.has_solution:
+            return None, None
+        self.last_x = self.p.values().copy()
+        self.p.load_into_pyomo()
+        sol = extract_solution(self.m, self.inst, method, "feasible")
+        return sol, info.objective
+
+    def solve_restricted(self, lower: np.ndarray, upper: np.ndarray, *, start: np.ndarray | None = None,
+                         time_limit: float | None = None, gap: float = 1e-4, threads: int | None = None,
+                         method: str = "polish") -> tuple[Solution | None, float | None, float | None]:
+        """The full MILP with each triple's binary bounded by ``lower`` and
+        ``upper`` (0/1 arrays over triples): a restricted MILP over the jobs
+        left free. ``start``: a full column vector to start from (e.g. the
+        incumbent's ``last_x``). Returns (solution, objective, bound)."""
+        h = self.p.h
+        ok = self.x_cols >= 0
+        h.changeColsBounds(int(ok.sum()), self.x_cols[ok], np.asarray(lower, float)[ok],
+                           np.asarray(upper, float)[ok])
+        yc = self.y_cols.ravel()
+        yok = yc >= 0
+        h.changeColsBounds(int(yok.sum()), yc[yok], np.zeros(int(yok.sum())), self.y_ub.ravel()[yok])
+        if start is not None:
+            self.p.set_start(start)
+        info = highs.solve(self.p, time_limit=time_limit, mip_gap=gap, threads=threads)
+        if not info.has_solution:
+            return None, None, info.bound
+        self.last_x = self.p.values().copy()
+        self.p.load_into_pyomo()
+        return extract_solution(self.m, self.inst, method, "feasible"), info.objective, info.bound

@@ -1,0 +1,101 @@
+"""Lagrangian against the monolithic optimum and the LP relaxation bound;
+same answer over 1, 2 and 3 MPI ranks; both dual updates."""
+
+import json
+
+import numpy as np
+import pytest
+
+from carbonsched import highs
+from carbonsched.check import check_solution
+from carbonsched.decomposition.lagrangian import ComputeRelaxation
+from carbonsched.model import build_monolithic
+from carbonsched.recovery import window_sums
+from carbonsched.solution import read_solution
+from carbonsched.solve import SolveOptions, solve
+
+from cases import CASES
+from mpi_util import run_cli_mpi
+
+
+@pytest.fixture(scope="module")
+def optima():
+    out = {}
+    for name, make in CASES.items():
+        inst = make()
+        mono = solve(inst, "monolithic", SolveOptions(gap=1e-9))
+        m = build_monolithic(inst, relax=True)
+        p = highs.compile_model(m)
+        p.set_integrality(relax=True)  # committed units relaxed too, like the site problems
+        lp = highs.solve(p)
+        out[name] = (inst, mono, lp.objective)
+    return out
+
+
+def _check_bracket(name, inst, mono, res):
+    opt = mono.objective
+    tol = 1e-6 * max(1.0, abs(opt))
+    print(f"{name}: lagrangian objective {res.objective:.4f} bound {res.bound:.4f} gap {res.gap:.2e} "
+          f"monolithic {opt:.4f} iterations {res.solution.stats['iterations']} stop {res.solution.stats['stop']}")
+    assert res.check.ok, res.check.violations
+    assert res.bound >= opt - tol
+    assert opt >= res.objective - tol
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_lagrangian_brackets_the_optimum_and_reaches_the_lp_bound(optima, name):
+    inst, mono, lp_bound = optima[name]
+    res = solve(inst, "lagrangian", SolveOptions(gap=1e-4, verbose=False, max_iterations=400))
+    _check_bracket(name, inst, mono, res)
+    # capacity dualised: the dual bound is the LP relaxation bound (never below it), reached at convergence
+    assert res.bound >= lp_bound - 1e-6 * abs(lp_bound)
+    if res.solution.stats["stop"] == "dual_converged":
+        assert res.bound == pytest.approx(lp_bound, rel=1e-6)
+
+
+def test_subgradient_update_gives_a_valid_but_looser_bound(optima):
+    inst, mono, lp_bound = optima["budget_binding"]
+    sg = solve(inst, "lagrangian", SolveOptions(gap=1e-4, verbose=False, max_iterations=150,
+                                                extra=(("dual_update", "subgradient"),)))
+    _check_bracket("budget_binding/subgradient", inst, mono, sg)
+    assert sg.bound >= lp_bound - 1e-6 * abs(lp_bound)
+
+
+def test_keeping_capacity_in_the_compute_problem(optima):
+    inst, mono, _ = optima["no_budget"]
+    res = solve(inst, "lagrangian", SolveOptions(gap=1e-4, verbose=False, max_iterations=150,
+                                                 extra=(("keep_capacity", True),)))
+    _check_bracket("no_budget/keep_capacity", inst, mono, res)
+
+
+def test_compute_relaxation_matches_brute_force():
+    """The vectorised per-job choice equals enumerating each job's triples."""
+    inst = CASES["budget_binding"]()
+    rng = np.random.default_rng(1)
+    rho = rng.uniform(0, 200, (inst.S, inst.H))
+    ch = ComputeRelaxation(inst).solve(rho)
+    jj, ss, tt = inst.triples
+    for j in range(inst.J):
+        best, arg = -np.inf, -1
+        for k in np.flatnonzero(jj == j):
+            v = inst.val[j] - inst.pow[j] * rho[ss[k], tt[k]:tt[k] + inst.dur[j]].sum()
+            if v > best:
+                best, arg = v, k
+        expect = arg if (best > 0 or inst.required[j]) else -1
+        assert ch.chosen[j] == expect
+    ws = window_sums(inst, rho)
+    assert ws[0] == pytest.approx(rho[ss[0], tt[0]:tt[0] + inst.dur[jj[0]]].sum())
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_same_objective_over_mpi_ranks(optima, tmp_path, ranks):
+    inst, mono, _ = optima["site_without_battery"]
+    p = tmp_path / "inst.json"
+    p.write_text(json.dumps(inst.to_dict()))
+    serial = solve(inst, "lagrangian", SolveOptions(gap=1e-4, verbose=False))
+    d = run_cli_mpi(ranks, [str(p), "--method", "lagrangian", "--gap", "1e-4"], tmp_path / "sol.json")
+    assert d["stats"]["ranks"] == ranks
+    assert check_solution(inst, read_solution(d, inst)).ok
+    assert d["objective"] == pytest.approx(serial.objective, rel=1e-9)
+    assert d["bound"] == pytest.approx(serial.bound, rel=1e-9)
