@@ -43,11 +43,14 @@ class FixedScheduleModel:
         self.solve_s = 0.0
 
     def solve(self, starts: np.ndarray, *, y: np.ndarray | None = None, time_limit: float | None = None,
-              method: str = "fixed") -> tuple[Solution | None, float | None]:
+              method: str = "fixed", relax_units: bool = False) -> tuple[Solution | None, float | None]:
         """Fix x to the given starts (and y [pairs, H] if given), solve.
-        Returns (solution or None, solver objective or None)."""
+        ``relax_units=True`` relaxes committed generators' binaries (an LP;
+        the caller then re-dispatches those sites exactly). Returns
+        (solution or None, solver objective or None)."""
         t0 = time.perf_counter()
         h = self.p.h
+        self.p.set_integrality(relax=relax_units)
         ok = self.x_cols >= 0
         val = np.zeros(self.x_cols.size)
         val[np.asarray(starts, dtype=int)] = 1.0
@@ -77,6 +80,7 @@ class FixedScheduleModel:
         left free. ``start``: a full column vector to start from (e.g. the
         incumbent's ``last_x``). Returns (solution, objective, bound)."""
         h = self.p.h
+        self.p.set_integrality(relax=False)
         ok = self.x_cols >= 0
         h.changeColsBounds(int(ok.sum()), self.x_cols[ok], np.asarray(lower, float)[ok],
                            np.asarray(upper, float)[ok])

@@ -198,69 +198,95 @@ class PricedComputeMILP:
 # ----------------------------------------------------------------------------
 @dataclass
 class DualPoint:
+    """L at u, its subgradient, and L split into its separable parts:
+    L(u) = lin . u + sum_c f_c(u), c = compute side and each site, with
+    ``parts[c] = (f_c, idx, g_c[idx])`` (a sparse subgradient of f_c)."""
+
     u: np.ndarray
     L: float  # upper bound on OB at u
     g: np.ndarray  # subgradient of L at u
     choice: ComputeChoice
     emissions: float
+    parts: list = field(default_factory=list)
+
+
+def linear_part(inst: Instance, lay: DualLayout) -> np.ndarray:
+    """The coefficients of L's linear term: mu B + sum lam cap."""
+    return lay.join(np.zeros((inst.S, inst.H)), inst.budget if lay.has_mu else 0.0,
+                    np.repeat(inst.cap[:, None], inst.H, axis=1))
 
 
 def evaluate_dual(inst: Instance, lay: DualLayout, u: np.ndarray, compute, pool: SubproblemPool) -> tuple[DualPoint, float]:
-    """L(u) and a subgradient; returns (point, pool wall seconds)."""
+    """L(u), a subgradient and the per-part values; returns (point, pool wall seconds)."""
     pi, mu, lam = lay.split(u)
     rho = pi * inst.dt * inst.pue + lam
     ch = compute.solve(rho)
     t0 = time.perf_counter()
     pr = pool.price(pi, mu)
     pool_s = time.perf_counter() - t0
-    L = ch.bound - float(pr.value.sum())
-    if lay.has_mu:
-        L += mu * inst.budget
-    if lay.has_lam:
-        L += float((lam * inst.cap[:, None]).sum())
+    lin = linear_part(inst, lay)
+    L = float(lin @ u) + ch.bound - float(pr.value.sum())
     P = inst.pue * ch.IT
     E = float(pr.emissions.sum())
     g = lay.join(inst.dt * (pr.supplied - P), (inst.budget - E) if lay.has_mu else 0.0,
                  inst.cap[:, None] - ch.IT)
-    return DualPoint(u, L, g, ch, E), pool_s
+    # parts: compute side f_0 = max [value - sum rho IT]; site s: f_s = -value_s
+    g0 = lay.join(-inst.dt * P, 0.0, -ch.IT)
+    idx0 = np.flatnonzero(g0)
+    parts = [(ch.bound, idx0, g0[idx0])]
+    H = inst.H
+    k = inst.S * H
+    for s_ in range(inst.S):
+        idx = np.arange(s_ * H, (s_ + 1) * H)
+        vals = inst.dt * pr.supplied[s_]
+        if lay.has_mu:
+            idx = np.append(idx, k)
+            vals = np.append(vals, -pr.emissions[s_])
+        parts.append((-float(pr.value[s_]), idx, vals))
+    return DualPoint(u, L, g, ch, E, parts), pool_s
 
 
 # ----------------------------------------------------------------------------
 # dual updates
 class BoxStepBundle:
-    """Stabilised cutting planes: min v s.t. v >= L_k + g_k.(u - u_k) over
-    a box around the stability centre, as an LP in HiGHS (rows added one
-    per iteration, the box by column bounds). Serious step when the actual
-    decrease is at least 10% of the predicted one; the box grows after
-    serious steps and shrinks after null steps."""
+    """Stabilised, disaggregated cutting planes: L is linear plus one convex
+    part per site and one for the compute side, each with its own cutting-
+    plane model, minimised over a box around the stability centre -- an LP
+    in HiGHS (cuts added as rows, the box by column bounds). Serious step
+    when the actual decrease is at least 10% of the predicted one; the box
+    grows after serious steps and shrinks after null steps."""
 
-    def __init__(self, lay: DualLayout, scale: np.ndarray, radius: float = 0.5, max_cuts: int = 200):
+    def __init__(self, lay: DualLayout, scale: np.ndarray, lin: np.ndarray, nparts: int, radius: float = 0.5,
+                 max_cuts_per_part: int = 60):
         self.lay, self.scale = lay, scale
         self.radius = radius
-        self.max_cuts = max_cuts
+        self.max_cuts = max_cuts_per_part
         self.lo = lay.lower()
         h = highs.highspy.Highs()
         h.setOptionValue("output_flag", False)
         n = lay.n
-        h.addVars(n + 1, np.full(n + 1, -highs.INF), np.full(n + 1, highs.INF))
-        cost = np.zeros(n + 1)
-        cost[n] = 1.0
-        h.changeColsCost(n + 1, np.arange(n + 1, dtype=np.int32), cost)
-        self.h, self.n = h, n
+        self.n, self.nparts = n, nparts
+        h.addVars(n + nparts, np.full(n + nparts, -highs.INF), np.full(n + nparts, highs.INF))
+        cost = np.concatenate([lin, np.ones(nparts)])
+        h.changeColsCost(n + nparts, np.arange(n + nparts, dtype=np.int32), cost)
+        self.h = h
+        self.row_part: list[int] = []  # part of each row, in HiGHS row order
         self.center: DualPoint | None = None
-        self.ncuts = 0
         self.last_pred = None
         self.serious = 0
         self.null = 0
+        self.on_edge = False
 
     def add(self, pt: DualPoint) -> None:
-        idx = np.append(np.flatnonzero(pt.g), self.n).astype(np.int32)
-        vals = np.append(-pt.g[pt.g != 0], 1.0)
-        self.h.addRow(float(pt.L - pt.g @ pt.u), highs.INF, idx.size, idx, vals)
-        self.ncuts += 1
-        if self.ncuts > self.max_cuts:  # drop the oldest cut
-            self.h.deleteRows(1, np.array([0], dtype=np.int32))
-            self.ncuts -= 1
+        for c, (f, idx, vals) in enumerate(pt.parts):
+            cols = np.append(idx, self.n + c).astype(np.int32)
+            row = np.append(-vals, 1.0)
+            self.h.addRow(float(f - vals @ pt.u[idx]), highs.INF, cols.size, cols, row)
+            self.row_part.append(c)
+            if self.row_part.count(c) > self.max_cuts:  # drop this part's oldest cut
+                i = self.row_part.index(c)
+                self.h.deleteRows(1, np.array([i], dtype=np.int32))
+                self.row_part.pop(i)
 
     def step(self, pt: DualPoint) -> np.ndarray:
         """Take the new point's information, return the next trial point."""
@@ -284,7 +310,7 @@ class BoxStepBundle:
         self.h.changeColsBounds(self.n, np.arange(self.n, dtype=np.int32), lo, hi)
         self.h.run()
         sol = np.asarray(self.h.getSolution().col_value)
-        v = sol[self.n]
+        v = float(self.h.getInfo().objective_function_value)
         self.last_pred = self.center.L - v
         x = sol[: self.n].copy()
         # on the box's edge (other than u >= 0) the model's minimum is only local
@@ -361,10 +387,39 @@ def solve_lagrangian(inst: Instance, opts: SolveOptions = SolveOptions()) -> Res
         pool.close()
 
 
-def _recover(inst: Instance, fixed: FixedScheduleModel, ch: ComputeChoice, best: _Best, t_left) -> None:
+def _exact_units(inst: Instance, sol: Solution, pool: SubproblemPool) -> Solution | None:
+    """The fixed-schedule LP relaxed committed units; re-dispatch every site
+    exactly (MILP where committed) for the LP's facility load, each within
+    its LP emissions plus an equal share of the budget left over. None if
+    a committed site cannot follow its load that way."""
+    from ..solution import SITE_SERIES
+
+    jj, ss, tt = inst.triples
+    run = np.zeros((inst.S, inst.H))
+    for jid, sid, t in sol.training:
+        j, s = inst.job_index(jid), inst.site_index(sid)
+        run[s, t:t + inst.dur[j]] += inst.pow[j]
+    P = inst.pue * (inst.idle[:, None] + run + inst.f_inf[:, None] * sol.inference.sum(axis=0))
+    st = sol.sites
+    E = ((inst.ci * st["grid_import_mw"]).sum(axis=1) + inst.ef * st["generator_mw"].sum(axis=1)) * inst.dt
+    b = None
+    if inst.budget is not None:
+        b = E + max(0.0, inst.budget - float(E.sum())) / inst.S
+    ev = pool.evaluate(P, b, exact=True)
+    if not ev.feasible.all():
+        return None
+    for i, k in enumerate(SITE_SERIES):
+        st[k] = ev.dispatch[:, i, : inst.H + 1 if k == "soc_mwh" else inst.H].copy()
+    return sol
+
+
+def _recover(inst: Instance, fixed: FixedScheduleModel, ch: ComputeChoice, best: _Best, t_left,
+             pool: SubproblemPool) -> None:
     """Repair the choice, solve the fixed-schedule LP, keep the best. When
     the budget or power cannot be met, drop the weakest optional jobs
-    (value per MWh at current prices) and retry."""
+    (value per MWh at current prices) and retry. Committed generators are
+    relaxed in that LP and their sites re-dispatched exactly on the pool;
+    if that fails the fixed-schedule MILP decides."""
     t0 = time.perf_counter()
     drop = np.zeros(inst.J, bool)
     for attempt in range(4):
@@ -375,7 +430,14 @@ def _recover(inst: Instance, fixed: FixedScheduleModel, ch: ComputeChoice, best:
         if key in best.seen:
             break
         best.seen.add(key)
-        sol, _ = fixed.solve(starts, time_limit=t_left, method="lagrangian")
+        units = bool(inst.committed.any())
+        sol, _ = fixed.solve(starts, time_limit=t_left, method="lagrangian", relax_units=units)
+        x_lp = fixed.last_x if sol is not None else None
+        if sol is not None and units:
+            sol = _exact_units(inst, sol, pool)
+            if sol is None:
+                sol, _ = fixed.solve(starts, time_limit=t_left, method="lagrangian")
+                x_lp = fixed.last_x if sol is not None else None
         best.recoveries += 1
         if sol is not None:
             from ..check import evaluate
@@ -383,7 +445,7 @@ def _recover(inst: Instance, fixed: FixedScheduleModel, ch: ComputeChoice, best:
             ob = evaluate(inst, sol).objective
             if ob > best.objective:
                 best.objective, best.solution = ob, sol
-                best.x, best.starts = fixed.last_x, starts
+                best.x, best.starts = x_lp, starts
             break
         jj, _, _ = inst.triples
         opt = [j for j in range(inst.J) if ch.chosen[j] >= 0 and not inst.required[j] and not drop[j]]
@@ -412,6 +474,8 @@ def _polish(inst: Instance, opts: SolveOptions, fixed: FixedScheduleModel, recen
     for j in range(inst.J):
         ks = np.flatnonzero((jj == j) & (upper > 0))
         inc = np.intersect1d(ks, best.starts)
+        if ks.size == 0:
+            continue  # never chosen: stays off
         if ks.size == 1 and inc.size == 1 and all(ch[j] == ks[0] for ch in recent):
             lower[ks] = 1.0  # decided: keep it
         else:
@@ -436,6 +500,7 @@ def _polish(inst: Instance, opts: SolveOptions, fixed: FixedScheduleModel, recen
 def _run(inst: Instance, opts: SolveOptions, pool: SubproblemPool) -> Result:
     t0 = time.perf_counter()
     update = opts.get("dual_update") or "bundle"
+    recover_every = int(opts.get("recover_every", 5))
     dualize_cap = not bool(opts.get("keep_capacity", False))
     log = IterationLog(opts.verbose, ["bound", "incumbent", "gap", "L(u)", "step", "comp_s", "sub_max_s"])
     static = static_required_job_problems(inst)
@@ -455,7 +520,8 @@ def _run(inst: Instance, opts: SolveOptions, pool: SubproblemPool) -> Result:
     scale = lay.join(np.full((inst.S, inst.H), price_scale),
                      price_scale / max(0.05, float(np.mean(inst.ci))),
                      np.full((inst.S, inst.H), price_scale * float(np.mean(inst.pue)) * inst.dt))
-    method = BoxStepBundle(lay, scale) if update == "bundle" else PolyakSubgradient(lay)
+    method = (BoxStepBundle(lay, scale, linear_part(inst, lay), inst.S + 1) if update == "bundle"
+              else PolyakSubgradient(lay))
     best = _Best()
     recent: list[np.ndarray] = []  # the job choices of the last 20 iterations
     trace = []
@@ -475,7 +541,8 @@ def _run(inst: Instance, opts: SolveOptions, pool: SubproblemPool) -> Result:
         best.bound = min(best.bound, pt.L)
         recent.append(pt.choice.chosen.copy())
         del recent[:-20]
-        _recover(inst, fixed, pt.choice, best, left)
+        if it <= 10 or it % recover_every == 0:
+            _recover(inst, fixed, pt.choice, best, left, pool)
         gap = relative_gap(best.bound, best.objective) if best.solution is not None else None
         if update == "bundle":
             u = method.step(pt)
