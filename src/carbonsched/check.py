@@ -19,7 +19,7 @@ import numpy as np
 from .instance import Instance
 from .solution import Solution
 
-__all__ = ["Breakdown", "CheckReport", "evaluate", "check_solution", "ABS_TOL", "REL_TOL"]
+__all__ = ["Breakdown", "CheckReport", "evaluate", "check_solution", "site_costs", "ABS_TOL", "REL_TOL"]
 
 ABS_TOL = 1e-5
 REL_TOL = 1e-6
@@ -129,6 +129,18 @@ def evaluate(inst: Instance, sol: Solution) -> Breakdown:
                      degradation_cost=deg, peak_cost=peak, carbon_cost=carbon, emissions_t=emis,
                      jobs_run=njobs, inference_served_frac=float(served.sum() / total_L) if total_L else 1.0,
                      facility_energy_mwh=float((inst.pue * it).sum() * dt))
+
+
+def site_costs(inst: Instance, sites: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-site energy cost ($, carbon price included) and emissions (t) of
+    the site arrays: each site's share of -OB, as the energy block defines it."""
+    dt = inst.dt
+    imp, g = sites["grid_import_mw"], sites["generator_mw"]
+    emis = ((inst.ci * imp).sum(axis=1) + inst.ef * g.sum(axis=1)) * dt
+    cost = ((inst.pb * imp).sum(axis=1) - (inst.ps * sites["grid_export_mw"]).sum(axis=1)
+            + inst.cg * g.sum(axis=1) + inst.cd * (sites["battery_charge_mw"] + sites["battery_discharge_mw"]).sum(axis=1)
+            ) * dt + inst.pc * imp.max(axis=1) + inst.carbon_price * emis
+    return cost, emis
 
 
 def _tol(*mags: np.ndarray | float) -> np.ndarray | float:

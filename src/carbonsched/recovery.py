@@ -1,5 +1,8 @@
 """Primal recovery: from a (relaxed) job choice to a feasible schedule.
 
+Shared by the Lagrangian method (its compute-side choices) and Benders
+(its LP-phase master solutions, as incumbents for the integer phase).
+
 :func:`repair_schedule` turns one choice per job (which may overload a
 site, or leave a required job out) into a schedule that fits IT capacity
 and the most power each site can deliver, greedily by priority. The
@@ -9,12 +12,17 @@ routing and the energy dispatch for that schedule are then an LP
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
+from .check import evaluate, site_costs
 from .diagnose import max_supply
+from .fixed import FixedScheduleModel
 from .instance import Instance
+from .solution import SITE_SERIES, Solution
 
-__all__ = ["repair_schedule", "job_room", "window_sums"]
+__all__ = ["repair_schedule", "job_room", "window_sums", "PrimalRecovery"]
 
 
 def job_room(inst: Instance) -> np.ndarray:
@@ -75,3 +83,127 @@ def repair_schedule(inst: Instance, chosen: np.ndarray, score: np.ndarray, *,
             if inst.required[j]:
                 return None
     return np.array(sorted(placed), dtype=int)
+
+
+class PrimalRecovery:
+    """Keeps the best feasible schedule found from job choices.
+
+    ``from_choice(chosen, score)``: repair, solve the fixed-schedule LP
+    (committed units relaxed, their sites then re-dispatched exactly on the
+    subproblem pool), keep the best; when the budget or power cannot be met,
+    drop the weakest optional jobs (score per MWh) and retry.
+    ``polish(recent)``: a restricted MILP over the jobs whose choice is
+    undecided, started from the incumbent."""
+
+    def __init__(self, inst: Instance, pool, method: str):
+        self.inst, self.pool, self.method = inst, pool, method
+        self.fixed = FixedScheduleModel(inst)
+        self.objective = -np.inf
+        self.solution: Solution | None = None
+        self.bound = np.inf
+        self.x: np.ndarray | None = None  # full column vector of the best, in the fixed-schedule model
+        self.starts: np.ndarray | None = None  # its triples
+        self.seen: set = set()
+        self.recoveries = 0
+        self.recovery_s = 0.0
+        self.polish_s = 0.0
+        self.polish_gain = 0.0
+
+    def _exact_units(self, sol: Solution) -> Solution | None:
+        """Re-dispatch every site exactly (MILP where committed) for the LP's
+        facility load, each within its LP emissions plus an equal share of
+        the budget left over. None if a committed site cannot follow."""
+        inst = self.inst
+        run = np.zeros((inst.S, inst.H))
+        for jid, sid, t in sol.training:
+            j, s = inst.job_index(jid), inst.site_index(sid)
+            run[s, t:t + inst.dur[j]] += inst.pow[j]
+        P = inst.pue * (inst.idle[:, None] + run + inst.f_inf[:, None] * sol.inference.sum(axis=0))
+        st = sol.sites
+        _, E = site_costs(inst, st)
+        b = None
+        if inst.budget is not None:
+            b = E + max(0.0, inst.budget - float(E.sum())) / inst.S
+        ev = self.pool.evaluate(P, b, exact=True)
+        if not ev.feasible.all():
+            return None
+        for i, k in enumerate(SITE_SERIES):
+            st[k] = ev.dispatch[:, i, : inst.H + 1 if k == "soc_mwh" else inst.H].copy()
+        return sol
+
+    def from_choice(self, chosen: np.ndarray, score: np.ndarray, time_limit: float | None = None) -> bool:
+        """Try one choice; True if it improved the incumbent."""
+        inst = self.inst
+        t0 = time.perf_counter()
+        drop = np.zeros(inst.J, bool)
+        improved = False
+        for attempt in range(4):
+            starts = repair_schedule(inst, chosen, score, drop=drop)
+            if starts is None:
+                break
+            key = tuple(starts.tolist())
+            if key in self.seen:
+                break
+            self.seen.add(key)
+            units = bool(inst.committed.any())
+            sol, _ = self.fixed.solve(starts, time_limit=time_limit, method=self.method, relax_units=units)
+            x_lp = self.fixed.last_x if sol is not None else None
+            if sol is not None and units:
+                sol = self._exact_units(sol)
+                if sol is None:
+                    sol, _ = self.fixed.solve(starts, time_limit=time_limit, method=self.method)
+                    x_lp = self.fixed.last_x if sol is not None else None
+            self.recoveries += 1
+            if sol is not None:
+                ob = evaluate(inst, sol).objective
+                if ob > self.objective:
+                    self.objective, self.solution, self.x, self.starts = ob, sol, x_lp, starts
+                    improved = True
+                break
+            opt = [j for j in range(inst.J) if chosen[j] >= 0 and not inst.required[j] and not drop[j]]
+            if not opt:
+                break
+            per_mwh = np.array([score[chosen[j]] / (inst.pow[j] * inst.dur[j] * inst.dt) for j in opt])
+            k = max(1, int(len(opt) * (0.1, 0.25, 0.5, 1.0)[attempt]))
+            drop[np.array(opt)[np.argsort(per_mwh)[:k]]] = True
+        self.recovery_s += time.perf_counter() - t0
+        return improved
+
+    def polish(self, recent: list[np.ndarray], *, time_limit: float, gap: float, threads: int | None = None,
+               log=None) -> None:
+        """Restricted MILP: jobs whose choice was the same in ``recent`` (job
+        choices of the last iterations) and in the incumbent are fixed; the
+        others may take any triple they took recently, the incumbent's, or
+        none (if optional)."""
+        if self.solution is None:
+            return
+        inst = self.inst
+        t0 = time.perf_counter()
+        nk = inst.triples[0].size
+        lower = np.zeros(nk)
+        upper = np.zeros(nk)
+        upper[self.starts] = 1.0
+        for ch in recent:
+            upper[ch[ch >= 0]] = 1.0
+        jj, _, _ = inst.triples
+        free_jobs = 0
+        for j in range(inst.J):
+            ks = np.flatnonzero((jj == j) & (upper > 0))
+            if ks.size == 0:
+                continue  # never chosen: stays off
+            inc = np.intersect1d(ks, self.starts)
+            if ks.size == 1 and inc.size == 1 and all(ch[j] == ks[0] for ch in recent):
+                lower[ks] = 1.0  # decided: keep it
+            else:
+                free_jobs += 1
+        sol, _, _ = self.fixed.solve_restricted(lower, upper, start=self.x, time_limit=time_limit, gap=gap,
+                                                threads=threads, method=self.method)
+        if sol is not None:
+            ob = evaluate(inst, sol).objective
+            if ob > self.objective:
+                self.polish_gain = ob - self.objective
+                self.objective, self.solution = ob, sol
+        self.polish_s = time.perf_counter() - t0
+        if log:
+            log(f"polish: restricted MILP over {free_jobs} undecided job(s) in {self.polish_s:.2f} s, "
+                f"gain {self.polish_gain:,.2f}")

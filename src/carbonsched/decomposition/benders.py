@@ -30,11 +30,13 @@ import pyomo.environ as pyo
 
 from .. import highs
 from ..compute import add_facility_load, build_compute, compute_arrays
+from ..check import site_costs
 from ..diagnose import diagnose
 from ..instance import Instance
 from ..result import Result, finalize, relative_gap
 from ..solution import SITE_SERIES, Solution
 from ..solve import METHODS, SolveOptions
+from ..recovery import PrimalRecovery
 from .pool import SubproblemPool, get_comm
 from .trace import IterationLog
 
@@ -80,6 +82,8 @@ class BendersMaster:
     Pv: np.ndarray  # [S,H] columns
     theta: np.ndarray  # [S]
     b: np.ndarray | None  # [S] or None without a budget
+    x: np.ndarray  # [triples] columns of the job binaries
+    y: np.ndarray  # [pairs, H] columns of the inference flows (-1: absent)
     cuts: int = 0
     feas_cuts: int = 0
 
@@ -91,7 +95,47 @@ class BendersMaster:
         Pv = np.array([[p.col[m.Pv[s, t]] for t in range(H)] for s in range(S)], dtype=np.int32)
         theta = np.array([p.col[m.theta[s]] for s in range(S)], dtype=np.int32)
         b = np.array([p.col[m.b[s]] for s in range(S)], dtype=np.int32) if inst.budget is not None else None
-        return BendersMaster(m, p, Pv, theta, b)
+        jj, _, _ = inst.triples
+        x = p.cols_of(m.compute.x[k] for k in range(jj.size))
+        rr, _ = inst.region_pairs
+        y = np.array([[p.col.get(m.compute.y[k, t], -1) for t in range(H)] for k in range(rr.size)],
+                     dtype=np.int64).reshape(rr.size, H)
+        return BendersMaster(m, p, Pv, theta, b, x, y)
+
+    def vector(self, inst: Instance, sol: Solution, starts: np.ndarray) -> np.ndarray:
+        """The master vector of a feasible schedule (theta = its true site
+        costs, which satisfy every cut), e.g. to start the MILP from."""
+        v = np.zeros(self.p.num_col)
+        v[self.x[starts]] = 1.0
+        rr, sr = inst.region_pairs
+        ok = self.y >= 0
+        v[self.y[ok]] = sol.inference[rr, sr][ok]
+        run = np.zeros((inst.S, inst.H))
+        jj, ss, tt = inst.triples
+        for k in starts:
+            run[ss[k], tt[k]:tt[k] + inst.dur[jj[k]]] += inst.pow[jj[k]]
+        P = inst.pue * (inst.idle[:, None] + run + inst.f_inf[:, None] * sol.inference.sum(axis=0))
+        v[self.Pv] = P
+        cost, emis = site_costs(inst, sol.sites)
+        v[self.theta] = cost
+        if self.b is not None:
+            v[self.b] = emis
+        return v
+
+    def choice(self, inst: Instance, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A job choice from a (fractional) master point: per job its
+        largest x if >= 0.3 (any, if required); score = value x."""
+        jj, _, _ = inst.triples
+        xk = x[self.x]
+        chosen = np.full(inst.J, -1)
+        order = np.lexsort((-xk, jj))
+        first = np.searchsorted(jj[order], np.arange(inst.J))
+        has = np.searchsorted(jj, np.arange(inst.J), side="right") > np.searchsorted(jj, np.arange(inst.J))
+        for j in np.flatnonzero(has):
+            k = order[first[j]]
+            if xk[k] >= 0.3 or inst.required[j]:
+                chosen[j] = k
+        return chosen, inst.val[jj] * np.maximum(xk, 1e-3)
 
     def point(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """(P [S,H], b [S] or None, theta [S]) of a master vector."""
@@ -179,7 +223,10 @@ def _run(inst: Instance, opts: SolveOptions, pool: SubproblemPool) -> Result:
     tb = time.perf_counter()
     master = BendersMaster.build(inst)
     pool.calibrate()
+    heuristic = bool(opts.get("heuristic", True))
+    rec = PrimalRecovery(inst, pool, method="benders") if heuristic else None
     build_s = time.perf_counter() - tb
+    heur_s = 0.0
     p = master.p
     st = _State()
     tol_abs = 1e-7
@@ -283,8 +330,22 @@ def _run(inst: Instance, opts: SolveOptions, pool: SubproblemPool) -> Result:
         log.row(row)
         if phase == "lp":
             lp_gap = relative_gap(bound, lp_val) if lp_val is not None else None
-            if (new_cuts == 0 or (lp_gap is not None and lp_gap <= min(1e-6, opts.gap / 10))
-                    or st.iters["lp"] >= lp_iters_max):
+            lp_done = (new_cuts == 0 or (lp_gap is not None and lp_gap <= min(1e-6, opts.gap / 10))
+                       or st.iters["lp"] >= lp_iters_max)
+            if rec is not None and (lp_done or st.iters["lp"] % 10 == 1):
+                # incumbents from the LP master: repair its job choice, dispatch by LP
+                th0 = time.perf_counter()
+                chosen, score = master.choice(inst, x)
+                if rec.from_choice(chosen, score, left) and rec.objective > st.lb:
+                    sol = rec.solution
+                    st.lb = rec.objective
+                    disp = np.zeros((inst.S, len(SITE_SERIES), inst.H + 1))
+                    for i, k in enumerate(SITE_SERIES):
+                        disp[:, i, : sol.sites[k].shape[1]] = sol.sites[k]
+                    st.inc = _Incumbent(rec.objective, master.vector(inst, sol, rec.starts), disp)
+                    log.note(f"heuristic incumbent {rec.objective:,.2f} from the LP master")
+                heur_s += time.perf_counter() - th0
+            if lp_done:
                 phase = "mip"
                 p.set_integrality(relax=False)
                 log.note(f"LP relaxation bound {st.ub:,.4f} after {st.iters['lp']} iterations; integer phase")
@@ -302,7 +363,10 @@ def _run(inst: Instance, opts: SolveOptions, pool: SubproblemPool) -> Result:
             break
     else:
         status_hint = status_hint or "iteration_limit"
-    return _finish(inst, opts, master, pool, st, status_hint, build_s, t0, log)
+    res = _finish(inst, opts, master, pool, st, status_hint, build_s, t0, log)
+    res.timings["heuristic_s"] = heur_s
+    res.solution.stats["heuristic_recoveries"] = rec.recoveries if rec is not None else 0
+    return res
 
 
 def _add_violated(master: BendersMaster, inst: Instance, ev, Pm, bm, th, tol_abs) -> None:

@@ -39,9 +39,8 @@ import pyomo.environ as pyo
 from .. import highs
 from ..compute import add_facility_load, build_compute, inference_margin
 from ..diagnose import diagnose, static_required_job_problems
-from ..fixed import FixedScheduleModel
 from ..instance import Instance
-from ..recovery import repair_schedule, window_sums
+from ..recovery import PrimalRecovery, window_sums
 from ..result import Result, finalize, relative_gap
 from ..solution import Solution
 from ..solve import METHODS, SolveOptions
@@ -357,21 +356,6 @@ class PolyakSubgradient:
         return np.maximum(self.lo, pt.u - step * pt.g)
 
 
-# ----------------------------------------------------------------------------
-@dataclass
-class _Best:
-    objective: float = -np.inf
-    solution: Solution | None = None
-    bound: float = np.inf
-    seen: set = field(default_factory=set)
-    recoveries: int = 0
-    recovery_s: float = 0.0
-    x: np.ndarray | None = None  # full column vector of the best (fixed-schedule model)
-    starts: np.ndarray | None = None  # its triples
-    polish_s: float = 0.0
-    polish_gain: float = 0.0
-
-
 def solve_lagrangian(inst: Instance, opts: SolveOptions = SolveOptions()) -> Result | None:
     """Lagrangian relaxation over the MPI pool; rank 0 returns the result,
     other ranks serve the pool and return None."""
@@ -385,116 +369,6 @@ def solve_lagrangian(inst: Instance, opts: SolveOptions = SolveOptions()) -> Res
         return _run(inst, opts, pool)
     finally:
         pool.close()
-
-
-def _exact_units(inst: Instance, sol: Solution, pool: SubproblemPool) -> Solution | None:
-    """The fixed-schedule LP relaxed committed units; re-dispatch every site
-    exactly (MILP where committed) for the LP's facility load, each within
-    its LP emissions plus an equal share of the budget left over. None if
-    a committed site cannot follow its load that way."""
-    from ..solution import SITE_SERIES
-
-    jj, ss, tt = inst.triples
-    run = np.zeros((inst.S, inst.H))
-    for jid, sid, t in sol.training:
-        j, s = inst.job_index(jid), inst.site_index(sid)
-        run[s, t:t + inst.dur[j]] += inst.pow[j]
-    P = inst.pue * (inst.idle[:, None] + run + inst.f_inf[:, None] * sol.inference.sum(axis=0))
-    st = sol.sites
-    E = ((inst.ci * st["grid_import_mw"]).sum(axis=1) + inst.ef * st["generator_mw"].sum(axis=1)) * inst.dt
-    b = None
-    if inst.budget is not None:
-        b = E + max(0.0, inst.budget - float(E.sum())) / inst.S
-    ev = pool.evaluate(P, b, exact=True)
-    if not ev.feasible.all():
-        return None
-    for i, k in enumerate(SITE_SERIES):
-        st[k] = ev.dispatch[:, i, : inst.H + 1 if k == "soc_mwh" else inst.H].copy()
-    return sol
-
-
-def _recover(inst: Instance, fixed: FixedScheduleModel, ch: ComputeChoice, best: _Best, t_left,
-             pool: SubproblemPool) -> None:
-    """Repair the choice, solve the fixed-schedule LP, keep the best. When
-    the budget or power cannot be met, drop the weakest optional jobs
-    (value per MWh at current prices) and retry. Committed generators are
-    relaxed in that LP and their sites re-dispatched exactly on the pool;
-    if that fails the fixed-schedule MILP decides."""
-    t0 = time.perf_counter()
-    drop = np.zeros(inst.J, bool)
-    for attempt in range(4):
-        starts = repair_schedule(inst, ch.chosen, ch.score, drop=drop)
-        if starts is None:
-            break
-        key = tuple(starts.tolist())
-        if key in best.seen:
-            break
-        best.seen.add(key)
-        units = bool(inst.committed.any())
-        sol, _ = fixed.solve(starts, time_limit=t_left, method="lagrangian", relax_units=units)
-        x_lp = fixed.last_x if sol is not None else None
-        if sol is not None and units:
-            sol = _exact_units(inst, sol, pool)
-            if sol is None:
-                sol, _ = fixed.solve(starts, time_limit=t_left, method="lagrangian")
-                x_lp = fixed.last_x if sol is not None else None
-        best.recoveries += 1
-        if sol is not None:
-            from ..check import evaluate
-
-            ob = evaluate(inst, sol).objective
-            if ob > best.objective:
-                best.objective, best.solution = ob, sol
-                best.x, best.starts = x_lp, starts
-            break
-        jj, _, _ = inst.triples
-        opt = [j for j in range(inst.J) if ch.chosen[j] >= 0 and not inst.required[j] and not drop[j]]
-        if not opt:
-            break
-        per_mwh = np.array([ch.score[ch.chosen[j]] / (inst.pow[j] * inst.dur[j] * inst.dt) for j in opt])
-        k = max(1, int(len(opt) * (0.1, 0.25, 0.5, 1.0)[attempt]))
-        drop[np.array(opt)[np.argsort(per_mwh)[:k]]] = True
-    best.recovery_s += time.perf_counter() - t0
-
-
-def _polish(inst: Instance, opts: SolveOptions, fixed: FixedScheduleModel, recent: list[np.ndarray], best: _Best,
-            left: float | None, log: IterationLog) -> None:
-    """Restricted MILP: jobs whose choice was the same in the last
-    iterations and in the incumbent are fixed; the others may take any
-    triple they took recently, or the incumbent's, or none (if optional)."""
-    t0 = time.perf_counter()
-    nk = inst.triples[0].size
-    lower = np.zeros(nk)
-    upper = np.zeros(nk)
-    upper[best.starts] = 1.0
-    for ch in recent:
-        upper[ch[ch >= 0]] = 1.0
-    jj, _, _ = inst.triples
-    free_jobs = 0
-    for j in range(inst.J):
-        ks = np.flatnonzero((jj == j) & (upper > 0))
-        inc = np.intersect1d(ks, best.starts)
-        if ks.size == 0:
-            continue  # never chosen: stays off
-        if ks.size == 1 and inc.size == 1 and all(ch[j] == ks[0] for ch in recent):
-            lower[ks] = 1.0  # decided: keep it
-        else:
-            free_jobs += 1
-    limit = float(opts.get("polish_time", 30.0))
-    if left is not None:
-        limit = min(limit, left)
-    sol, _, _ = fixed.solve_restricted(lower, upper, start=best.x, time_limit=limit, gap=opts.gap / 2,
-                                       threads=opts.threads, method="lagrangian")
-    if sol is not None:
-        from ..check import evaluate
-
-        ob = evaluate(inst, sol).objective
-        if ob > best.objective:
-            best.polish_gain = ob - best.objective
-            best.objective, best.solution = ob, sol
-    best.polish_s = time.perf_counter() - t0
-    log.note(f"polish: restricted MILP over {free_jobs} undecided job(s) in {best.polish_s:.2f} s, "
-             f"gain {best.polish_gain:,.2f}")
 
 
 def _run(inst: Instance, opts: SolveOptions, pool: SubproblemPool) -> Result:
@@ -511,7 +385,7 @@ def _run(inst: Instance, opts: SolveOptions, pool: SubproblemPool) -> Result:
     lay = DualLayout(inst.S, inst.H, inst.budget is not None, dualize_cap)
     compute = ComputeRelaxation(inst) if dualize_cap else PricedComputeMILP(inst, opts)
     pool.calibrate()
-    fixed = FixedScheduleModel(inst)
+    rec = PrimalRecovery(inst, pool, method="lagrangian")
     build_s = time.perf_counter() - tb
     # start: the grid's marginal price (import price + carbon price x intensity), mu = lam = 0
     pi0 = inst.pb + inst.carbon_price * inst.ci
@@ -522,15 +396,19 @@ def _run(inst: Instance, opts: SolveOptions, pool: SubproblemPool) -> Result:
                      np.full((inst.S, inst.H), price_scale * float(np.mean(inst.pue)) * inst.dt))
     method = (BoxStepBundle(lay, scale, linear_part(inst, lay), inst.S + 1) if update == "bundle"
               else PolyakSubgradient(lay))
-    best = _Best()
+    best = rec  # the incumbent lives in the recovery object
     recent: list[np.ndarray] = []  # the job choices of the last 20 iterations
     trace = []
     log.header(f"Lagrangian: {inst.S} sites over {pool.size} rank(s), {lay.n} multipliers "
                f"(capacity {'dualised' if dualize_cap else 'kept'}), dual update {update}")
     comp_s = sub_s = 0.0
     hint = "iteration_limit"
+    polish_on = bool(opts.get("polish", True))
+    # keep up to 15% of the time limit (at most polish_time) for the final polish
+    reserve = 0.0 if (opts.time_limit is None or not polish_on) else min(
+        float(opts.get("polish_time", 30.0)), 0.15 * opts.time_limit)
     for it in range(1, opts.max_iterations + 1):
-        left = None if opts.time_limit is None else opts.time_limit - (time.perf_counter() - t0)
+        left = None if opts.time_limit is None else opts.time_limit - reserve - (time.perf_counter() - t0)
         if left is not None and left <= 0:
             hint = "time_limit"
             break
@@ -542,7 +420,7 @@ def _run(inst: Instance, opts: SolveOptions, pool: SubproblemPool) -> Result:
         recent.append(pt.choice.chosen.copy())
         del recent[:-20]
         if it <= 10 or it % recover_every == 0:
-            _recover(inst, fixed, pt.choice, best, left, pool)
+            rec.from_choice(pt.choice.chosen, pt.choice.score, left)
         gap = relative_gap(best.bound, best.objective) if best.solution is not None else None
         if update == "bundle":
             u = method.step(pt)
@@ -562,10 +440,11 @@ def _run(inst: Instance, opts: SolveOptions, pool: SubproblemPool) -> Result:
         if update == "bundle" and method.converged(1e-7 * max(1.0, abs(best.bound))):
             hint = "dual_converged"
             break
-    if opts.get("polish", True) and best.solution is not None and (gap is None or gap > opts.gap):
+    if polish_on and best.solution is not None and (gap is None or gap > opts.gap):
         left = None if opts.time_limit is None else opts.time_limit - (time.perf_counter() - t0)
         if left is None or left > 1.0:
-            _polish(inst, opts, fixed, recent, best, left, log)
+            rec.polish(recent, time_limit=min(float(opts.get("polish_time", 30.0)), left or np.inf),
+                       gap=opts.gap / 2, threads=opts.threads, log=log.note)
     total = time.perf_counter() - t0
     stats = {"iterations": len(trace), "ranks": pool.size, "dual_update": update, "capacity_dualised": dualize_cap,
              "recoveries": best.recoveries, "stop": hint, "trace": trace, "rank_load_s": pool.loads().tolist()}
