@@ -96,3 +96,12 @@ def test_same_objective_over_mpi_ranks(optima, tmp_path, ranks):
     assert d["objective"] == pytest.approx(serial.objective, rel=1e-9)
     assert d["stats"]["iterations"] == serial.solution.stats["iterations"]
     assert d["bound"] >= mono.objective - 1e-6 * abs(mono.objective)
+
+
+def test_thread_option_after_other_solves(optima):
+    """HiGHS' thread scheduler is process-wide: a threads request after
+    earlier solves used to end every master solve with an error status."""
+    inst, mono = optima["no_budget"]
+    res = solve(inst, "benders", SolveOptions(gap=GAP, threads=1, verbose=False))
+    assert res.status == "optimal" and res.check.ok
+    assert res.bound >= mono.objective - 1e-6 * abs(mono.objective) >= res.objective - 2e-6 * abs(mono.objective)

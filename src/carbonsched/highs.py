@@ -226,6 +226,24 @@ def compile_model(model: pyo.ConcreteModel, *, row_order=None, column_order=None
                         A=A.tocsr(), cost=c.copy())
 
 
+_SCHED_THREADS: int | None = None
+
+
+def _set_threads(h: highspy.Highs, threads: int | None) -> None:
+    """HiGHS runs MIPs on one process-wide thread scheduler, fixed at its
+    first use: asking another Highs object for a different thread count
+    then fails with an error status. Reset the scheduler when the count
+    changes, and give later solves without a request the same count."""
+    global _SCHED_THREADS
+    want = int(threads) if threads else _SCHED_THREADS
+    if want is None:
+        return
+    if want != _SCHED_THREADS:
+        highspy.Highs.resetGlobalScheduler(True)
+        _SCHED_THREADS = want
+    h.setOptionValue("threads", want)
+
+
 _TERM = {
     highspy.HighsModelStatus.kOptimal: "optimal",
     highspy.HighsModelStatus.kInfeasible: "infeasible",
@@ -247,8 +265,7 @@ def solve(p: HighsProblem, *, time_limit: float | None = None, mip_gap: float | 
     h.setOptionValue("time_limit", float(time_limit) if time_limit else INF)
     if mip_gap is not None:
         h.setOptionValue("mip_rel_gap", float(mip_gap))
-    if threads:
-        h.setOptionValue("threads", int(threads))
+    _set_threads(h, threads)
     if presolve is not None:
         h.setOptionValue("presolve", "on" if presolve else "off")
     t0 = time.perf_counter()

@@ -67,7 +67,7 @@ def finalize(inst: Instance, sol: Solution, *, bound: float | None, timings: dic
     through with its diagnosis."""
     timings = dict(timings or {})
     sol.stats = {**sol.stats, **(stats or {}), "timings_s": timings}
-    if sol.status in ("infeasible", "budget_infeasible") and not sol.training and sol.objective is None:
+    if sol.stats.get("empty"):  # no schedule at all (infeasible, or stopped before any was found)
         sol.bound = bound
         return Result(sol, None, timings, list(diagnosis or []), None)
     b = evaluate(inst, sol)

@@ -48,7 +48,8 @@ class Solution:
         """A solution with no schedule, for infeasible outcomes."""
         S, H = inst.S, inst.H
         sites = {k: np.zeros((S, H + 1) if k == "soc_mwh" else (S, H)) for k in SITE_SERIES}
-        return Solution(inst.name, method, status, None, None, None, None, [], np.zeros((inst.R, S, H)), sites)
+        return Solution(inst.name, method, status, None, None, None, None, [], np.zeros((inst.R, S, H)), sites,
+                        {"empty": True})
 
     def to_dict(self, inst: Instance) -> dict:
         inf: dict[str, dict[str, list[float]]] = {}
