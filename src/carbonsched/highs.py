@@ -270,8 +270,19 @@ def solve(p: HighsProblem, *, time_limit: float | None = None, mip_gap: float | 
         h.setOptionValue("presolve", "on" if presolve else "off")
     t0 = time.perf_counter()
     h.run()
-    dt = time.perf_counter() - t0
     st = h.getModelStatus()
+    if _TERM.get(st, "error") == "error":
+        # no verdict (numerical trouble, often from a warm start): retry cold, then without presolve
+        h.clearSolver()
+        h.run()
+        st = h.getModelStatus()
+        if _TERM.get(st, "error") == "error":
+            h.clearSolver()
+            h.setOptionValue("presolve", "off")
+            h.run()
+            h.setOptionValue("presolve", "choose")
+            st = h.getModelStatus()
+    dt = time.perf_counter() - t0
     info = h.getInfo()
     term = _TERM.get(st, "error")
     has_sol = info.primal_solution_status == 2  # kSolutionStatusFeasible

@@ -31,7 +31,7 @@ import pyomo.environ as pyo
 from .. import highs
 from ..compute import add_facility_load, build_compute, compute_arrays
 from ..check import site_costs
-from ..diagnose import diagnose
+from ..diagnose import diagnose, max_supply
 from ..instance import Instance
 from ..result import Result, finalize, relative_gap
 from ..solution import SITE_SERIES, Solution
@@ -63,12 +63,26 @@ def build_master(inst: Instance) -> pyo.ConcreteModel:
         m.compute = pyo.Block()
         build_compute(m.compute, inst)
         add_facility_load(m, inst)
+        # valid inequality: no site can deliver more than import + renewables + battery + generator
+        cap_p = max_supply(inst)
+        for s in range(S):
+            for t in range(H):
+                m.Pv[s, t].setub(float(cap_p[s, t]))
         floor = site_cost_floor(inst)
         m.theta = pyo.Var(range(S), bounds=lambda _m, s: (float(floor[s]), None))
         if inst.budget is not None:
             cap = site_emission_cap(inst)
             m.b = pyo.Var(range(S), bounds=lambda _m, s: (0.0, float(cap[s])))
             m.alloc = pyo.Constraint(expr=sum(m.b[s] for s in range(S)) <= float(inst.budget))
+            # valid inequality: load beyond renewables and full battery discharge comes from the grid or
+            # the generator, so a site emits at least the cheaper intensity times that shortfall
+            short = np.where(inst.has_batt, inst.dis_max, 0.0)[:, None] + inst.ren
+            c_min = np.minimum(inst.ci, np.where(inst.has_gen, inst.ef, np.inf)[:, None]) * inst.dt
+            m.z = pyo.Var(range(S), range(H), bounds=(0.0, None))
+            m.zdef = pyo.Constraint(range(S), range(H),
+                                    rule=lambda _m, s, t: _m.z[s, t] >= _m.Pv[s, t] - float(short[s, t]))
+            m.emin = pyo.Constraint(range(S), rule=lambda _m, s: _m.b[s] >= sum(
+                float(c_min[s, t]) * _m.z[s, t] for t in range(H)))
         m.obj = pyo.Objective(expr=m.compute.value - sum(m.theta[s] for s in range(S)), sense=pyo.maximize)
     return m
 

@@ -120,21 +120,6 @@ class SiteSubproblem:
         h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), c)
 
     # -- solves ---------------------------------------------------------
-    def _solve(self, **kw) -> highs.SolveInfo:
-        """Solve from the kept basis; if HiGHS ends without a verdict
-        (numerical trouble on a warm start), retry cold, then without presolve."""
-        info = highs.solve(self.p, **kw)
-        if info.termination in ("optimal", "infeasible"):
-            return info
-        self.p.h.clearSolver()
-        info = highs.solve(self.p, **kw)
-        if info.termination in ("optimal", "infeasible"):
-            return info
-        self.p.h.clearSolver()
-        info = highs.solve(self.p, presolve=False, **kw)
-        self.p.h.setOptionValue("presolve", "choose")
-        return info
-
     def evaluate(self, P: np.ndarray, b: float, *, exact: bool = False) -> SiteEval:
         """Min site cost for facility load ``P`` [H] (MW) within ``b`` (t).
         ``exact=False`` relaxes a committed generator's binaries (valid cuts);
@@ -142,7 +127,7 @@ class SiteSubproblem:
         t0 = time.perf_counter()
         self._set_fixed(P, b)
         self.p.set_integrality(relax=not exact)
-        info = self._solve(mip_gap=1e-9)
+        info = highs.solve(self.p, mip_gap=1e-9)
         if info.termination == "optimal":
             d = self.p.row_duals() if not (exact and not self.exact) else np.zeros(self.p.num_row)
             return SiteEval(True, info.objective, d[self.bal_rows].copy(), float(d[self.cap_row]),
@@ -151,13 +136,13 @@ class SiteSubproblem:
             raise RuntimeError(f"site {self.inst.site_ids[self.s]}: subproblem ended {info.raw_status}")
         if exact and not self.exact:
             self.p.set_integrality(relax=True)
-            lp = self._solve()
+            lp = highs.solve(self.p)
             if lp.termination == "optimal":
                 return SiteEval(False, 0.0, np.zeros(self.H), 0.0, time.perf_counter() - t0, exact_failed=True)
         # phase 1: least infeasibility w(P, b) = min sum(short) + excess, its duals give the cut
         self.p.set_integrality(relax=True)
         self._phase1(True)
-        info = self._solve()
+        info = highs.solve(self.p)
         d = self.p.row_duals()
         out = SiteEval(False, float(info.objective), d[self.bal_rows].copy(), float(d[self.cap_row]),
                        time.perf_counter() - t0)
@@ -179,7 +164,7 @@ class SiteSubproblem:
         c = self.c0 + mu * self.emis_coef - self.inst.dt * (self.supply_coef.T @ np.asarray(pi, float))
         h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), c)
         self.p.set_integrality(relax=True)
-        info = self._solve()
+        info = highs.solve(self.p)
         if info.termination != "optimal":
             raise RuntimeError(f"site {self.inst.site_ids[self.s]}: priced subproblem ended {info.raw_status}")
         x = self.p.values()
