@@ -16,10 +16,10 @@ import json
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from carbonsched.instance import load_instance  # noqa: E402
-from carbonsched.solve import SolveOptions, solve  # noqa: E402
+from carbonsched.instance import load_instance
+from carbonsched.solve import SolveOptions, solve
 
 
 def first_time_below(trace, g):
@@ -51,11 +51,11 @@ def main():
                   "trace": [{k: r.get(k) for k in ("t", "bound", "incumbent")} for r in trace]}
     with open(f"{a.out}.json", "w") as fh:
         json.dump(out, fh, indent=1)
-    print(f"| method | status | objective | bound | gap | wall (s) | t(5%) | t(2%) | t(1%) |")
+    print("| method | status | objective | bound | gap | wall (s) | t(5%) | t(2%) | t(1%) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for m, r in out.items():
         ts = [first_time_below(r["trace"], g) for g in (0.05, 0.02, 0.01)]
-        f = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+        f = lambda v: "-" if v is None else f"{v:.1f}"
         print(f"| {m} | {r['status']} | {r['objective'] or float('nan'):,.0f} | {r['bound'] or float('nan'):,.0f} | "
               f"{(r['gap'] or float('nan')):.2%} | {r['wall_s']:.1f} | {f(ts[0])} | {f(ts[1])} | {f(ts[2])} |")
     fig, ax = plt.subplots(figsize=(9, 4.5))

@@ -7,7 +7,6 @@ import pytest
 
 from carbonsched import ablations
 from carbonsched.baselines import energy_unaware_schedule, passive_dispatch
-from carbonsched.check import check_solution
 from carbonsched.cli import main
 from carbonsched.generate import GeneratorConfig, generate
 from carbonsched.instance import parse_instance
@@ -106,7 +105,8 @@ def test_study_cli_writes_table_and_figures(tmp_path, capsys):
     p.write_text(json.dumps(inst.to_dict()))
     out, figs = tmp_path / "study", tmp_path / "figs"
     assert main(["study", str(p), "--out-dir", str(out), "--plots", str(figs), "--renewable-scales", "0,2"]) == 0
-    rows = list(__import__("csv").DictReader(open(out / "study.csv")))
+    with open(out / "study.csv") as fh:
+        rows = list(__import__("csv").DictReader(fh))
     by = {r["scenario"]: r for r in rows}
     assert {"joint", "compute-only", "energy-only", "joint, no battery", "joint, no routing flexibility",
             "joint, no carbon budget"} <= set(by)

@@ -21,7 +21,7 @@ def test_same_seed_same_instance_and_other_seed_differs():
 def test_generated_instances_are_valid(sites, periods, jobs):
     cfg = GeneratorConfig(sites=sites, regions=3, periods=periods, jobs=jobs, seed=sites)
     inst = parse_instance(generate(cfg))
-    assert (inst.S, inst.H, inst.J) == (sites, periods, jobs)
+    assert (sites, periods, jobs) == (inst.S, inst.H, inst.J)
     assert np.all((inst.ci >= 0.01) & (inst.ci <= 0.85))
     assert np.all((inst.pue >= 1.05) & (inst.pue <= 1.5))
     assert np.all(inst.ps <= inst.pb)

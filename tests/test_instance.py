@@ -39,7 +39,7 @@ def test_valid_instance_expands_series_and_defaults():
     # triples: starts 0 and 1 at site a only
     jj, ss, tt = inst.triples
     assert list(zip(jj, ss, tt)) == [(0, 0, 0), (0, 0, 1)]
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):
         inst.H = 5  # immutable
 
 

@@ -16,6 +16,20 @@ from .solution import Solution, read_solution, write_solution
 from .solve import METHODS, SolveOptions, solve
 
 __version__ = "0.1.0"
-__all__ = ["Instance", "load_instance", "parse_instance", "solve", "SolveOptions", "METHODS", "Result", "Solution",
-           "read_solution", "write_solution", "check_solution", "evaluate", "CarbonschedError", "InstanceError",
-           "SolutionFormatError"]
+__all__ = [
+           "METHODS",
+           "CarbonschedError",
+           "Instance",
+           "InstanceError",
+           "Result",
+           "Solution",
+           "SolutionFormatError",
+           "SolveOptions",
+           "check_solution",
+           "evaluate",
+           "load_instance",
+           "parse_instance",
+           "read_solution",
+           "solve",
+           "write_solution",
+]

@@ -9,7 +9,7 @@ import numpy as np
 
 from .instance import Instance
 
-__all__ = ["ablate", "no_battery", "no_routing", "no_carbon", "scale_renewables"]
+__all__ = ["ablate", "no_battery", "no_carbon", "no_routing", "scale_renewables"]
 
 
 def no_battery(inst: Instance) -> Instance:

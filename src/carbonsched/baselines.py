@@ -25,13 +25,17 @@ import numpy as np
 
 from .fixed import FixedScheduleModel
 from .instance import Instance
-from .model import build_monolithic, extract_solution
 from .result import Result, finalize
 from .solution import SITE_SERIES, Solution
 from .solve import METHODS, SolveOptions, solve_monolithic
 
-__all__ = ["energy_unaware_schedule", "passive_dispatch", "solve_energy_only", "solve_compute_only",
-           "grid_only_view"]
+__all__ = [
+    "energy_unaware_schedule",
+    "grid_only_view",
+    "passive_dispatch",
+    "solve_compute_only",
+    "solve_energy_only",
+]
 
 
 def energy_unaware_schedule(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
@@ -89,7 +93,7 @@ def solve_energy_only(inst: Instance, opts: SolveOptions = SolveOptions()) -> Re
     else:
         status, sol, diag = _explain_fixed_failure(inst, starts, y, "energy-only")
     return finalize(inst, sol, bound=None, timings={"total_s": time.perf_counter() - t0},
-                    stats={"jobs_placed": int(len(starts))}, diagnosis=diag)
+                    stats={"jobs_placed": len(starts)}, diagnosis=diag)
 
 
 def _explain_fixed_failure(inst: Instance, starts, y, method) -> tuple[str, Solution, list[str]]:

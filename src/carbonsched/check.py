@@ -19,7 +19,7 @@ import numpy as np
 from .instance import Instance
 from .solution import Solution
 
-__all__ = ["Breakdown", "CheckReport", "evaluate", "check_solution", "site_costs", "ABS_TOL", "REL_TOL"]
+__all__ = ["ABS_TOL", "REL_TOL", "Breakdown", "CheckReport", "check_solution", "evaluate", "site_costs"]
 
 ABS_TOL = 1e-5
 REL_TOL = 1e-6
@@ -154,7 +154,7 @@ def check_solution(inst: Instance, sol: Solution, *, check_reported: bool = True
     """Check every constraint of MODEL.md section 3 and the reported
     objective and emissions. Returns all violations, not only the first."""
     v: list[str] = []
-    S, H, dt = inst.S, inst.H, inst.dt
+    dt = inst.dt
     if sol.status in ("infeasible", "budget_infeasible") and not sol.training and not np.any(sol.sites["grid_import_mw"]):
         return CheckReport(ok=True, violations=[], breakdown=None)
     run, probs, _ = _run_matrix(inst, sol)

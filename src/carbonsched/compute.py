@@ -23,7 +23,7 @@ import pyomo.environ as pyo
 
 from .instance import Instance
 
-__all__ = ["build_compute", "add_facility_load", "coverage", "compute_arrays", "inference_margin"]
+__all__ = ["add_facility_load", "build_compute", "compute_arrays", "coverage", "inference_margin"]
 
 
 def coverage(inst: Instance) -> dict[tuple[int, int], list[int]]:
@@ -57,7 +57,7 @@ def build_compute(b: pyo.Block, inst: Instance, *, capacity: bool = True, relax:
     b.Jset = pyo.Set(initialize=sorted(by_job))
 
     def _assign(_b, j):
-        e = pyo.quicksum((_b.x[k] for k in by_job[j]))
+        e = pyo.quicksum(_b.x[k] for k in by_job[j])
         return e == 1 if inst.required[j] else e <= 1
 
     b.assign = pyo.Constraint(b.Jset, rule=_assign)
@@ -67,7 +67,7 @@ def build_compute(b: pyo.Block, inst: Instance, *, capacity: bool = True, relax:
         by_region[int(r)].append(k)
     b.Rset = pyo.Set(initialize=sorted(by_region))
     b.serve = pyo.Constraint(b.Rset, b.T, rule=lambda _b, r, t: pyo.quicksum(
-        (_b.y[k, t] for k in by_region[r])) <= float(inst.L[r, t]))
+        _b.y[k, t] for k in by_region[r]) <= float(inst.L[r, t]))
 
     cov = coverage(inst)
     pairs_at: dict[int, list[int]] = defaultdict(list)

@@ -13,7 +13,7 @@ import pyomo.environ as pyo
 from . import highs
 from .instance import Instance
 
-__all__ = ["diagnose", "static_required_job_problems", "least_emissions", "max_supply"]
+__all__ = ["diagnose", "least_emissions", "max_supply", "static_required_job_problems"]
 
 
 def max_supply(inst: Instance) -> np.ndarray:

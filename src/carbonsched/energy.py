@@ -102,6 +102,6 @@ def site_arrays(b: pyo.Block, inst: Instance, s: int) -> dict[str, np.ndarray]:
     else:
         out["generator_on"] = (out["generator_mw"] > 1e-9).astype(float)
     # clean solver noise: tiny negatives
-    for k, v in out.items():
+    for v in out.values():
         v[np.abs(v) < 1e-10] = 0.0
     return out

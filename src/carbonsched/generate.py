@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 import networkx as nx
 import numpy as np
 
-__all__ = ["GeneratorConfig", "FAMILIES", "generate", "family_config"]
+__all__ = ["FAMILIES", "GeneratorConfig", "family_config", "generate"]
 
 # name, lat, lon, grid carbon t/MWh (annual mean), wholesale $/MWh, solar quality, wind quality, mean temp C
 SITE_ANCHORS = [
@@ -138,7 +138,7 @@ def backbone_latency(points: dict[str, tuple[float, float]], k: int = 3) -> tupl
         return 2 * d * ROUTE_INFLATION / FIBRE_KM_PER_MS + HOP_MS
 
     complete = nx.Graph()
-    for (a, b), d in dist.items():
+    for a, b in dist:
         complete.add_edge(a, b, weight=w(a, b))
     for a, b in nx.minimum_spanning_tree(complete).edges():
         g.add_edge(a, b, weight=w(a, b))

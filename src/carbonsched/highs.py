@@ -16,21 +16,20 @@ timing, in a small frozen dataclass.
 from __future__ import annotations
 
 import gc
+import os
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import os
-import sys
-
 import highspy
 import numpy as np
-import scipy.sparse  # noqa: F401  (imported here so its load time is not billed to the first translation)
 import pyomo.environ as pyo
+import scipy.sparse  # noqa: F401  (imported here so its load time is not billed to the first translation)
 from pyomo.common.collections import ComponentMap
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
-__all__ = ["HighsProblem", "SolveInfo", "compile_model", "solve", "gc_paused", "INF"]
+__all__ = ["INF", "HighsProblem", "SolveInfo", "compile_model", "gc_paused", "solve"]
 
 INF = highspy.kHighsInf
 

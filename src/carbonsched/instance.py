@@ -30,13 +30,12 @@ import numpy as np
 
 from .errors import InstanceError
 
-__all__ = ["Instance", "load_instance", "parse_instance", "default_instance_path", "resolve_instance_path"]
+__all__ = ["Instance", "default_instance_path", "load_instance", "parse_instance", "resolve_instance_path"]
 
 INSTANCE_DIR = Path(__file__).resolve().parents[2] / "instances"
 
 
 def _shipped_dirs() -> list[Path]:
-    here = Path(__file__).resolve()
     return [INSTANCE_DIR, Path.cwd() / "instances"]
 
 
@@ -172,7 +171,7 @@ class Instance:
     def job_index(self, job_id: str) -> int:
         return self.job_ids.index(job_id)
 
-    def with_changes(self, **changes: Any) -> "Instance":
+    def with_changes(self, **changes: Any) -> Instance:
         """A copy with some arrays replaced (for ablations). The result is
         not re-validated; callers keep it consistent."""
         return replace(self, **changes)
@@ -321,7 +320,7 @@ def parse_instance(data: Any, source: str | None = None) -> Instance:
         c.bad("sites", "must list at least one site")
     sites = sites or []
     S = len(sites)
-    z = lambda: np.zeros(S)  # noqa: E731
+    z = lambda: np.zeros(S)
     cap, idle, f_inf, imax, xmax, pc = z(), z(), z(), z(), z(), z()
     pue, ren, pb, ps, ci = (np.ones((S, H)), np.zeros((S, H)), np.zeros((S, H)), np.zeros((S, H)), np.zeros((S, H)))
     has_batt, has_gen = np.zeros(S, bool), np.zeros(S, bool)

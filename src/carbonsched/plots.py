@@ -10,11 +10,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from .instance import Instance  # noqa: E402
-from .solution import Solution  # noqa: E402
+from .instance import Instance
+from .solution import Solution
 
 __all__ = ["plot_solution", "plot_study", "plot_sweep"]
 

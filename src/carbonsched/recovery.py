@@ -22,7 +22,7 @@ from .fixed import FixedScheduleModel
 from .instance import Instance
 from .solution import SITE_SERIES, Solution
 
-__all__ = ["repair_schedule", "job_room", "window_sums", "PrimalRecovery"]
+__all__ = ["PrimalRecovery", "job_room", "repair_schedule", "window_sums"]
 
 
 def job_room(inst: Instance) -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 from .instance import Instance
 from .result import Result
 
-__all__ = ["format_result", "format_info"]
+__all__ = ["format_info", "format_result"]
 
 
 def _money(v: float) -> str:

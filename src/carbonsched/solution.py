@@ -19,7 +19,7 @@ import numpy as np
 from .errors import SolutionFormatError
 from .instance import Instance
 
-__all__ = ["Solution", "SITE_SERIES", "STATUSES", "read_solution", "write_solution"]
+__all__ = ["SITE_SERIES", "STATUSES", "Solution", "read_solution", "write_solution"]
 
 SITE_SERIES = ("grid_import_mw", "grid_export_mw", "battery_charge_mw", "battery_discharge_mw", "soc_mwh",
                "renewable_used_mw", "generator_mw", "generator_on")
@@ -44,7 +44,7 @@ class Solution:
     stats: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod
-    def empty(inst: Instance, method: str, status: str) -> "Solution":
+    def empty(inst: Instance, method: str, status: str) -> Solution:
         """A solution with no schedule, for infeasible outcomes."""
         S, H = inst.S, inst.H
         sites = {k: np.zeros((S, H + 1) if k == "soc_mwh" else (S, H)) for k in SITE_SERIES}

@@ -8,8 +8,8 @@ the tests use; decompositions and baselines register themselves in
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from . import highs
 from .diagnose import diagnose
@@ -18,7 +18,7 @@ from .model import build_monolithic, extract_solution
 from .result import Result, finalize
 from .solution import Solution
 
-__all__ = ["SolveOptions", "solve", "solve_monolithic", "METHODS"]
+__all__ = ["METHODS", "SolveOptions", "solve", "solve_monolithic"]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from .instance import Instance
 from .result import Result
 from .solve import SolveOptions, solve
 
-__all__ = ["run_study", "study_rows", "COLUMNS"]
+__all__ = ["COLUMNS", "run_study", "study_rows"]
 
 COLUMNS = ["scenario", "method", "status", "benefit", "emissions_t", "budget_t", "compute_value",
            "inference_revenue", "energy_cost", "export_revenue", "jobs_run", "inference_served_pct", "gap",
@@ -134,7 +134,7 @@ def run_study(inst: Instance, *, method: str = "monolithic", opts: SolveOptions 
                 continue
             sweep.setdefault(who, []).append((k, r["benefit"] if r["feasible"] else None, r["emissions_t"]))
         files.append(plot_sweep(sweep, p / "study-renewables.png", f"{inst.name}: renewable-scale sweep"))
-        for (scenario, m), (variant, res) in keep.items():
+        for (scenario, _m), (variant, res) in keep.items():
             if scenario in ("joint", "compute-only", "energy-only") and res.breakdown is not None:
                 files += plot_solution(variant, res.solution, p)
         print(f"figures: {', '.join(str(f) for f in files)}")

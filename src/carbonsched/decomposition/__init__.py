@@ -6,4 +6,4 @@ Importing a method's module registers it in :data:`carbonsched.solve.METHODS`.
 from .pool import SubproblemPool, lpt_assignment
 from .subproblem import SiteSubproblem
 
-__all__ = ["SubproblemPool", "SiteSubproblem", "lpt_assignment"]
+__all__ = ["SiteSubproblem", "SubproblemPool", "lpt_assignment"]

@@ -29,18 +29,18 @@ import numpy as np
 import pyomo.environ as pyo
 
 from .. import highs
-from ..compute import add_facility_load, build_compute, compute_arrays
 from ..check import site_costs
+from ..compute import add_facility_load, build_compute, compute_arrays
 from ..diagnose import diagnose, max_supply
 from ..instance import Instance
+from ..recovery import PrimalRecovery
 from ..result import Result, finalize, relative_gap
 from ..solution import SITE_SERIES, Solution
 from ..solve import METHODS, SolveOptions
-from ..recovery import PrimalRecovery
 from .pool import SubproblemPool, get_comm
 from .trace import IterationLog
 
-__all__ = ["solve_benders", "BendersMaster", "build_master"]
+__all__ = ["BendersMaster", "build_master", "solve_benders"]
 
 
 def site_emission_cap(inst: Instance) -> np.ndarray:
@@ -102,7 +102,7 @@ class BendersMaster:
     feas_cuts: int = 0
 
     @staticmethod
-    def build(inst: Instance) -> "BendersMaster":
+    def build(inst: Instance) -> BendersMaster:
         m = build_master(inst)
         p = highs.compile_model(m)
         S, H = inst.S, inst.H

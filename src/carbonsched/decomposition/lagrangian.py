@@ -47,7 +47,7 @@ from ..solve import METHODS, SolveOptions
 from .pool import SubproblemPool, get_comm
 from .trace import IterationLog
 
-__all__ = ["solve_lagrangian", "DualLayout", "ComputeRelaxation", "PricedComputeMILP", "evaluate_dual"]
+__all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "evaluate_dual", "solve_lagrangian"]
 
 
 # ----------------------------------------------------------------------------
@@ -340,7 +340,7 @@ class PolyakSubgradient:
         self.center = None
 
     def step(self, pt: DualPoint, target: float) -> np.ndarray:
-        if pt.L < self.best - 1e-9 * max(1.0, abs(pt.L)):
+        if self.best - 1e-9 * max(1.0, abs(pt.L)) > pt.L:
             self.best = pt.L
             self.stall = 0
         else:

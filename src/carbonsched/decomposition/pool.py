@@ -28,7 +28,7 @@ from ..instance import Instance
 from ..solution import SITE_SERIES
 from .subproblem import SiteSubproblem
 
-__all__ = ["SubproblemPool", "PoolEval", "PoolPrice", "get_comm", "lpt_assignment"]
+__all__ = ["PoolEval", "PoolPrice", "SubproblemPool", "get_comm", "lpt_assignment"]
 
 _EVAL, _EXACT, _PRICE, _CALIBRATE, _STOP = range(5)
 
@@ -218,7 +218,7 @@ class SubproblemPool:
     def evaluate(self, P: np.ndarray, b: np.ndarray | None, *, exact: bool = False) -> PoolEval:
         """Solve every site for facility load ``P`` [S,H] (MW) within
         allocations ``b`` [S] (t; None = no budget)."""
-        S, H = self.inst.S, self.inst.H
+        S = self.inst.S
         P = np.ascontiguousarray(P, dtype=float)
         b = np.full(S, np.inf) if b is None else np.ascontiguousarray(b, dtype=float)
         self._command(_EXACT if exact else _EVAL)

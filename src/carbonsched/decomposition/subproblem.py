@@ -32,7 +32,7 @@ from ..energy import build_site_energy, site_arrays
 from ..instance import Instance
 from ..solution import SITE_SERIES
 
-__all__ = ["SiteSubproblem", "SiteEval"]
+__all__ = ["SiteEval", "SiteSubproblem"]
 
 INF = highs.INF
 
