@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Benders: in-out (core point) stabilisation (default inout)")
     p.add_argument("--dual-update", choices=["bundle", "subgradient"], default=None,
                    help="Lagrangian: dual update (default bundle)")
+    p.add_argument("--keep-capacity", action="store_true",
+                   help="Lagrangian: keep IT capacity in the compute problem (a MILP) instead of pricing it")
+    p.add_argument("--no-heuristic", action="store_true",
+                   help="Benders: no incumbents from repairing the LP master's job choice")
+    p.add_argument("--no-polish", action="store_true",
+                   help="Lagrangian: skip the final restricted-MILP polish")
     _add_solver_options(p)
     _add_ablations(p)
 
@@ -134,6 +140,12 @@ def _solve_options(args):
         v = getattr(args, key, None)
         if v is not None:
             extra.append((key, v))
+    if getattr(args, "keep_capacity", False):
+        extra.append(("keep_capacity", True))
+    if getattr(args, "no_heuristic", False):
+        extra.append(("heuristic", False))
+    if getattr(args, "no_polish", False):
+        extra.append(("polish", False))
     return SolveOptions(time_limit=args.time_limit, gap=args.gap, threads=args.threads, log=args.solver_log,
                         max_iterations=args.max_iterations, verbose=not args.quiet, extra=tuple(extra))
 
