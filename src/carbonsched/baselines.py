@@ -26,7 +26,7 @@ import numpy as np
 from .fixed import FixedScheduleModel
 from .instance import Instance
 from .result import Result, finalize
-from .solution import SITE_SERIES, Solution
+from .solution import SITE_SERIES, Solution, facility_load
 from .solve import METHODS, SolveOptions, solve_monolithic
 
 __all__ = [
@@ -155,14 +155,7 @@ def solve_compute_only(inst: Instance, opts: SolveOptions = SolveOptions()) -> R
         return finalize(inst, sol, bound=None, timings={"total_s": time.perf_counter() - t0},
                         diagnosis=[f"compute-only (grid-only view): {d}" for d in inner.diagnosis])
     grid_sol = inner.solution
-    # facility load of that schedule
-    jj, ss, tt = inst.triples
-    run = np.zeros((inst.S, inst.H))
-    for jid, sid, t in grid_sol.training:
-        j, s = inst.job_index(jid), inst.site_index(sid)
-        run[s, t:t + inst.dur[j]] += inst.pow[j]
-    it = inst.idle[:, None] + run + inst.f_inf[:, None] * grid_sol.inference.sum(axis=0)
-    sites, balanced = passive_dispatch(inst, inst.pue * it)
+    sites, balanced = passive_dispatch(inst, facility_load(inst, grid_sol))
     sol = Solution(inst.name, "compute-only", "feasible", None, None, None, None, list(grid_sol.training),
                    grid_sol.inference.copy(), sites)
     diag = []

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .instance import Instance
-from .solution import Solution
+from .solution import Solution, facility_load
 
 __all__ = ["plot_solution", "plot_study", "plot_sweep"]
 
@@ -41,11 +41,7 @@ def plot_power(inst: Instance, sol: Solution, path: Path) -> Path:
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.4 * rows), squeeze=False, sharex=True)
     x = _hours(inst)
     st = sol.sites
-    run = np.zeros((inst.S, inst.H))
-    for jid, sid, t in sol.training:
-        j, s = inst.job_index(jid), inst.site_index(sid)
-        run[s, t:t + inst.dur[j]] += inst.pow[j]
-    load = inst.pue * (inst.idle[:, None] + run + inst.f_inf[:, None] * sol.inference.sum(axis=0))
+    load = facility_load(inst, sol)
     for s in range(inst.S):
         ax = axes[s // cols][s % cols]
         parts = [_ext(st[k][s]) for k in ("renewable_used_mw", "grid_import_mw", "generator_mw",

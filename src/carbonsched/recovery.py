@@ -20,7 +20,7 @@ from .check import evaluate, site_costs
 from .diagnose import max_supply
 from .fixed import FixedScheduleModel
 from .instance import Instance
-from .solution import SITE_SERIES, Solution
+from .solution import SITE_SERIES, Solution, facility_load
 
 __all__ = ["PrimalRecovery", "job_room", "repair_schedule", "window_sums"]
 
@@ -114,11 +114,7 @@ class PrimalRecovery:
         facility load, each within its LP emissions plus an equal share of
         the budget left over. None if a committed site cannot follow."""
         inst = self.inst
-        run = np.zeros((inst.S, inst.H))
-        for jid, sid, t in sol.training:
-            j, s = inst.job_index(jid), inst.site_index(sid)
-            run[s, t:t + inst.dur[j]] += inst.pow[j]
-        P = inst.pue * (inst.idle[:, None] + run + inst.f_inf[:, None] * sol.inference.sum(axis=0))
+        P = facility_load(inst, sol)
         st = sol.sites
         _, E = site_costs(inst, st)
         b = None

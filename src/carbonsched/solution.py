@@ -19,7 +19,7 @@ import numpy as np
 from .errors import SolutionFormatError
 from .instance import Instance
 
-__all__ = ["SITE_SERIES", "STATUSES", "Solution", "read_solution", "write_solution"]
+__all__ = ["SITE_SERIES", "STATUSES", "Solution", "facility_load", "read_solution", "write_solution"]
 
 SITE_SERIES = ("grid_import_mw", "grid_export_mw", "battery_charge_mw", "battery_discharge_mw", "soc_mwh",
                "renewable_used_mw", "generator_mw", "generator_on")
@@ -182,3 +182,13 @@ def _array(v: Any, n: int, path: str, probs: list[str]) -> np.ndarray | None:
         probs.append(f"{path}: must be finite")
         return None
     return a
+
+
+def facility_load(inst: Instance, sol: Solution) -> np.ndarray:
+    """[S,H] facility power (MW, PUE included) of a schedule: idle + running
+    jobs + inference, times PUE. (The checker keeps its own copy on purpose.)"""
+    run = np.zeros((inst.S, inst.H))
+    for jid, sid, t in sol.training:
+        j, s = inst.job_index(jid), inst.site_index(sid)
+        run[s, t:t + inst.dur[j]] += inst.pow[j]
+    return inst.pue * (inst.idle[:, None] + run + inst.f_inf[:, None] * sol.inference.sum(axis=0))

@@ -35,9 +35,9 @@ from ..diagnose import diagnose, max_supply
 from ..instance import Instance
 from ..recovery import PrimalRecovery
 from ..result import Result, finalize, relative_gap
-from ..solution import SITE_SERIES, Solution
+from ..solution import SITE_SERIES, Solution, facility_load
 from ..solve import METHODS, SolveOptions
-from .pool import SubproblemPool, get_comm
+from .pool import SubproblemPool, run_on_pool
 from .trace import IterationLog
 
 __all__ = ["BendersMaster", "build_master", "solve_benders"]
@@ -124,12 +124,7 @@ class BendersMaster:
         rr, sr = inst.region_pairs
         ok = self.y >= 0
         v[self.y[ok]] = sol.inference[rr, sr][ok]
-        run = np.zeros((inst.S, inst.H))
-        jj, ss, tt = inst.triples
-        for k in starts:
-            run[ss[k], tt[k]:tt[k] + inst.dur[jj[k]]] += inst.pow[jj[k]]
-        P = inst.pue * (inst.idle[:, None] + run + inst.f_inf[:, None] * sol.inference.sum(axis=0))
-        v[self.Pv] = P
+        v[self.Pv] = facility_load(inst, sol)
         cost, emis = site_costs(inst, sol.sites)
         v[self.theta] = cost
         if self.b is not None:
@@ -207,24 +202,7 @@ class _State:
 def solve_benders(inst: Instance, opts: SolveOptions = SolveOptions()) -> Result | None:
     """Benders over the MPI pool. On ranks other than 0 this serves the
     pool and returns None."""
-    pool = SubproblemPool(inst, get_comm())
-    if not pool.is_root:
-        _serve(pool)
-        return None
-    try:
-        return _run(inst, opts, pool)
-    finally:
-        pool.close()
-
-
-def _serve(pool: SubproblemPool) -> None:
-    try:
-        pool.serve()
-    except Exception:  # a worker that dies would leave rank 0 waiting forever
-        import traceback
-
-        traceback.print_exc()
-        pool.comm.Abort(1)
+    return run_on_pool(inst, opts, _run)
 
 
 def _run(inst: Instance, opts: SolveOptions, pool: SubproblemPool) -> Result:

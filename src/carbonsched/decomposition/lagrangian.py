@@ -44,7 +44,7 @@ from ..recovery import PrimalRecovery, window_sums
 from ..result import Result, finalize, relative_gap
 from ..solution import Solution
 from ..solve import METHODS, SolveOptions
-from .pool import SubproblemPool, get_comm
+from .pool import SubproblemPool, run_on_pool
 from .trace import IterationLog
 
 __all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "evaluate_dual", "solve_lagrangian"]
@@ -359,16 +359,7 @@ class PolyakSubgradient:
 def solve_lagrangian(inst: Instance, opts: SolveOptions = SolveOptions()) -> Result | None:
     """Lagrangian relaxation over the MPI pool; rank 0 returns the result,
     other ranks serve the pool and return None."""
-    pool = SubproblemPool(inst, get_comm())
-    if not pool.is_root:
-        from .benders import _serve
-
-        _serve(pool)
-        return None
-    try:
-        return _run(inst, opts, pool)
-    finally:
-        pool.close()
+    return run_on_pool(inst, opts, _run)
 
 
 def _run(inst: Instance, opts: SolveOptions, pool: SubproblemPool) -> Result:

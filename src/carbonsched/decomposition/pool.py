@@ -28,7 +28,7 @@ from ..instance import Instance
 from ..solution import SITE_SERIES
 from .subproblem import SiteSubproblem
 
-__all__ = ["PoolEval", "PoolPrice", "SubproblemPool", "get_comm", "lpt_assignment"]
+__all__ = ["PoolEval", "PoolPrice", "SubproblemPool", "get_comm", "lpt_assignment", "run_on_pool"]
 
 _EVAL, _EXACT, _PRICE, _CALIBRATE, _STOP = range(5)
 
@@ -288,3 +288,23 @@ class SubproblemPool:
             elif cmd == _PRICE:
                 pi = self._Bcast(np.empty((S, H)))
                 self._reduce(self._do_price(pi, arg))
+
+
+def run_on_pool(inst: Instance, opts, root_fn):
+    """Run a decomposition: rank 0 calls ``root_fn(inst, opts, pool)`` and
+    returns its result; the other ranks serve the pool and return None. A
+    worker that fails aborts the whole job rather than leave rank 0 waiting."""
+    pool = SubproblemPool(inst, get_comm())
+    if not pool.is_root:
+        try:
+            pool.serve()
+        except Exception:
+            import traceback
+
+            traceback.print_exc()
+            pool.comm.Abort(1)
+        return None
+    try:
+        return root_fn(inst, opts, pool)
+    finally:
+        pool.close()
