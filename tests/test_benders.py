@@ -13,6 +13,7 @@ from carbonsched.solution import read_solution
 from carbonsched.solve import SolveOptions, solve
 
 from cases import CASES
+from conftest import GAP_REPORT
 from mpi_util import run_cli_mpi
 
 GAP = 1e-4
@@ -36,9 +37,9 @@ def test_benders_brackets_the_monolithic_optimum(optima, name):
     res = solve(inst, "benders", SolveOptions(gap=GAP, verbose=False))
     opt = mono.objective
     tol = 1e-6 * max(1.0, abs(opt))
-    print(f"{name}: benders objective {res.objective:.4f} bound {res.bound:.4f} gap {res.gap:.2e} "
-          f"monolithic {opt:.4f} iterations {res.solution.stats['iterations']} "
-          f"feasibility cuts {res.solution.stats['feasibility_cuts']}")
+    GAP_REPORT.append(f"benders    {name:26s} objective {res.objective:14.4f} bound {res.bound:14.4f} "
+                      f"gap {res.gap:.2e}  monolithic {opt:14.4f}  iterations {res.solution.stats['iterations']}, "
+                      f"feasibility cuts {res.solution.stats['feasibility_cuts']}")
     assert res.check.ok, res.check.violations
     assert res.bound >= opt - tol, "Benders bound below the optimum: an invalid cut"
     assert opt >= res.objective - tol, "Benders objective above the optimum: the checker should have failed"

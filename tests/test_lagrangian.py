@@ -15,6 +15,7 @@ from carbonsched.solution import read_solution
 from carbonsched.solve import SolveOptions, solve
 
 from cases import CASES
+from conftest import GAP_REPORT
 from mpi_util import run_cli_mpi
 
 
@@ -35,8 +36,9 @@ def optima():
 def _check_bracket(name, inst, mono, res):
     opt = mono.objective
     tol = 1e-6 * max(1.0, abs(opt))
-    print(f"{name}: lagrangian objective {res.objective:.4f} bound {res.bound:.4f} gap {res.gap:.2e} "
-          f"monolithic {opt:.4f} iterations {res.solution.stats['iterations']} stop {res.solution.stats['stop']}")
+    GAP_REPORT.append(f"lagrangian {name:26s} objective {res.objective:14.4f} bound {res.bound:14.4f} "
+                      f"gap {res.gap:.2e}  monolithic {opt:14.4f}  iterations {res.solution.stats['iterations']}, "
+                      f"stop {res.solution.stats['stop']}")
     assert res.check.ok, res.check.violations
     assert res.bound >= opt - tol
     assert opt >= res.objective - tol
