@@ -77,16 +77,11 @@ def energy_unaware_schedule(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
     return np.array(sorted(placed), dtype=int), y
 
 
-def _solution_from_fixed(inst: Instance, fm: FixedScheduleModel, starts, y, method) -> Solution | None:
-    sol, _ = fm.solve(starts, y=y, method=method)
-    return sol
-
-
 def solve_energy_only(inst: Instance, opts: SolveOptions = SolveOptions()) -> Result:
     t0 = time.perf_counter()
     starts, y = energy_unaware_schedule(inst)
     fm = FixedScheduleModel(inst)
-    sol = _solution_from_fixed(inst, fm, starts, y, "energy-only")
+    sol, _ = fm.solve(starts, y=y, method="energy-only")
     diag: list[str] = []
     if sol is not None:
         sol.status = "feasible"  # a heuristic schedule; its dispatch is optimal for that load
@@ -100,7 +95,7 @@ def _explain_fixed_failure(inst: Instance, starts, y, method) -> tuple[str, Solu
     """The fixed load failed: without the budget, is it powerable?"""
     if inst.budget is not None:
         free = FixedScheduleModel(inst.with_changes(budget=None))
-        sol = _solution_from_fixed(inst, free, starts, y, method)
+        sol, _ = free.solve(starts, y=y, method=method)
         if sol is not None:
             from .check import evaluate
 

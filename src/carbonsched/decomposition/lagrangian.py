@@ -337,7 +337,7 @@ class PolyakSubgradient:
         self.alpha = alpha
         self.best = np.inf
         self.stall = 0
-        self.center = None
+        self.last_step = 0.0
 
     def step(self, pt: DualPoint, target: float) -> np.ndarray:
         if self.best - 1e-9 * max(1.0, abs(pt.L)) > pt.L:
@@ -419,7 +419,7 @@ def _run(inst: Instance, opts: SolveOptions, pool: SubproblemPool) -> Result:
         else:
             target = best.objective if best.solution is not None else pt.L - 0.05 * max(1.0, abs(pt.L))
             u = method.step(pt, target)
-            step = getattr(method, "last_step", 0.0)
+            step = method.last_step
         row = {"iter": it, "bound": best.bound, "incumbent": best.objective if best.solution else None, "gap": gap,
                "L(u)": pt.L, "step": step, "comp_s": time.perf_counter() - tc - psec, "sub_max_s": psec,
                "t": time.perf_counter() - t0}
