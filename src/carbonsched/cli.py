@@ -1,6 +1,9 @@
 """Command line: ``carbonsched solve | check | generate | info | study``.
 
-Run ``carbonsched COMMAND --help`` for each command's options. Under
+Run ``carbonsched COMMAND --help`` for each command's options. Exit codes
+of ``solve``: 0 a solution (optimal, feasible or time limit), 2 an error or
+an infeasible instance (with its diagnosis), 3 a solution the checker
+rejects (a bug: please report it). Under
 ``mpiexec -n K carbonsched solve ...`` all ranks take part in a
 decomposition; rank 0 prints and writes files.
 """
@@ -169,9 +172,9 @@ def cmd_solve(args) -> int:
 
         files = plot_solution(inst, res.solution, args.plots)
         print(f"figures written to {args.plots}: {', '.join(f.name for f in files)}")
-    if res.check is not None and not res.check.ok:
-        return 3
-    return 0 if res.status in ("optimal", "feasible", "time_limit") else 2
+    if res.status not in ("optimal", "feasible", "time_limit"):
+        return 2  # infeasible / budget_infeasible: diagnosed above
+    return 3 if (res.check is not None and not res.check.ok) else 0
 
 
 def cmd_check(args) -> int:
