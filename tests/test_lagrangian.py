@@ -6,10 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from carbonsched import highs
 from carbonsched.check import check_solution
 from carbonsched.decomposition.lagrangian import ComputeRelaxation
-from carbonsched.model import build_monolithic
 from carbonsched.recovery import window_sums
 from carbonsched.solution import read_solution
 from carbonsched.solve import SolveOptions, solve
@@ -17,20 +15,6 @@ from carbonsched.solve import SolveOptions, solve
 from cases import CASES
 from conftest import GAP_REPORT
 from mpi_util import run_cli_mpi
-
-
-@pytest.fixture(scope="module")
-def optima():
-    out = {}
-    for name, make in CASES.items():
-        inst = make()
-        mono = solve(inst, "monolithic", SolveOptions(gap=1e-9))
-        m = build_monolithic(inst, relax=True)
-        p = highs.compile_model(m)
-        p.set_integrality(relax=True)  # committed units relaxed too, like the site problems
-        lp = highs.solve(p)
-        out[name] = (inst, mono, lp.objective)
-    return out
 
 
 def _check_bracket(name, inst, mono, res):

@@ -19,6 +19,13 @@ from .solution import Solution, facility_load
 __all__ = ["plot_solution", "plot_study", "plot_sweep"]
 
 
+def _save(fig, path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
 def _grid(n: int) -> tuple[int, int]:
     cols = min(3, n)
     return (n + cols - 1) // cols, cols
@@ -58,10 +65,7 @@ def plot_power(inst: Instance, sol: Solution, path: Path) -> Path:
         axes[k // cols][k % cols].axis("off")
     axes[0][0].legend(fontsize=7, loc="upper left")
     fig.suptitle(f"{inst.name} ({sol.method}): power supply vs facility load")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_soc(inst: Instance, sol: Solution, path: Path) -> Path:
@@ -78,10 +82,7 @@ def plot_soc(inst: Instance, sol: Solution, path: Path) -> Path:
         ax.legend(fontsize=8)
     else:
         ax.text(0.5, 0.5, "no batteries", ha="center", transform=ax.transAxes)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_gantt(inst: Instance, sol: Solution, path: Path) -> Path:
@@ -113,10 +114,7 @@ def plot_gantt(inst: Instance, sol: Solution, path: Path) -> Path:
     ax.set_xlim(0, inst.H * inst.dt)
     ax.set_xlabel("hour")
     ax.set_title(f"{inst.name} ({sol.method}): training jobs by site ({len(sol.training)} of {inst.J} run)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_inference(inst: Instance, sol: Solution, path: Path) -> Path:
@@ -139,10 +137,7 @@ def plot_inference(inst: Instance, sol: Solution, path: Path) -> Path:
     for k in range(inst.R, rows * cols):
         axes[k // cols][k % cols].axis("off")
     fig.suptitle(f"{inst.name} ({sol.method}): inference routed by region and site")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_solution(inst: Instance, sol: Solution, out_dir: str | Path, prefix: str = "") -> list[Path]:
@@ -177,10 +172,7 @@ def plot_study(rows: list[dict], path: str | Path, title: str) -> Path:
     a2.set_xlabel("emissions (tCO2)")
     a2.set_title("emissions")
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_sweep(points: dict[str, list[tuple[float, float | None, float | None]]], path: str | Path,
@@ -201,7 +193,4 @@ def plot_sweep(points: dict[str, list[tuple[float, float | None, float | None]]]
     a2.set_title("emissions")
     a1.legend(fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
