@@ -19,12 +19,12 @@ import time
 import numpy as np
 import pytest
 
+from carbonsched import SolveOptions, solve
 from carbonsched.decomposition.lagrangian import ComputeRelaxation, DualLayout, evaluate_dual
 from carbonsched.decomposition.pool import SubproblemPool
 from carbonsched.decomposition.subproblem import SiteSubproblem
 from carbonsched.generate import GeneratorConfig, generate
 from carbonsched.instance import load_instance, parse_instance
-from carbonsched.solve import SolveOptions, solve
 
 
 def _site_instance(H):
@@ -84,7 +84,7 @@ def test_time_to_one_percent_gap(benchmark, method):
     limit = float(os.environ.get("CARBONSCHED_BENCH_LIMIT", "300"))
     threads = int(os.environ.get("CARBONSCHED_BENCH_THREADS", "1"))
     inst = load_instance(name)
-    opts = SolveOptions(gap=0.01, time_limit=limit, threads=threads, verbose=False, max_iterations=100000)
+    opts = SolveOptions(gap=0.01, time_limit=limit, threads=threads)
     res = benchmark.pedantic(solve, args=(inst, method, opts), rounds=1, iterations=1)
     reached = res.gap is not None and res.gap <= 0.01
     benchmark.extra_info.update(instance=name, threads=threads, time_limit_s=limit, status=res.status,

@@ -9,11 +9,10 @@ which docs/performance.md records; no timing is asserted.
 
 import pytest
 
-from carbonsched import highs
+from carbonsched import SolveOptions, highs, solve
 from carbonsched.generate import GeneratorConfig, generate
 from carbonsched.instance import load_instance, parse_instance, resolve_instance_path
 from carbonsched.model import build_monolithic
-from carbonsched.solve import SolveOptions, solve
 
 
 @pytest.mark.parametrize("name", ["paper-default", "medium"])

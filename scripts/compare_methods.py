@@ -18,8 +18,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from carbonsched import SolveOptions, solve
 from carbonsched.instance import load_instance
-from carbonsched.solve import SolveOptions, solve
 
 
 def first_time_below(trace, g):
@@ -42,8 +42,7 @@ def main():
     inst = load_instance(a.instance)
     out = {}
     for m in a.methods.split(","):
-        res = solve(inst, m, SolveOptions(gap=a.gap, time_limit=a.time_limit, threads=a.threads, verbose=False,
-                                          max_iterations=100000))
+        res = solve(inst, m, SolveOptions(gap=a.gap, time_limit=a.time_limit, threads=a.threads))
         trace = res.solution.stats.get("trace") or [
             {"t": res.timings.get("total_s"), "bound": res.bound, "incumbent": res.objective}]
         out[m] = {"status": res.status, "objective": res.objective, "bound": res.bound, "gap": res.gap,

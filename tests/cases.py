@@ -18,7 +18,7 @@ def _gen(seed: int, **kw) -> dict:
 
 def _with_budget(d: dict, frac: float) -> Instance:
     """Set the budget to ``frac`` x the unconstrained optimum's emissions."""
-    from carbonsched.solve import SolveOptions, solve
+    from carbonsched import SolveOptions, solve
 
     d = dict(d)
     d["carbon_budget_t"] = None

@@ -1,9 +1,4 @@
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 #: lines the decomposition tests add: method, instance, objective, bound, gap, monolithic optimum
 GAP_REPORT: list[str] = []
@@ -21,16 +16,15 @@ def optima():
     """For each decomposition case: (instance, monolithic result solved to
     1e-9, LP relaxation bound with committed units relaxed too), computed
     once for the Benders and Lagrangian tests alike."""
-    from carbonsched import highs
+    from carbonsched import highs, solve
     from carbonsched.model import build_monolithic
-    from carbonsched.solve import SolveOptions, solve
 
     from cases import CASES
 
     out = {}
     for name, make in CASES.items():
         inst = make()
-        mono = solve(inst, "monolithic", SolveOptions(gap=1e-9))
+        mono = solve(inst, "monolithic", gap=1e-9)
         assert mono.status == "optimal"
         p = highs.compile_model(build_monolithic(inst, relax=True))
         p.set_integrality(relax=True)

@@ -22,5 +22,6 @@ def run_cli_mpi(n: int, args: list[str], out: Path, timeout: float = 300) -> dic
     cmd = [mpiexec(), "-n", str(n), sys.executable, "-m", "carbonsched", "solve", *args, "--out", str(out), "--quiet"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    assert proc.returncode == 0, f"rc={proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    # 0: optimal within the gap, 1: a schedule with a larger gap (see ExitCode)
+    assert proc.returncode in (0, 1), f"rc={proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
     return json.loads(out.read_text())

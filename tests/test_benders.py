@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
+from carbonsched import SolveOptions, solve
 from carbonsched.check import check_solution
 from carbonsched.decomposition.subproblem import SiteSubproblem
 from carbonsched.instance import parse_instance
 from carbonsched.solution import read_solution
-from carbonsched.solve import SolveOptions, solve
 
 from cases import CASES
 from conftest import GAP_REPORT
@@ -22,7 +22,7 @@ GAP = 1e-4
 @pytest.mark.parametrize("name", list(CASES))
 def test_benders_brackets_the_monolithic_optimum(optima, name):
     inst, mono, _ = optima[name]
-    res = solve(inst, "benders", SolveOptions(gap=GAP, verbose=False))
+    res = solve(inst, "benders", SolveOptions(gap=GAP))
     opt = mono.objective
     tol = 1e-6 * max(1.0, abs(opt))
     GAP_REPORT.append(f"benders    {name:26s} objective {res.objective:14.4f} bound {res.bound:14.4f} "
@@ -65,7 +65,7 @@ def test_subproblem_gradients_are_subgradients():
 def test_benders_on_an_infeasible_budget_is_diagnosed():
     inst = CASES["no_budget"]()
     tight = parse_instance({**inst.to_dict(), "carbon_budget_t": 1e-3})
-    res = solve(tight, "benders", SolveOptions(verbose=False, max_iterations=300))
+    res = solve(tight, "benders", max_iterations=300)
     assert res.status == "budget_infeasible"
     assert any("carbon_budget_t" in d for d in res.diagnosis)
 
@@ -76,7 +76,7 @@ def test_same_objective_over_mpi_ranks(optima, tmp_path, ranks):
     inst, mono, _ = optima["budget_binding"]
     p = tmp_path / "inst.json"
     p.write_text(json.dumps(inst.to_dict()))
-    serial = solve(inst, "benders", SolveOptions(gap=GAP, verbose=False))
+    serial = solve(inst, "benders", SolveOptions(gap=GAP))
     d = run_cli_mpi(ranks, [str(p), "--method", "benders", "--gap", str(GAP)], tmp_path / "sol.json")
     assert d["stats"]["ranks"] == ranks
     sol = read_solution(d, inst)
@@ -91,6 +91,6 @@ def test_thread_option_after_other_solves(optima):
     """HiGHS' thread scheduler is process-wide: a threads request after
     earlier solves used to end every master solve with an error status."""
     inst, mono, _ = optima["no_budget"]
-    res = solve(inst, "benders", SolveOptions(gap=GAP, threads=1, verbose=False))
+    res = solve(inst, "benders", SolveOptions(gap=GAP, threads=1))
     assert res.status == "optimal" and res.check.ok
     assert res.bound >= mono.objective - 1e-6 * abs(mono.objective) >= res.objective - 2e-6 * abs(mono.objective)

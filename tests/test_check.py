@@ -5,9 +5,9 @@ import copy
 import numpy as np
 import pytest
 
+from carbonsched import SolveOptions, solve
 from carbonsched.check import check_solution, evaluate
 from carbonsched.solution import read_solution
-from carbonsched.solve import SolveOptions, solve
 
 from helpers import rich_tiny
 

@@ -2,6 +2,9 @@
 
 import json
 
+import pytest
+
+from carbonsched import ExitCode
 from carbonsched.cli import main
 
 from helpers import rich_tiny
@@ -14,11 +17,11 @@ def test_solve_default_writes_a_solution_that_check_accepts(tmp_path, capsys):
     assert "status   optimal" in text and "objective breakdown" in text and "check    passed" in text
     assert main(["check", "paper-default", str(out)]) == 0
     assert "solution OK" in capsys.readouterr().out
-    # a corrupted file is refused with exit code 1
+    # a corrupted file is refused with the checker's exit code
     d = json.loads(out.read_text())
     d["objective"] += 10
     out.write_text(json.dumps(d))
-    assert main(["check", "paper-default", str(out)]) == 1
+    assert main(["check", "paper-default", str(out)]) == ExitCode.CHECK_FAILED
     assert "objective: file says" in capsys.readouterr().out
 
 
@@ -41,5 +44,13 @@ def test_generate_and_info(tmp_path, capsys):
 
 
 def test_unknown_method_is_a_clear_error(capsys):
-    assert main(["solve", "--method", "magic"]) == 2
-    assert "unknown method 'magic'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as ei:
+        main(["solve", "--method", "magic"])
+    assert ei.value.code == ExitCode.BAD_INPUT
+    assert "invalid choice: 'magic'" in capsys.readouterr().err
+
+
+def test_option_of_another_method_is_refused(capsys):
+    assert main(["solve", "--method", "lagrangian", "--stabilize", "none"]) == ExitCode.BAD_INPUT
+    assert "unknown option 'stabilize' for LagrangianOptions" in capsys.readouterr().err
+

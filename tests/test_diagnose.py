@@ -2,7 +2,7 @@
 
 import pytest
 
-from carbonsched.solve import SolveOptions, solve
+from carbonsched import SolveOptions, solve
 
 from helpers import job, make, site
 

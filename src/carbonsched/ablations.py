@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import OptionError
 from .instance import Instance
 
 __all__ = ["ablate", "no_battery", "no_carbon", "no_routing", "scale_renewables"]
@@ -39,8 +40,8 @@ def no_carbon(inst: Instance) -> Instance:
 
 def scale_renewables(inst: Instance, k: float) -> Instance:
     """Multiply available renewable power by ``k`` >= 0."""
-    if k < 0:
-        raise ValueError(f"--renewable-scale must be >= 0, got {k}")
+    if not (k >= 0 and np.isfinite(k)):
+        raise OptionError(f"--renewable-scale must be a finite number >= 0, got {k}")
     return inst.with_changes(name=f"{inst.name}+ren-x{k:g}", ren=inst.ren * k)
 
 

@@ -19,15 +19,18 @@ breaks.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
+from .check import evaluate
+from .clock import Clock
+from .config import SolveOptions
+from .constants import SolutionStatus
+from .derived import facility_load
 from .fixed import FixedScheduleModel
 from .instance import Instance
+from .monolithic import solve_monolithic
 from .result import Result, finalize
-from .solution import SITE_SERIES, Solution, facility_load
-from .solve import METHODS, SolveOptions, solve_monolithic
+from .solution import SITE_SERIES, Solution
 
 __all__ = [
     "energy_unaware_schedule",
@@ -77,17 +80,18 @@ def energy_unaware_schedule(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
     return np.array(sorted(placed), dtype=int), y
 
 
-def solve_energy_only(inst: Instance, opts: SolveOptions = SolveOptions()) -> Result:
-    t0 = time.perf_counter()
+def solve_energy_only(inst: Instance, opts: SolveOptions, *, clock: Clock | None = None) -> Result:
+    """The energy-only baseline (MODEL.md section 6)."""
+    clock = clock or Clock(opts.time_limit)
     starts, y = energy_unaware_schedule(inst)
     fm = FixedScheduleModel(inst)
-    sol, _ = fm.solve(starts, y=y, method="energy-only")
+    sol, _ = fm.solve(starts, y=y, method="energy-only", time_limit=clock.left())
     diag: list[str] = []
     if sol is not None:
-        sol.status = "feasible"  # a heuristic schedule; its dispatch is optimal for that load
+        sol.status = SolutionStatus.FEASIBLE.value  # a heuristic schedule; its dispatch is optimal for that load
     else:
         status, sol, diag = _explain_fixed_failure(inst, starts, y, "energy-only")
-    return finalize(inst, sol, bound=None, timings={"total_s": time.perf_counter() - t0},
+    return finalize(inst, sol, bound=None, timings={"total_s": clock.elapsed()},
                     stats={"jobs_placed": len(starts)}, diagnosis=diag)
 
 
@@ -97,8 +101,6 @@ def _explain_fixed_failure(inst: Instance, starts, y, method) -> tuple[str, Solu
         free = FixedScheduleModel(inst.with_changes(budget=None))
         sol, _ = free.solve(starts, y=y, method=method)
         if sol is not None:
-            from .check import evaluate
-
             e = evaluate(inst, sol).emissions_t
             sol.status = "budget_infeasible"
             return "budget_infeasible", sol, [
@@ -141,13 +143,14 @@ def passive_dispatch(inst: Instance, P: np.ndarray) -> tuple[dict[str, np.ndarra
     return sites, balanced
 
 
-def solve_compute_only(inst: Instance, opts: SolveOptions = SolveOptions()) -> Result:
-    t0 = time.perf_counter()
+def solve_compute_only(inst: Instance, opts: SolveOptions, *, clock: Clock | None = None) -> Result:
+    """The compute-only baseline (MODEL.md section 6)."""
+    clock = clock or Clock(opts.time_limit)
     view = grid_only_view(inst)
-    inner = solve_monolithic(view, opts)
+    inner = solve_monolithic(view, opts, clock=clock)
     if inner.objective is None:
         sol = Solution.empty(inst, "compute-only", inner.status)
-        return finalize(inst, sol, bound=None, timings={"total_s": time.perf_counter() - t0},
+        return finalize(inst, sol, bound=None, timings={"total_s": clock.elapsed()},
                         diagnosis=[f"compute-only (grid-only view): {d}" for d in inner.diagnosis])
     grid_sol = inner.solution
     sites, balanced = passive_dispatch(inst, facility_load(inst, grid_sol))
@@ -158,16 +161,10 @@ def solve_compute_only(inst: Instance, opts: SolveOptions = SolveOptions()) -> R
         sol.status = "infeasible"
         diag.append("compute-only: the passive rule cannot power its load at some site and period")
     else:
-        from .check import evaluate
-
         e = evaluate(inst, sol).emissions_t
         if inst.budget is not None and e > inst.budget * (1 + 1e-9) + 1e-9:
             sol.status = "budget_infeasible"
             diag.append(f"compute-only: the passive dispatch emits {e:,.3f} t, above carbon_budget_t = "
                         f"{inst.budget:g} t")
-    return finalize(inst, sol, bound=None, timings={"total_s": time.perf_counter() - t0},
+    return finalize(inst, sol, bound=None, timings={"total_s": clock.elapsed()},
                     stats={"grid_only_objective": inner.objective}, diagnosis=diag)
-
-
-METHODS["energy-only"] = solve_energy_only
-METHODS["compute-only"] = solve_compute_only

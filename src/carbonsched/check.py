@@ -19,7 +19,7 @@ import numpy as np
 from .instance import Instance
 from .solution import Solution
 
-__all__ = ["ABS_TOL", "REL_TOL", "Breakdown", "CheckReport", "check_solution", "evaluate", "site_costs"]
+__all__ = ["ABS_TOL", "REL_TOL", "Breakdown", "CheckReport", "check_solution", "evaluate"]
 
 ABS_TOL = 1e-5
 REL_TOL = 1e-6
@@ -81,7 +81,7 @@ def _run_matrix(inst: Instance, sol: Solution) -> tuple[np.ndarray, list[str], i
         if sid not in inst.site_ids:
             probs.append(f"training[{i}]: unknown site {sid!r} for job {jid!r}")
             continue
-        j, s = inst.job_index(jid), inst.site_index(sid)
+        j, s = int(inst.job_index(jid)), int(inst.site_index(sid))
         if jid in seen:
             probs.append(f"[1] job {jid!r} is scheduled more than once")
         seen.add(jid)
@@ -90,12 +90,12 @@ def _run_matrix(inst: Instance, sol: Solution) -> tuple[np.ndarray, list[str], i
         if start < inst.rel[j] or start + inst.dur[j] > inst.dl[j]:
             probs.append(f"job {jid!r}: start {start} outside its window "
                          f"[{inst.rel[j]}, {inst.dl[j] - inst.dur[j]}]")
-        a, e = max(0, start), min(inst.H, start + int(inst.dur[j]))
+        a, e = max(0, int(start)), min(inst.H, int(start) + int(inst.dur[j]))
         if a < e:
             run[s, a:e] += inst.pow[j]
-    for j in np.flatnonzero(inst.required):
-        if inst.job_ids[j] not in seen:
-            probs.append(f"[1] required job {inst.job_ids[j]!r} is not scheduled")
+    for jr in np.flatnonzero(inst.required):
+        if inst.job_ids[jr] not in seen:
+            probs.append(f"[1] required job {inst.job_ids[jr]!r} is not scheduled")
     return run, probs, len(seen)
 
 
@@ -131,20 +131,8 @@ def evaluate(inst: Instance, sol: Solution) -> Breakdown:
                      facility_energy_mwh=float((inst.pue * it).sum() * dt))
 
 
-def site_costs(inst: Instance, sites: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-site energy cost ($, carbon price included) and emissions (t) of
-    the site arrays: each site's share of -OB, as the energy block defines it."""
-    dt = inst.dt
-    imp, g = sites["grid_import_mw"], sites["generator_mw"]
-    emis = ((inst.ci * imp).sum(axis=1) + inst.ef * g.sum(axis=1)) * dt
-    cost = ((inst.pb * imp).sum(axis=1) - (inst.ps * sites["grid_export_mw"]).sum(axis=1)
-            + inst.cg * g.sum(axis=1) + inst.cd * (sites["battery_charge_mw"] + sites["battery_discharge_mw"]).sum(axis=1)
-            ) * dt + inst.pc * imp.max(axis=1) + inst.carbon_price * emis
-    return cost, emis
-
-
 def _tol(*mags: np.ndarray | float) -> np.ndarray | float:
-    m = 0.0
+    m: np.ndarray | float = 0.0
     for a in mags:
         m = np.maximum(m, np.abs(a))
     return ABS_TOL + REL_TOL * m
@@ -227,6 +215,16 @@ def check_solution(inst: Instance, sol: Solution, *, check_reported: bool = True
     if inst.budget is not None and b.emissions_t > inst.budget + ABS_TOL + REL_TOL * inst.budget:
         v.append(f"[8] emissions {b.emissions_t:.6f} t exceed the carbon budget {inst.budget:.6f} t")
     if check_reported:
+        if sol.instance != inst.name:
+            v.append(f"instance: the file is for {sol.instance!r}, the instance is {inst.name!r}")
+        if sol.bound is not None and sol.objective is not None and \
+                sol.bound < sol.objective - ABS_TOL - REL_TOL * max(1.0, abs(sol.objective)):
+            v.append(f"bound: {sol.bound:.6f} is below the objective {sol.objective:.6f} (a bound on a "
+                     "maximisation must be >= every feasible objective)")
+        if sol.gap is not None and sol.bound is not None and sol.objective is not None:
+            want = max(0.0, sol.bound - sol.objective) / max(1.0, abs(sol.objective))
+            if abs(sol.gap - want) > 1e-6 + 1e-6 * want:
+                v.append(f"gap: file says {sol.gap:.6g}, (bound - objective) / max(1, |objective|) = {want:.6g}")
         if sol.objective is None:
             v.append("objective: missing from the solution file")
         elif abs(sol.objective - b.objective) > ABS_TOL + REL_TOL * max(1.0, abs(b.objective)):

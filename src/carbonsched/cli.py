@@ -1,47 +1,59 @@
 """Command line: ``carbonsched solve | check | generate | info | study``.
 
-Run ``carbonsched COMMAND --help`` for each command's options. Exit codes
-of ``solve``: 0 a solution (optimal, feasible or time limit), 2 an error or
-an infeasible instance (with its diagnosis), 3 a solution the checker
-rejects (a bug: please report it). Under
+Run ``carbonsched COMMAND --help`` for each command's options. Under
 ``mpiexec -n K carbonsched solve ...`` all ranks take part in a
-decomposition; rank 0 prints and writes files.
+decomposition: rank 0 reads and validates the instance and sends it to the
+others, prints, and writes files.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
-from .errors import CarbonschedError
+from . import interrupts, logs
+from .clock import Clock
+from .config import BendersOptions, DecompositionOptions, LagrangianOptions, SolveOptions, add_option_arguments
+from .constants import ExitCode, exit_code
+from .errors import CarbonschedError, InstanceError
+from .methods import METHODS
+from .result import Result
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
-METHOD_HELP = ("monolithic (the reference MILP), benders, lagrangian, energy-only, compute-only")
+EXIT_HELP = "exit status: " + "; ".join(f"{int(c)} {c.name.lower().replace('_', ' ')}: {_doc}" for c, _doc in (
+    (ExitCode.OK, "optimal within --gap"),
+    (ExitCode.FEASIBLE, "a schedule, gap above --gap (time or iteration limit, stall)"),
+    (ExitCode.BAD_INPUT, "bad instance, option or output path"),
+    (ExitCode.INFEASIBLE, "proven infeasible or budget-infeasible, with a diagnosis"),
+    (ExitCode.NO_SCHEDULE, "stopped before any schedule was found"),
+    (ExitCode.CHECK_FAILED, "the checker rejected the solution"),
+    (ExitCode.INTERRUPTED, "SIGINT/SIGTERM: best schedule and bound written"),
+))
+
+OPTION_GROUPS = (("solver options (every method)", SolveOptions),
+                 ("decomposition options (benders, lagrangian)", DecompositionOptions),
+                 ("Benders options", BendersOptions),
+                 ("Lagrangian options", LagrangianOptions))
 
 
-def _rank() -> int:
+def _comm():
     try:
         from mpi4py import MPI
 
-        return MPI.COMM_WORLD.Get_rank()
+        return MPI.COMM_WORLD
     except Exception:  # pragma: no cover - mpi4py is a dependency
-        return 0
+        return None
 
 
-def _add_solver_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--time-limit", type=float, default=None, metavar="S",
-                   help="wall-clock limit in seconds; the best solution and bound so far are returned")
-    p.add_argument("--gap", type=float, default=1e-4, metavar="G",
-                   help="stop at this relative gap (bound - objective) / max(1, |objective|) (default 1e-4)")
-    p.add_argument("--threads", type=int, default=None, metavar="N", help="HiGHS threads (default: HiGHS decides)")
-    p.add_argument("--max-iterations", type=int, default=200, metavar="K",
-                   help="iteration limit for the decompositions (default 200)")
-    p.add_argument("--solver-log", action="store_true", help="show the HiGHS log")
-    p.add_argument("--quiet", action="store_true", help="no per-iteration log")
+def _rank_size() -> tuple[int, int]:
+    comm = _comm()
+    return (comm.Get_rank(), comm.Get_size()) if comm is not None else (0, 1)
 
 
 def _add_ablations(p: argparse.ArgumentParser) -> None:
@@ -58,33 +70,32 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="carbonsched",
         description="Carbon-aware compute-power scheduling of geo-distributed AI data centres with microgrids. "
-                    "The model and the instance/solution formats are those of MODEL.md.")
+                    "The model and the instance/solution formats are those of MODEL.md.",
+        epilog="solve " + EXIT_HELP)
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
+    methods = "; ".join(f"{m.name}: {m.summary}" for m in METHODS.values())
     p = sub.add_parser("solve", help="solve an instance and print a summary",
                        description="Solve an instance (default: the shipped paper-default) and print the objective "
-                                   "and its breakdown, emissions vs budget, the schedule, bound, gap and timings.")
+                                   "and its breakdown, emissions vs budget, the schedule, bound, gap and timings. "
+                                   "Ctrl-C (SIGINT) or SIGTERM stops at the next safe point and still writes the "
+                                   "best schedule and bound.", epilog=EXIT_HELP)
     p.add_argument("instance", nargs="?", default=None,
                    help="instance file, or the name of a shipped one (default: paper-default)")
-    p.add_argument("--method", default="monolithic", help=f"one of: {METHOD_HELP} (default monolithic)")
-    p.add_argument("--out", type=Path, default=None, metavar="SOL.json", help="write the solution file here")
+    p.add_argument("--method", default="monolithic", choices=list(METHODS), metavar="METHOD",
+                   help=f"{methods} (default monolithic)")
+    p.add_argument("--out", type=Path, default=None, metavar="SOL.json",
+                   help="write the solution file here (checked before the solve; written atomically)")
     p.add_argument("--plots", type=Path, default=None, metavar="DIR", help="write figures (PNG) into DIR")
-    p.add_argument("--stabilize", choices=["none", "inout"], default=None,
-                   help="Benders: in-out (core point) stabilisation (default inout)")
-    p.add_argument("--dual-update", choices=["bundle", "subgradient"], default=None,
-                   help="Lagrangian: dual update (default bundle)")
-    p.add_argument("--keep-capacity", action="store_true",
-                   help="Lagrangian: keep IT capacity in the compute problem (a MILP) instead of pricing it")
-    p.add_argument("--no-heuristic", action="store_true",
-                   help="Benders: no incumbents from repairing the LP master's job choice")
-    p.add_argument("--no-polish", action="store_true",
-                   help="Lagrangian: skip the final restricted-MILP polish")
-    _add_solver_options(p)
+    p.add_argument("--quiet", action="store_true", help="no progress log, only the summary")
+    add_option_arguments(p, OPTION_GROUPS)
     _add_ablations(p)
 
     p = sub.add_parser("check", help="check a solution file against an instance",
                        description="Recompute every constraint, the objective and the emissions of a solution "
-                                   "file without building any model; exit 1 on a violation.")
+                                   "file without building any model.",
+                       epilog=f"exit status: 0 the solution passes; {int(ExitCode.BAD_INPUT)} unreadable input; "
+                              f"{int(ExitCode.CHECK_FAILED)} a violation")
     p.add_argument("instance")
     p.add_argument("solution")
 
@@ -118,14 +129,25 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run joint, compute-only, energy-only and the ablations on one instance; print "
                                    "one table and write it as CSV and Markdown.")
     p.add_argument("instance", nargs="?", default=None)
-    p.add_argument("--method", default="monolithic", help="method for the joint runs (default monolithic)")
+    p.add_argument("--method", default="monolithic", choices=list(METHODS), metavar="METHOD",
+                   help="method for the joint runs (default monolithic)")
     p.add_argument("--out-dir", type=Path, default=Path("study-out"), metavar="DIR",
                    help="where the table (CSV, Markdown) goes (default ./study-out)")
     p.add_argument("--plots", type=Path, default=None, metavar="DIR", help="write figures (PNG) into DIR")
     p.add_argument("--renewable-scales", default="0,0.5,1,1.5,2", metavar="K,K,...",
                    help="renewable-scale sweep (default 0,0.5,1,1.5,2)")
-    _add_solver_options(p)
+    p.add_argument("--quiet", action="store_true", help="no progress log")
+    add_option_arguments(p, OPTION_GROUPS[:1])
     return ap
+
+
+def _given_options(args: argparse.Namespace) -> dict:
+    """The solver options the user gave (flags default to SUPPRESS, so the
+    options classes keep their defaults)."""
+    from dataclasses import fields
+
+    names = {f.name for _, cls in OPTION_GROUPS for f in fields(cls)}
+    return {k: v for k, v in vars(args).items() if k in names}
 
 
 def apply_ablations(inst, args):
@@ -135,49 +157,68 @@ def apply_ablations(inst, args):
                   renewable_scale=args.renewable_scale)
 
 
-def _solve_options(args):
-    from .solve import SolveOptions
-
-    extra = []
-    for key in ("stabilize", "dual_update"):
-        v = getattr(args, key, None)
-        if v is not None:
-            extra.append((key, v))
-    if getattr(args, "keep_capacity", False):
-        extra.append(("keep_capacity", True))
-    if getattr(args, "no_heuristic", False):
-        extra.append(("heuristic", False))
-    if getattr(args, "no_polish", False):
-        extra.append(("polish", False))
-    return SolveOptions(time_limit=args.time_limit, gap=args.gap, threads=args.threads, log=args.solver_log,
-                        max_iterations=args.max_iterations, verbose=not args.quiet, extra=tuple(extra))
-
-
-def cmd_solve(args) -> int:
+def _load_everywhere(name, comm):
+    """Rank 0 reads and validates the instance, then every rank gets it
+    (or rank 0's error), so the ranks never disagree."""
     from .instance import load_instance
-    from .report import format_result
-    from .solution import write_solution
-    from .solve import solve
 
-    inst = apply_ablations(load_instance(args.instance), args)
-    res = solve(inst, args.method, _solve_options(args))
-    if _rank() != 0:
+    if comm is None or comm.Get_size() == 1:
+        return load_instance(name)
+    inst, err = None, None
+    if comm.Get_rank() == 0:
+        try:
+            inst = load_instance(name)
+        except CarbonschedError as e:
+            err = e
+    inst, err = comm.bcast((inst, err), root=0)
+    if err is not None:
+        raise err if comm.Get_rank() == 0 else _Quiet(int(ExitCode.BAD_INPUT))
+    return inst
+
+
+class _Quiet(Exception):
+    """A worker rank ends with this exit code; rank 0 already said why."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+def cmd_solve(args, clock: Clock) -> int:
+    from .methods import solve
+    from .report import format_result
+    from .solution import check_writable, write_solution
+
+    rank, size = _rank_size()
+    comm = _comm()
+    opts = _given_options(args)
+    spec = METHODS[args.method]
+    from .config import make_options
+
+    options = make_options(spec.options, **opts)  # bad options fail here, before any work
+    if rank == 0 and args.out is not None:
+        check_writable(args.out)
+    inst = apply_ablations(_load_everywhere(args.instance, comm), args)
+    with interrupts.handling_signals():
+        res = solve(inst, args.method, options, comm=comm, clock=clock)
+    if not isinstance(res, Result):  # a worker rank: rank 0 reports
         return 0
-    print(format_result(inst, res))
-    if args.out:
+    if args.out is not None:
         write_solution(res.solution, inst, args.out)
-        print(f"\nsolution written to {args.out}")
-    if args.plots:
+    _print(format_result(inst, res))
+    if args.out is not None:
+        _print(f"\nsolution written to {args.out}")
+    if args.plots and res.breakdown is not None:
         from .plots import plot_solution
 
         files = plot_solution(inst, res.solution, args.plots)
-        print(f"figures written to {args.plots}: {', '.join(f.name for f in files)}")
-    if res.status not in ("optimal", "feasible", "time_limit"):
-        return 2  # infeasible / budget_infeasible: diagnosed above
-    return 3 if (res.check is not None and not res.check.ok) else 0
+        _print(f"figures written to {args.plots}: {', '.join(f.name for f in files)}")
+    code = exit_code(res.status, res.breakdown is not None, res.check.ok if res.check is not None else None)
+    _print(f"exit status {int(code)} ({code.name.lower()})")
+    return int(code)
 
 
-def cmd_check(args) -> int:
+def cmd_check(args, clock: Clock) -> int:
     from .check import check_solution
     from .instance import load_instance
     from .solution import read_solution
@@ -185,14 +226,16 @@ def cmd_check(args) -> int:
     inst = load_instance(args.instance)
     sol = read_solution(args.solution, inst)
     rep = check_solution(inst, sol)
-    print(rep)
-    return 0 if rep.ok else 1
+    _print(str(rep))
+    return int(ExitCode.OK if rep.ok else ExitCode.CHECK_FAILED)
 
 
-def cmd_generate(args) -> int:
+def cmd_generate(args, clock: Clock) -> int:
     from .generate import family_config, generate
     from .instance import parse_instance
+    from .solution import atomic_write_text, check_writable
 
+    check_writable(args.out)
     cfg = family_config(args.family, sites=args.sites, regions=args.regions, periods=args.periods, jobs=args.jobs,
                         period_hours=args.period_hours, seed=args.seed, name=args.name,
                         budget_fraction=args.budget_fraction, budget_basis=args.budget_basis)
@@ -200,43 +243,83 @@ def cmd_generate(args) -> int:
         cfg = replace(cfg, name=f"{args.family}-s{cfg.sites}-h{cfg.periods}-j{cfg.jobs}-seed{cfg.seed}")
     d = generate(cfg)
     parse_instance(d, source="generated")  # never write a file we would refuse
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w") as fh:
-        json.dump(d, fh, indent=1)
-    print(f"wrote {args.out}: {cfg.sites} sites, {cfg.periods} periods, {cfg.jobs} jobs, {cfg.regions} regions, "
-          f"budget {d['carbon_budget_t']} t")
+    atomic_write_text(args.out, json.dumps(d, indent=1))
+    _print(f"wrote {args.out}: {cfg.sites} sites, {cfg.periods} periods, {cfg.jobs} jobs, {cfg.regions} regions, "
+           f"budget {d['carbon_budget_t']} t")
     return 0
 
 
-def cmd_info(args) -> int:
+def cmd_info(args, clock: Clock) -> int:
     from .instance import load_instance
     from .model import model_size
     from .report import format_info
 
     inst = load_instance(args.instance)
-    print(format_info(inst, model_size(inst)))
+    _print(format_info(inst, model_size(inst)))
     return 0
 
 
-def cmd_study(args) -> int:
+def cmd_study(args, clock: Clock) -> int:
     from .instance import load_instance
     from .study import run_study
 
     inst = load_instance(args.instance)
-    scales = [float(x) for x in args.renewable_scales.split(",") if x.strip()]
-    run_study(inst, method=args.method, opts=_solve_options(args), out_dir=args.out_dir, plots=args.plots,
-              renewable_scales=scales, echo=_rank() == 0)
+    try:
+        scales = [float(x) for x in args.renewable_scales.split(",") if x.strip()]
+    except ValueError:
+        raise InstanceError([f"--renewable-scales: not a comma-separated list of numbers: "
+                             f"{args.renewable_scales!r}"]) from None
+    from .config import make_options
+
+    opts = make_options(SolveOptions, **_given_options(args))
+    with interrupts.handling_signals():
+        run_study(inst, method=args.method, opts=opts, out_dir=args.out_dir, plots=args.plots,
+                  renewable_scales=scales, echo=_rank_size()[0] == 0)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _print(text: str) -> None:
+    """Print to stdout; a closed pipe (``| head``) costs nothing."""
     try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    clock_start = time.perf_counter()  # a time limit counts from here: reading the instance counts too
+    for stream in (sys.stdout, sys.stderr):  # an unprintable name (a lone surrogate) must not crash the output
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    args = build_parser().parse_args(argv)
+    rank, size = _rank_size()
+    handler = logs.configure(logging.WARNING if getattr(args, "quiet", False) or rank != 0 else logging.INFO,
+                             rank=rank, size=size)
+    try:
+        clock = Clock(getattr(args, "time_limit", None), start=clock_start)
         return {"solve": cmd_solve, "check": cmd_check, "generate": cmd_generate, "info": cmd_info,
-                "study": cmd_study}[args.cmd](args)
-    except (CarbonschedError, FileNotFoundError, ValueError) as e:
-        print(f"carbonsched: error: {e}", file=sys.stderr)
-        return 2
+                "study": cmd_study}[args.cmd](args, clock)
+    except _Quiet as q:
+        return q.code
+    except CarbonschedError as e:
+        prefix = f"[rank {rank}] " if size > 1 else ""
+        print(f"{prefix}carbonsched: error: {e}", file=sys.stderr, flush=True)
+        return int(ExitCode.BAD_INPUT)
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
+    finally:
+        logs.unconfigure(handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,19 +7,34 @@ below the least emissions reachable -- and names them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pyomo.environ as pyo
 
 from . import highs
+from .clock import Clock
+from .constants import InfeasibilityCause, SolutionStatus
+from .derived import emissions_floor, max_supply
 from .instance import Instance
 
-__all__ = ["diagnose", "least_emissions", "max_supply", "static_required_job_problems"]
+__all__ = ["Diagnosis", "budget_below_least_emissions", "diagnose", "least_emissions", "static_required_job_problems"]
 
 
-def max_supply(inst: Instance) -> np.ndarray:
-    """[S,H] the most facility power a site's microgrid can deliver (MW)."""
-    return (inst.imax[:, None] + inst.ren + np.where(inst.has_batt, inst.dis_max, 0.0)[:, None]
-            + np.where(inst.has_gen, inst.gmax, 0.0)[:, None])
+@dataclass(frozen=True)
+class Diagnosis:
+    """Why an instance has no feasible schedule.
+
+    ``status``: INFEASIBLE or BUDGET_INFEASIBLE once proven, None when the
+    diagnosis could not tell (it ran out of time, or found the instance
+    feasible after all); ``cause`` the reason as a value; ``messages`` in
+    words; ``facts`` numbers behind them (least emissions, t)."""
+
+    status: SolutionStatus | None
+    cause: InfeasibilityCause
+    messages: list[str]
+    facts: dict = field(default_factory=dict)
+    timed_out: bool = False
 
 
 def static_required_job_problems(inst: Instance) -> list[str]:
@@ -53,10 +68,11 @@ def static_required_job_problems(inst: Instance) -> list[str]:
     return out
 
 
-def least_emissions(inst: Instance, *, time_limit: float | None = 60.0) -> tuple[float | None, float | None]:
+def least_emissions(inst: Instance, *, time_limit: float | None = None) -> tuple[float | None, float | None, bool]:
     """Least emissions (tCO2) reachable with the required jobs and the idle
-    load, budget ignored. Returns (best found, proven lower bound); (None,
-    None) if even that is infeasible."""
+    load, budget ignored. Returns (best found, proven lower bound, proven
+    infeasible): (None, None, True) when even that is infeasible, (None,
+    bound, False) when time ran out first."""
     from .model import build_monolithic
 
     m = build_monolithic(inst, with_budget=False)
@@ -65,13 +81,13 @@ def least_emissions(inst: Instance, *, time_limit: float | None = 60.0) -> tuple
     p = highs.compile_model(m)
     info = highs.solve(p, time_limit=time_limit, mip_gap=1e-6)
     if not info.has_solution:
-        return None, None
-    return info.objective, info.bound
+        return None, info.bound, info.infeasible
+    return info.objective, info.bound, False
 
 
-def _unplaceable_required(inst: Instance, time_limit: float | None) -> list[str]:
+def _unplaceable_required(inst: Instance, time_limit: float | None) -> list[str] | None:
     """Make required jobs optional, maximise how many run (no budget), and
-    name those left out."""
+    name those left out (None: no answer in time)."""
     from .model import build_monolithic
 
     relaxed = inst.with_changes(required=np.zeros(inst.J, bool), budget=None)
@@ -83,8 +99,10 @@ def _unplaceable_required(inst: Instance, time_limit: float | None) -> list[str]
     p = highs.compile_model(m)
     info = highs.solve(p, time_limit=time_limit)
     if not info.has_solution:
-        return ["even with no required jobs the system cannot power its idle load and inference: "
-                "check it_capacity_mw/idle_it_mw against grid import_max_mw, renewables and generators"]
+        if info.infeasible:
+            return ["even with no required jobs the system cannot power its idle load and inference: "
+                    "check it_capacity_mw/idle_it_mw against grid import_max_mw, renewables and generators"]
+        return None
     p.load_into_pyomo()
     placed = {int(jj[k]) for k in req_k if (m.compute.x[k].value or 0) > 0.5}
     missing = [inst.job_ids[j] for j in np.flatnonzero(inst.required) if j not in placed]
@@ -92,21 +110,48 @@ def _unplaceable_required(inst: Instance, time_limit: float | None) -> list[str]
             f"{int(inst.required.sum())} fit; left out: {', '.join(repr(j) for j in missing)}"]
 
 
-def diagnose(inst: Instance, *, time_limit: float | None = 60.0) -> tuple[str, list[str], dict]:
-    """Explain why ``inst`` has no feasible schedule.
+def budget_below_least_emissions(inst: Instance) -> Diagnosis | None:
+    """The cheap pre-solve proof: a carbon budget below a closed-form bound
+    on the least reachable emissions is infeasible. None when the budget
+    may be reachable or there is none. The bound is
+    :func:`~carbonsched.derived.emissions_floor` (numpy, no model)."""
+    if inst.budget is None:
+        return None
+    lb = float(emissions_floor(inst).sum())
+    if lb <= inst.budget * (1 + 1e-9) + 1e-9:
+        return None
+    return Diagnosis(SolutionStatus.BUDGET_INFEASIBLE, InfeasibilityCause.CARBON_BUDGET, [
+        f"carbon_budget_t = {inst.budget:g} t is below the least emissions reachable with the required jobs "
+        f"and the idle load (proven >= {lb:.6g} t)"], {"least_emissions_bound_t": lb})
 
-    Returns (status, messages, facts) where status is 'budget_infeasible'
-    when the carbon budget is the cause and 'infeasible' otherwise."""
+
+def diagnose(inst: Instance, *, time_limit: float | None = None) -> Diagnosis:
+    """Explain why ``inst`` has no feasible schedule, within ``time_limit``
+    seconds (None: no limit) in all."""
+    clock = Clock(time_limit)
     static = static_required_job_problems(inst)
     if static:
-        return "infeasible", static, {}
-    emin, ebound = least_emissions(inst, time_limit=time_limit)
+        return Diagnosis(SolutionStatus.INFEASIBLE, InfeasibilityCause.REQUIRED_JOB_UNPLACEABLE, static)
+    emin, ebound, proven = least_emissions(inst, time_limit=clock.left())
+    if emin is None and not proven:
+        facts = {"least_emissions_bound_t": ebound} if ebound is not None else {}
+        if inst.budget is not None and ebound is not None and ebound > inst.budget * (1 + 1e-9) + 1e-9:
+            return Diagnosis(SolutionStatus.BUDGET_INFEASIBLE, InfeasibilityCause.CARBON_BUDGET, [
+                f"carbon_budget_t = {inst.budget:g} t is below the least reachable emissions (proven >= "
+                f"{ebound:.6g} t)"], facts)
+        return Diagnosis(None, InfeasibilityCause.UNDECIDED, ["the diagnosis ran out of time"], facts, timed_out=True)
     if emin is None:
-        return "infeasible", _unplaceable_required(inst, time_limit), {}
+        msgs = _unplaceable_required(inst, clock.left())
+        if msgs is None:
+            return Diagnosis(None, InfeasibilityCause.UNDECIDED, ["the diagnosis ran out of time"], timed_out=True)
+        cause = (InfeasibilityCause.IDLE_LOAD_UNPOWERED if msgs[0].startswith("even with no required")
+                 else InfeasibilityCause.REQUIRED_JOBS_CONFLICT)
+        return Diagnosis(SolutionStatus.INFEASIBLE, cause, msgs)
     facts = {"least_emissions_t": emin, "least_emissions_bound_t": ebound}
-    if inst.budget is not None and (ebound if ebound is not None else emin) > inst.budget - 1e-9:
-        return "budget_infeasible", [
+    if inst.budget is not None and (ebound if ebound is not None else emin) > inst.budget * (1 + 1e-9) + 1e-9:
+        return Diagnosis(SolutionStatus.BUDGET_INFEASIBLE, InfeasibilityCause.CARBON_BUDGET, [
             f"carbon_budget_t = {inst.budget:g} t is below the least emissions reachable with the required "
-            f"jobs and the idle load: {emin:.4g} t (proven >= {ebound:.4g} t)"], facts
-    return "infeasible", ["the model is infeasible, but neither a required job nor the carbon budget alone "
-                          f"explains it (least emissions {emin:.4g} t <= budget); please report this instance"], facts
+            f"jobs and the idle load: {emin:.4g} t (proven >= {ebound:.4g} t)"], facts)
+    return Diagnosis(None, InfeasibilityCause.UNEXPLAINED, [
+        "neither a required job nor the carbon budget alone explains the lack of a schedule "
+        f"(least emissions {emin:.4g} t <= budget)"], facts)

@@ -27,3 +27,21 @@ class InstanceError(CarbonschedError, ValueError):
 
 class SolutionFormatError(CarbonschedError, ValueError):
     """A solution file cannot be read (missing keys, wrong lengths)."""
+
+
+class InstanceNotFoundError(CarbonschedError, FileNotFoundError):
+    """An instance path that does not exist and names no shipped instance."""
+
+
+class OptionError(CarbonschedError, ValueError):
+    """An unknown option, an option of another method, or a value outside
+    its domain; the message names the option."""
+
+
+class OutputError(CarbonschedError, OSError):
+    """The solution file (or a figure folder) cannot be written."""
+
+
+class SolverError(CarbonschedError, RuntimeError):
+    """HiGHS gave no usable verdict on a problem that must have one (a site
+    subproblem, a master); the message names the problem and the status."""

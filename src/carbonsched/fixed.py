@@ -39,6 +39,7 @@ class FixedScheduleModel:
         self.y_ub = np.array([[c.y[k, t].ub for t in range(inst.H)] for k in range(rr.size)],
                              dtype=float).reshape(rr.size, inst.H)
         self.build_s = time.perf_counter() - t0
+        self.last_x: np.ndarray | None = None
         self.solves = 0
         self.solve_s = 0.0
 

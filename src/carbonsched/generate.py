@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import networkx as nx
 import numpy as np
+
+from .errors import OptionError
 
 __all__ = ["FAMILIES", "GeneratorConfig", "family_config", "generate"]
 
@@ -98,7 +101,7 @@ FAMILIES: dict[str, GeneratorConfig] = {
 def family_config(family: str, **overrides) -> GeneratorConfig:
     """A family's config with the non-None overrides applied."""
     if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
+        raise OptionError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
     return replace(FAMILIES[family], **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -289,9 +292,9 @@ def generate(cfg: GeneratorConfig) -> dict:
                      "deadline": rel + win, "value": round(value, 2),
                      "sites": [sites[i]["id"] for i in allowed], "required": required})
 
-    inst = {"name": cfg.name, "periods": H, "period_hours": dt, "carbon_budget_t": None,
+    inst: dict[str, Any] = {"name": cfg.name, "periods": H, "period_hours": dt, "carbon_budget_t": None,
             "carbon_price_per_t": cfg.carbon_price, "routing_cost_per_mwh_ms": cfg.routing_cost,
-            "generated_by": {"config": asdict(cfg)},
+            "provenance": {"generated_by": {"config": asdict(cfg)}},
             "sites": sites, "training_jobs": jobs, "regions": regions, "latency_ms": latency}
 
     # ---- carbon budget ------------------------------------------------------
@@ -302,15 +305,16 @@ def generate(cfg: GeneratorConfig) -> dict:
         share = caps_a / total_cap
         est = float(np.sum(share * np.array(pue_max) * np.array(mean_ci)) * (job_mwh + inf_mwh + idle_mwh))
         inst["carbon_budget_t"] = round(cfg.budget_fraction * est, 3)
-        inst["generated_by"]["budget_estimate_t"] = round(est, 3)
+        inst["provenance"]["generated_by"]["budget_estimate_t"] = round(est, 3)
     elif cfg.budget_basis == "optimum":
+        from .config import SolveOptions
         from .instance import parse_instance
-        from .solve import SolveOptions, solve
+        from .monolithic import solve_monolithic
 
-        res = solve(parse_instance(inst), "monolithic", SolveOptions(gap=1e-6, time_limit=120))
+        res = solve_monolithic(parse_instance(inst), SolveOptions(gap=1e-6, time_limit=120))
         if res.emissions is not None:
             inst["carbon_budget_t"] = round(cfg.budget_fraction * res.emissions, 3)
-            inst["generated_by"]["unconstrained_emissions_t"] = round(res.emissions, 4)
+            inst["provenance"]["generated_by"]["unconstrained_emissions_t"] = round(res.emissions, 4)
     elif cfg.budget_basis != "none":
-        raise ValueError(f"budget_basis must be 'estimate', 'optimum' or 'none', got {cfg.budget_basis!r}")
+        raise OptionError(f"budget_basis must be 'estimate', 'optimum' or 'none', got {cfg.budget_basis!r}")
     return inst

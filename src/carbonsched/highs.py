@@ -16,43 +16,63 @@ timing, in a small frozen dataclass.
 from __future__ import annotations
 
 import gc
-import os
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import highspy
 import numpy as np
 import pyomo.environ as pyo
 import scipy.sparse  # noqa: F401  (imported here so its load time is not billed to the first translation)
+from highspy import cb
+from highspy._core import _Highs
 from pyomo.common.collections import ComponentMap
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
-__all__ = ["INF", "HighsProblem", "SolveInfo", "compile_model", "gc_paused", "solve"]
+from . import interrupts
+from .constants import TerminationCondition as TC
+from .errors import SolverError
+from .result import relative_gap
+
+__all__ = ["INF", "TERMINATION", "HighsProblem", "SolveInfo", "compile_model", "gc_paused", "new_highs", "new_lp",
+           "solve", "termination_of"]
 
 INF = highspy.kHighsInf
 
 
-def _quiet_first_highs() -> None:
-    """HiGHS prints a banner on stdout when the first Highs object of a
-    process is made; make that first one with stdout pointed at /dev/null."""
-    try:
-        sys.stdout.flush()
-        fd = os.dup(1)
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, 1)
-        try:
-            highspy.Highs()
-        finally:
-            os.dup2(fd, 1)
-            os.close(fd)
-            os.close(null)
-    except OSError:  # no real stdout (embedded interpreters): keep the banner
-        pass
+def new_highs(*, interruptible: bool = False) -> tuple[Any, _Deadline | None]:
+    """A silent HiGHS object. Made from highspy's core class with
+    ``output_flag`` off before any other call, so nothing is printed (the
+    Python wrapper's constructor prints a banner); nothing process-wide is
+    touched. ``interruptible``: install the interrupt callback, which stops
+    a solve when :func:`carbonsched.interrupts.requested` turns true or the
+    solve's wall-clock deadline passes (for long solves; a site LP of a
+    few milliseconds goes without). Returns (highs, its deadline holder or None)."""
+    h = _Highs()
+    h.setOptionValue("output_flag", False)
+    if not interruptible:
+        return h, None
+    deadline = _Deadline()
+    h.setCallback(_interrupt_callback, deadline)
+    for kind in (cb.HighsCallbackType.kCallbackSimplexInterrupt, cb.HighsCallbackType.kCallbackIpmInterrupt,
+                 cb.HighsCallbackType.kCallbackMipInterrupt):
+        h.startCallback(kind)
+    return h, deadline
 
 
-_quiet_first_highs()
+class _Deadline:
+    """The wall-clock deadline of the solve in progress (perf_counter s)."""
+
+    __slots__ = ("at",)
+
+    def __init__(self) -> None:
+        self.at = float("inf")
+
+
+def _interrupt_callback(callback_type, message, data_out, data_in, deadline: _Deadline) -> None:
+    if data_in is not None and (interrupts.requested() or time.perf_counter() > deadline.at):
+        data_in.user_interrupt = True
 
 
 @contextmanager
@@ -77,17 +97,19 @@ class HighsProblem:
     sense; objective values are always reported in the model's own sense.
     """
 
-    h: highspy.Highs
+    h: Any  # highspy core Highs object (see new_highs)
     columns: list
     col: ComponentMap
     rows: ComponentMap
     maximize: bool
     offset: float
     integer_cols: np.ndarray
+    name: str = "model"
     compile_s: float = 0.0
     relaxed: bool = False
-    A: object = None  # scipy CSR matrix of the rows as compiled (row i = Pyomo row i)
+    A: Any = None  # scipy CSR matrix of the rows as compiled (row i = Pyomo row i)
     cost: np.ndarray | None = None  # objective coefficients as compiled
+    deadline: _Deadline | None = None  # the interrupt callback's deadline (None: not interruptible)
 
     @property
     def num_col(self) -> int:
@@ -106,7 +128,7 @@ class HighsProblem:
         """The single row of an equality or one-sided constraint."""
         r = self.rows[con]
         if len(r) != 1:
-            raise ValueError(f"constraint {con.name} has {len(r)} rows")
+            raise SolverError(f"constraint {con.name} has {len(r)} rows")
         return r[0]
 
     def values(self) -> np.ndarray:
@@ -146,32 +168,11 @@ class HighsProblem:
         self.h.changeColsIntegrality(idx.size, idx, np.full(idx.size, kind))
 
 
-@dataclass(frozen=True)
-class SolveInfo:
-    """What one HiGHS solve returned.
-
-    ``termination``: 'optimal' (within the requested gap), 'time_limit',
-    'infeasible', 'unbounded' or 'error'. ``objective`` is the incumbent in
-    the model's sense (None without one), ``bound`` the proven bound on it
-    (upper for maximisation), ``gap`` = |bound - objective| / max(1, |objective|).
-    """
-
-    termination: str
-    objective: float | None
-    bound: float | None
-    gap: float | None
-    solve_s: float
-    nodes: int = 0
-    raw_status: str = ""
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def has_solution(self) -> bool:
-        return self.objective is not None
-
-
-def compile_model(model: pyo.ConcreteModel, *, row_order=None, column_order=None) -> HighsProblem:
-    """Translate a linear Pyomo model (one active objective) to highspy."""
+def compile_model(model: pyo.ConcreteModel, *, row_order=None, column_order=None,
+                  interruptible: bool = True) -> HighsProblem:
+    """Translate a linear Pyomo model (one active objective) to highspy.
+    ``interruptible=False`` for small problems solved in a hot loop (no
+    interrupt callback; see :func:`new_highs`)."""
     t0 = time.perf_counter()
     with gc_paused():
         info = LinearStandardFormCompiler().write(
@@ -212,23 +213,43 @@ def compile_model(model: pyo.ConcreteModel, *, row_order=None, column_order=None
     lp.a_matrix_.num_row_ = m
     if is_int.any():
         lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous for b in is_int]
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.passModel(lp)
+    h, deadline = new_highs(interruptible=interruptible)
+    _check(h.passModel(lp), f"passing {model.name} to HiGHS")
 
     col = ComponentMap((v, j) for j, v in enumerate(cols))
     rows = ComponentMap()
     for i, (con, _) in enumerate(info.rows):
         rows.setdefault(con, []).append(i)
     return HighsProblem(h=h, columns=list(cols), col=col, rows=rows, maximize=maximize,
-                        offset=lp.offset_, integer_cols=np.flatnonzero(is_int), compile_s=time.perf_counter() - t0,
-                        A=A.tocsr(), cost=c.copy())
+                        offset=lp.offset_, integer_cols=np.flatnonzero(is_int), name=model.name,
+                        compile_s=time.perf_counter() - t0, A=A.tocsr(), cost=c.copy(), deadline=deadline)
+
+
+def new_lp(lower: np.ndarray, upper: np.ndarray, cost: np.ndarray, *, name: str = "lp",
+           maximize: bool = False, interruptible: bool = False) -> HighsProblem:
+    """An LP built directly in highspy (no Pyomo model behind it), with
+    columns of the given bounds and costs and no rows yet; rows come by
+    :meth:`HighsProblem.add_row`. Used for small masters (the bundle's)."""
+    n = int(np.asarray(cost).size)
+    h, deadline = new_highs(interruptible=interruptible)
+    _check(h.addVars(n, np.asarray(lower, float), np.asarray(upper, float)), f"{name}: adding columns")
+    _check(h.changeColsCost(n, np.arange(n, dtype=np.int32), np.asarray(cost, float)), f"{name}: setting costs")
+    if maximize:
+        h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    return HighsProblem(h=h, columns=[], col=ComponentMap(), rows=ComponentMap(), maximize=maximize, offset=0.0,
+                        integer_cols=np.zeros(0, dtype=np.int64), name=name, deadline=deadline)
+
+
+def _check(status: Any, what: str) -> None:
+    """Raise :class:`SolverError` when a HiGHS call returns kError."""
+    if status == highspy.HighsStatus.kError:
+        raise SolverError(f"HiGHS failed {what}")
 
 
 _SCHED_THREADS: int | None = None
 
 
-def _set_threads(h: highspy.Highs, threads: int | None) -> None:
+def _set_threads(h: Any, threads: int | None) -> None:
     """HiGHS runs MIPs on one process-wide thread scheduler, fixed at its
     first use: asking another Highs object for a different thread count
     then fails with an error status. Reset the scheduler when the count
@@ -243,48 +264,109 @@ def _set_threads(h: highspy.Highs, threads: int | None) -> None:
     h.setOptionValue("threads", want)
 
 
-_TERM = {
-    highspy.HighsModelStatus.kOptimal: "optimal",
-    highspy.HighsModelStatus.kInfeasible: "infeasible",
-    highspy.HighsModelStatus.kUnboundedOrInfeasible: "infeasible",
-    highspy.HighsModelStatus.kUnbounded: "unbounded",
-    highspy.HighsModelStatus.kTimeLimit: "time_limit",
-    highspy.HighsModelStatus.kIterationLimit: "time_limit",
-    highspy.HighsModelStatus.kSolutionLimit: "time_limit",
-    highspy.HighsModelStatus.kInterrupt: "time_limit",
-    highspy.HighsModelStatus.kObjectiveBound: "time_limit",
+_MS = highspy.HighsModelStatus
+_BY_NAME = {
+    "kOptimal": TC.CONVERGED, "kModelEmpty": TC.CONVERGED,
+    "kInfeasible": TC.INFEASIBLE, "kUnboundedOrInfeasible": TC.INFEASIBLE_OR_UNBOUNDED, "kUnbounded": TC.UNBOUNDED,
+    "kTimeLimit": TC.TIME_LIMIT, "kIterationLimit": TC.ITERATION_LIMIT, "kSolutionLimit": TC.SOLUTION_LIMIT,
+    "kInterrupt": TC.INTERRUPTED, "kHighsInterrupt": TC.INTERRUPTED,
+    "kObjectiveBound": TC.OBJECTIVE_LIMIT, "kObjectiveTarget": TC.OBJECTIVE_LIMIT, "kMemoryLimit": TC.MEMORY_LIMIT,
+    "kNotset": TC.ERROR, "kLoadError": TC.ERROR, "kModelError": TC.ERROR, "kPresolveError": TC.ERROR,
+    "kSolveError": TC.ERROR, "kPostsolveError": TC.ERROR, "kUnknown": TC.ERROR,
 }
+#: every HiGHS model status -> the package's termination condition (statuses by name, so a HiGHS
+#: without one of them still loads; tests check that every status of the installed HiGHS is here)
+TERMINATION: dict[Any, TC] = {getattr(_MS, n): tc for n, tc in _BY_NAME.items() if hasattr(_MS, n)}
+
+
+def termination_of(status: Any) -> TC:
+    """The termination condition of a HiGHS model status (ERROR for one
+    this table does not know, e.g. from a newer HiGHS)."""
+    return TERMINATION.get(status, TC.ERROR)
+
+
+@dataclass(frozen=True)
+class SolveInfo:
+    """What one HiGHS solve returned.
+
+    ``termination``: a :class:`~carbonsched.constants.TerminationCondition`
+    (CONVERGED: optimal within the requested gap). ``objective`` is the
+    incumbent in the model's sense (None without one), ``bound`` the proven
+    bound on it (upper for maximisation), ``gap`` their relative gap.
+    """
+
+    termination: TC
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    solve_s: float
+    nodes: int = 0
+    raw_status: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def has_solution(self) -> bool:
+        return self.objective is not None
+
+    @property
+    def optimal(self) -> bool:
+        return self.termination is TC.CONVERGED
+
+    @property
+    def infeasible(self) -> bool:
+        """Proven infeasible. HiGHS's presolve may only say 'infeasible or
+        unbounded'; every model of this package has a bounded objective over
+        its bounded variables, so that means infeasible here."""
+        return self.termination in (TC.INFEASIBLE, TC.INFEASIBLE_OR_UNBOUNDED)
+
+
+def _run_with_deadline(p: HighsProblem, left: float | None) -> Any:
+    """One ``run``: HiGHS's own time limit (LPs measure it on a clock that
+    keeps running across runs of the same object, so add what that clock
+    already shows) and, for interruptible problems, the callback deadline."""
+    h = p.h
+    if left is None:
+        h.setOptionValue("time_limit", INF)
+    else:
+        is_mip = p.integer_cols.size > 0 and not p.relaxed
+        h.setOptionValue("time_limit", max(1e-3, float(left)) + (0.0 if is_mip else float(h.getRunTime())))
+    return h.run()
 
 
 def solve(p: HighsProblem, *, time_limit: float | None = None, mip_gap: float | None = None,
           threads: int | None = None, log: bool = False, presolve: bool | None = None) -> SolveInfo:
-    """Run HiGHS on the compiled problem with the given options."""
+    """Run HiGHS on the compiled problem. Every option is set on every call
+    (nothing leaks from an earlier call): ``time_limit`` in seconds of wall
+    clock for this solve (None: none), ``mip_gap`` (None: HiGHS's 1e-4),
+    ``threads`` (None: as before), ``log`` HiGHS's own output, ``presolve``
+    (None: HiGHS chooses). A solve with no verdict (numerical trouble, often
+    from a warm start) is retried cold, then without presolve."""
     h = p.h
     h.setOptionValue("output_flag", bool(log))
-    h.setOptionValue("time_limit", float(time_limit) if time_limit else INF)
-    if mip_gap is not None:
-        h.setOptionValue("mip_rel_gap", float(mip_gap))
+    h.setOptionValue("mip_rel_gap", 1e-4 if mip_gap is None else float(mip_gap))
+    h.setOptionValue("presolve", "choose" if presolve is None else ("on" if presolve else "off"))
     _set_threads(h, threads)
-    if presolve is not None:
-        h.setOptionValue("presolve", "on" if presolve else "off")
     t0 = time.perf_counter()
-    h.run()
+    deadline = None if time_limit is None else t0 + float(time_limit)
+    _arm(p, None if deadline is None else deadline + 0.25)  # a safety net behind HiGHS's own limit
+    _run_with_deadline(p, time_limit)
     st = h.getModelStatus()
-    if _TERM.get(st, "error") == "error":
-        # no verdict (numerical trouble, often from a warm start): retry cold, then without presolve
-        h.clearSolver()
-        h.run()
-        st = h.getModelStatus()
-        if _TERM.get(st, "error") == "error":
+    if termination_of(st) is TC.ERROR:
+        for cold_presolve in ("choose", "off"):
             h.clearSolver()
-            h.setOptionValue("presolve", "off")
-            h.run()
-            h.setOptionValue("presolve", "choose")
+            h.setOptionValue("presolve", cold_presolve)
+            _run_with_deadline(p, None if deadline is None else deadline - time.perf_counter())
             st = h.getModelStatus()
+            if termination_of(st) is not TC.ERROR:
+                break
+        h.setOptionValue("presolve", "choose" if presolve is None else ("on" if presolve else "off"))
     dt = time.perf_counter() - t0
     info = h.getInfo()
-    term = _TERM.get(st, "error")
-    has_sol = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    term = termination_of(st)
+    if term is TC.INTERRUPTED and not interrupts.requested():
+        term = TC.TIME_LIMIT  # the callback's deadline, not a signal, stopped it
+    # kSolutionStatusFeasible; an 'optimal' LP may report its point as slightly infeasible after unscaling
+    has_sol = info.primal_solution_status == 2 or (term is TC.CONVERGED and st != _MS.kModelEmpty)
     is_mip = p.integer_cols.size > 0 and not p.relaxed
     obj = float(info.objective_function_value) if has_sol else None
     if is_mip:
@@ -292,9 +374,16 @@ def solve(p: HighsProblem, *, time_limit: float | None = None, mip_gap: float | 
         if not np.isfinite(bound):
             bound = None
     else:
-        bound = obj if term == "optimal" else None
+        bound = obj if term is TC.CONVERGED else None
     gap = None
     if obj is not None and bound is not None:
-        gap = abs(bound - obj) / max(1.0, abs(obj))
+        gap = relative_gap(bound, obj, maximize=p.maximize)
     return SolveInfo(termination=term, objective=obj, bound=bound, gap=gap, solve_s=dt,
                      nodes=int(getattr(info, "mip_node_count", 0) or 0), raw_status=h.modelStatusToString(st))
+
+
+def _arm(p: HighsProblem, deadline: float | None) -> None:
+    """Point the problem's interrupt callback (if it has one) at this
+    solve's deadline."""
+    if p.deadline is not None:
+        p.deadline.at = float("inf") if deadline is None else deadline

@@ -6,52 +6,89 @@ any model is built and raises :class:`~carbonsched.errors.InstanceError`
 listing each broken rule with its field path, e.g.
 ``sites[2].battery.charge_eff: must be in (0, 1]``.
 
-The result is an immutable :class:`Instance` in which every time series is
-expanded to an array of length ``H``. Units: MW, MWh, $, tCO2, periods of
-``dt`` hours.
+One table of fields (:data:`SCHEMA`) drives both the parser and
+:func:`instance_to_dict`: each entry names the JSON key, the
+:class:`Instance` attribute, the kind (number, integer, series, flag), the
+default and the allowed range. Unknown keys are refused with a "did you
+mean" hint; the one optional addition is a free-form ``provenance`` object
+at the top level (docs/model-notes.md).
+
+The result is an immutable :class:`Instance` whose arrays are read-only and
+in which every time series is expanded to an array of length ``H``. Units:
+MW, MWh, $, tCO2, periods of ``dt`` hours.
 
 Defaults where MODEL.md gives none (documented in docs/model-notes.md):
 battery ``charge_eff``/``discharge_eff`` 1.0, ``initial_soc_mwh`` 0,
 generator ``min_mw`` 0, job ``release`` 0, ``deadline`` H, ``value`` 0.
 A deadline beyond ``H`` is allowed and means ``H``.
+
+Magnitude limits (:data:`LIMITS`) refuse values no real instance has, before
+anything is allocated: they catch unit mistakes (kW for MW, $/kWh for
+$/MWh) and inputs that would exhaust memory.
 """
 
 from __future__ import annotations
 
-import copy
+import difflib
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import InstanceError
+from .errors import InstanceError, InstanceNotFoundError
 
-__all__ = ["Instance", "default_instance_path", "load_instance", "parse_instance", "resolve_instance_path"]
+__all__ = ["LIMITS", "SCHEMA", "Instance", "default_instance_path", "load_instance", "parse_instance",
+           "resolve_instance_path", "shipped_instances"]
 
-INSTANCE_DIR = Path(__file__).resolve().parents[2] / "instances"
+#: Largest accepted magnitudes, each with the reason it is safe to refuse more.
+LIMITS: dict[str, tuple[float, str]] = {
+    "periods": (100_000, "11 years of hourly periods; more would not fit in memory once expanded"),
+    "entities": (1_000_000, "sites, jobs or regions; more would not fit in memory once expanded"),
+    "series_values": (2e8, "values in all expanded time series together (about 1.6 GB of float64)"),
+    "pue": (10.0, "a PUE above 10 means cooling draws 9x the IT load: no data centre runs so"),
+    "price": (1e5, "$/MWh; market price caps are below 1e4 $/MWh (a unit mistake, e.g. $/kWh x 1e6)"),
+    "power": (1e6, "MW; a million MW is several countries' peak demand"),
+    "energy": (1e8, "MWh; far above any battery"),
+    "intensity": (10.0, "tCO2/MWh; the dirtiest generation emits about 1.2"),
+    "money": (1e15, "$; no operational benefit comes near"),
+    "latency": (1e6, "ms; over a quarter of an hour"),
+    "file_bytes": (2 * 2**30, "bytes of JSON (2 GiB)"),
+    "depth": (64, "levels of JSON nesting; the format needs 4"),
+}
 
 
-def _shipped_dirs() -> list[Path]:
-    return [INSTANCE_DIR, Path.cwd() / "instances"]
+def _shipped_root():
+    return resources.files("carbonsched") / "instances"
+
+
+def shipped_instances() -> list[str]:
+    """Names of the instances shipped inside the package."""
+    return sorted(p.name.removesuffix(".json") for p in _shipped_root().iterdir() if p.name.endswith(".json"))
 
 
 def resolve_instance_path(name_or_path: str | Path | None) -> Path:
-    """Map ``None`` to the shipped ``paper-default`` and a bare name
-    (``medium``) to the shipped file ``instances/medium.json``."""
+    """Map ``None`` to the shipped ``paper-default``, a bare name
+    (``medium``) to the shipped instance of that name, and a path to
+    itself. Shipped instances are package data, so this works from any
+    directory and for any kind of install."""
     if name_or_path is None:
         name_or_path = "paper-default"
     p = Path(name_or_path)
     if p.exists():
+        if p.is_dir():
+            raise InstanceNotFoundError(f"instance path is a directory, not a file: {p}")
         return p
-    for d in _shipped_dirs():
-        for cand in (d / p.name, d / f"{p.name}.json"):
-            if cand.exists():
-                return cand
-    raise FileNotFoundError(f"instance file not found: {name_or_path}")
+    stem = p.name.removesuffix(".json")
+    if p.parent == Path(".") and stem in shipped_instances():
+        with resources.as_file(_shipped_root() / f"{stem}.json") as f:
+            return Path(f)
+    raise InstanceNotFoundError(f"instance file not found: {name_or_path} (shipped instances: "
+                                f"{', '.join(shipped_instances())})")
 
 
 def default_instance_path() -> Path:
@@ -117,7 +154,21 @@ class Instance:
     slo: np.ndarray  # [R] ms
     lat: np.ndarray  # [R,S] ms, nan where unreachable
 
-    raw: dict = field(repr=False, default_factory=dict)
+    # optional (this package's additions to the format; docs/model-notes.md)
+    site_located: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False)  # [S] has a location
+    site_lat: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)  # [S] degrees north
+    site_lon: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)  # [S] degrees east
+    region_located: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False)
+    region_lat: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    region_lon: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    provenance: Any = field(default=None, repr=False)  # optional free-form record of data sources
+
+    def __post_init__(self) -> None:
+        # arrays are read-only: an ablation makes new ones (with_changes), nothing edits them in place
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, np.ndarray):
+                v.flags.writeable = False
 
     # -- sizes ---------------------------------------------------------
     @property
@@ -172,8 +223,10 @@ class Instance:
         return self.job_ids.index(job_id)
 
     def with_changes(self, **changes: Any) -> Instance:
-        """A copy with some arrays replaced (for ablations). The result is
-        not re-validated; callers keep it consistent."""
+        """A copy with some fields replaced (for ablations). The result is
+        not re-validated; callers keep it consistent. Arrays given here are
+        copied, so the caller's stay writable."""
+        changes = {k: (np.array(v) if isinstance(v, np.ndarray) else v) for k, v in changes.items()}
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -182,7 +235,119 @@ class Instance:
 
 
 # --------------------------------------------------------------------------
-# Validation helpers
+# The field table
+# --------------------------------------------------------------------------
+REQUIRED: Any = object()
+
+
+@dataclass(frozen=True)
+class Field:
+    """One JSON key: its :class:`Instance` attribute, kind (``number``,
+    ``integer``, ``series`` of H numbers or one number, ``flag``), default
+    (REQUIRED: none; ``"H"``: the number of periods), range and the
+    :data:`LIMITS` entry that bounds its magnitude."""
+
+    key: str
+    attr: str
+    kind: str = "number"
+    default: Any = REQUIRED
+    lo: float | None = None
+    lo_strict: bool = False
+    hi: float | None = None
+    limit: str | None = None
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class Group:
+    """A nested object of a site (grid, battery, generator). ``presence``:
+    the boolean attribute set where the object is given (None: required)."""
+
+    key: str
+    fields: tuple[Field, ...]
+    presence: str | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A top-level list of entities with ids (sites, jobs, regions)."""
+
+    key: str
+    ids: str
+    fields: tuple[Field, ...]
+    groups: tuple[Group, ...] = ()
+    by_hand: tuple[str, ...] = ()  # keys read by hand (a job's "sites")
+    required: bool = False
+
+
+TOP = (
+    Field("periods", "H", "integer", lo=1, limit="periods"),
+    Field("period_hours", "dt", default=1.0, lo=0, lo_strict=True, hi=8784.0),
+    Field("carbon_budget_t", "budget", default=None, lo=0, limit="money", nullable=True),
+    Field("carbon_price_per_t", "carbon_price", default=0.0, lo=0, limit="price"),
+    Field("routing_cost_per_mwh_ms", "routing_cost", default=0.0, lo=0, limit="price"),
+)
+SITES = Section("sites", "site_ids", (
+    Field("it_capacity_mw", "cap", lo=0, limit="power"),
+    Field("idle_it_mw", "idle", default=0.0, lo=0, limit="power"),
+    Field("pue", "pue", "series", lo=1.0, limit="pue"),
+    Field("inference_power_factor", "f_inf", default=1.0, lo=0, lo_strict=True, limit="power"),
+    Field("renewable_mw", "ren", "series", default=0.0, lo=0, limit="power"),
+), groups=(
+    Group("grid", (
+        Field("import_max_mw", "imax", lo=0, limit="power"),
+        Field("export_max_mw", "xmax", default=0.0, lo=0, limit="power"),
+        Field("import_price", "pb", "series", limit="price"),
+        Field("export_price", "ps", "series", default=0.0, limit="price"),
+        Field("carbon_intensity_t_per_mwh", "ci", "series", lo=0, limit="intensity"),
+        Field("peak_charge_per_mw", "pc", default=0.0, lo=0, limit="money"),
+    )),
+    Group("battery", (
+        Field("energy_mwh", "e_max", lo=0, limit="energy"),
+        Field("charge_mw", "ch_max", lo=0, limit="power"),
+        Field("discharge_mw", "dis_max", lo=0, limit="power"),
+        Field("charge_eff", "eta_c", default=1.0, lo=0, lo_strict=True, hi=1.0),
+        Field("discharge_eff", "eta_d", default=1.0, lo=0, lo_strict=True, hi=1.0),
+        Field("initial_soc_mwh", "soc0", default=0.0, lo=0, limit="energy"),
+        Field("degradation_cost_per_mwh", "cd", default=0.0, lo=0, limit="price"),
+    ), presence="has_batt"),
+    Group("generator", (
+        Field("max_mw", "gmax", lo=0, limit="power"),
+        Field("min_mw", "gmin", default=0.0, lo=0, limit="power"),
+        Field("cost_per_mwh", "cg", default=0.0, lo=0, limit="price"),
+        Field("emission_t_per_mwh", "ef", default=0.0, lo=0, limit="intensity"),
+    ), presence="has_gen"),
+    Group("location", (
+        Field("lat", "site_lat", lo=-90.0, hi=90.0),
+        Field("lon", "site_lon", lo=-180.0, hi=180.0),
+    ), presence="site_located"),
+), required=True)
+JOBS = Section("training_jobs", "job_ids", (
+    Field("power_mw", "pow", lo=0, lo_strict=True, limit="power"),
+    Field("duration", "dur", "integer", lo=1, limit="periods"),
+    Field("release", "rel", "integer", default=0, lo=0, limit="periods"),
+    Field("deadline", "dl", "integer", default="H", lo=1, limit="periods"),
+    Field("value", "val", default=0.0, lo=0, limit="money"),
+    Field("required", "required", "flag", default=False),
+), by_hand=("sites",))
+REGIONS = Section("regions", "region_ids", (
+    Field("demand_mw", "L", "series", lo=0, limit="power"),
+    Field("revenue_per_mwh", "rev", lo=0, limit="price"),
+    Field("unserved_penalty_per_mwh", "pen", default=0.0, lo=0, limit="price"),
+    Field("latency_slo_ms", "slo", lo=0, limit="latency"),
+), groups=(
+    Group("location", (
+        Field("lat", "region_lat", lo=-90.0, hi=90.0),
+        Field("lon", "region_lon", lo=-180.0, hi=180.0),
+    ), presence="region_located"),
+))
+#: the whole format: top-level fields, then the three entity sections
+SCHEMA = (TOP, (SITES, JOBS, REGIONS))
+TOP_KEYS = ("name", *(f.key for f in TOP), "sites", "training_jobs", "regions", "latency_ms", "provenance")
+
+
+# --------------------------------------------------------------------------
+# Validation
 # --------------------------------------------------------------------------
 class _Checker:
     """Collects problems as ``path: message`` strings."""
@@ -194,280 +359,279 @@ class _Checker:
     def bad(self, path: str, msg: str) -> None:
         self.problems.append(f"{path}: {msg}")
 
-    def number(self, obj: dict, key: str, path: str, *, default: Any = ..., lo: float | None = None,
-               lo_strict: bool = False, hi: float | None = None, integer: bool = False,
-               allow_none: bool = False) -> Any:
-        p = f"{path}.{key}" if path else key
-        if not isinstance(obj, dict) or key not in obj or (obj[key] is None and not allow_none):
-            if default is ...:
-                self.bad(p, "is required")
-                return None
-            return default
-        v = obj[key]
-        if v is None and allow_none:
-            return None
-        return self._scalar(v, p, lo=lo, lo_strict=lo_strict, hi=hi, integer=integer)
+    def unknown_keys(self, obj: dict, known: tuple[str, ...], path: str) -> None:
+        for k in obj:
+            if k not in known:
+                hint = difflib.get_close_matches(str(k), known, n=1, cutoff=0.6)
+                where = f"{path}.{k}" if path else str(k)
+                self.bad(where, "unknown key" + (f"; did you mean {hint[0]!r}?" if hint else
+                                                 f" (known: {', '.join(known)})"))
 
-    def _scalar(self, v: Any, p: str, *, lo=None, lo_strict=False, hi=None, integer=False) -> Any:
+    def scalar(self, v: Any, p: str, f: Field) -> Any:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             self.bad(p, f"must be a number, got {type(v).__name__} {v!r}"[:200])
+            return None
+        if isinstance(v, int) and abs(v) > 1e15:  # an integer literal too large for a float
+            self.bad(p, f"must be a finite number of sensible size, got an integer of {len(str(abs(v)))} digits")
             return None
         if not math.isfinite(v):
             self.bad(p, f"must be finite, got {v}")
             return None
-        if integer and float(v) != int(v):
+        if f.kind == "integer" and float(v) != int(v):
             self.bad(p, f"must be an integer, got {v}")
             return None
-        if lo is not None and (v <= lo if lo_strict else v < lo):
-            self.bad(p, f"must be {'>' if lo_strict else '>='} {lo:g}, got {v:g}")
+        if f.lo is not None and (v <= f.lo if f.lo_strict else v < f.lo):
+            self.bad(p, f"must be {'>' if f.lo_strict else '>='} {f.lo:g}, got {v:g}")
             return None
-        if hi is not None and v > hi:
-            self.bad(p, f"must be <= {hi:g}, got {v:g}")
+        if f.hi is not None and v > f.hi:
+            self.bad(p, f"must be <= {f.hi:g}, got {v:g}")
             return None
-        return int(v) if integer else float(v)
+        if f.limit is not None and abs(v) > LIMITS[f.limit][0]:
+            lim, why = LIMITS[f.limit]
+            self.bad(p, f"must be at most {lim:g} in size, got {v:g} ({why})")
+            return None
+        return int(v) if f.kind == "integer" else float(v)
 
-    def series(self, obj: dict, key: str, path: str, *, default: Any = ..., lo: float | None = None) -> np.ndarray | None:
-        """A number or a list of exactly H numbers, expanded to length H."""
-        p = f"{path}.{key}" if path else key
-        if not isinstance(obj, dict) or key not in obj or obj[key] is None:
-            if default is ...:
+    def value(self, obj: dict, f: Field, path: str) -> Any:
+        """The field's value (series expanded to H), its default when
+        absent, or None after recording a problem."""
+        p = f"{path}.{f.key}" if path else f.key
+        v = obj.get(f.key)
+        if v is None:
+            if f.nullable and f.key in obj:
+                return None
+            if f.default is REQUIRED:
                 self.bad(p, "is required")
                 return None
-            return np.full(self.H or 0, float(default))
-        v = obj[key]
-        if isinstance(v, list):
-            if self.H is not None and len(v) != self.H:
+            d = self.H if f.default == "H" else f.default
+            return np.full(self.H or 0, float(d)) if f.kind == "series" else d
+        if f.kind == "flag":
+            if not isinstance(v, bool):
+                self.bad(p, f"must be true or false, got {v!r}"[:200])
+                return None
+            return v
+        if f.kind == "series" and isinstance(v, list):
+            if len(v) != self.H:
                 self.bad(p, f"must have exactly periods={self.H} values, got {len(v)}")
                 return None
             out = np.empty(len(v))
-            ok = True
+            n_bad = 0
             for i, x in enumerate(v):
-                y = self._scalar(x, f"{p}[{i}]", lo=lo)
+                y = self.scalar(x, f"{p}[{i}]", f)
                 if y is None:
-                    ok = False
-                    if sum(1 for q in self.problems if q.startswith(p + "[")) >= 3:
+                    n_bad += 1
+                    if n_bad >= 3:
                         break
                 else:
                     out[i] = y
-            return out if ok else None
-        y = self._scalar(v, p, lo=lo)
-        return None if y is None else np.full(self.H or 0, y)
+            return out if n_bad == 0 else None
+        y = self.scalar(v, p, f)
+        if y is None or f.kind != "series":
+            return y
+        return np.full(self.H or 0, y)
 
-    def string(self, obj: dict, key: str, path: str) -> str | None:
-        p = f"{path}.{key}" if path else key
-        v = obj.get(key) if isinstance(obj, dict) else None
-        if not isinstance(v, str) or not v:
-            self.bad(p, "is required and must be a non-empty string")
-            return None
-        return v
+    def entities(self, data: dict, sec: Section) -> tuple[list[str], dict[str, np.ndarray], list[dict | None]]:
+        """Parse one section: its ids, one array per field (and group
+        presence flags), and the raw items (for the keys read by hand)."""
+        items = data.get(sec.key)
+        if items is None:
+            if sec.required:
+                self.bad(sec.key, "is required")
+            items = []
+        elif not isinstance(items, list):
+            self.bad(sec.key, f"must be a list, got {type(items).__name__}")
+            items = []
+        if sec.required and isinstance(data.get(sec.key), list) and not items:
+            self.bad(sec.key, f"must list at least one {sec.key.rstrip('s')}")
+        if len(items) > LIMITS["entities"][0]:
+            self.bad(sec.key, f"has {len(items)} entries; at most {LIMITS['entities'][0]:g} ({LIMITS['entities'][1]})")
+            items = []
+        n, H = len(items), self.H or 0
+        all_fields = [*sec.fields, *(f for g in sec.groups for f in g.fields)]
+        arrays: dict[str, np.ndarray] = {}
+        for f in all_fields:
+            d = 0.0 if f.default in (REQUIRED, None) else (H if f.default == "H" else f.default)
+            shape = (n, H) if f.kind == "series" else (n,)
+            dtype = bool if f.kind == "flag" else (int if f.kind == "integer" else float)
+            arrays[f.attr] = np.full(shape, d, dtype=dtype)
+        for g in sec.groups:
+            if g.presence:
+                arrays[g.presence] = np.zeros(n, bool)
+        ids: list[str] = []
+        raw: list[dict | None] = []
+        known = ("id", *(f.key for f in sec.fields), *(g.key for g in sec.groups), *sec.by_hand)
+        for i, item in enumerate(items):
+            path = f"{sec.key}[{i}]"
+            if not isinstance(item, dict):
+                self.bad(path, "must be an object")
+                ids.append(f"#{i}")
+                raw.append(None)
+                continue
+            raw.append(item)
+            eid = item.get("id")
+            if not isinstance(eid, str) or not eid:
+                self.bad(f"{path}.id", "is required and must be a non-empty string")
+                eid = f"#{i}"
+            elif eid in ids:
+                self.bad(f"{path}.id", f"duplicate {sec.key.rstrip('s').replace('training_', '')} id {eid!r}")
+            ids.append(eid)
+            self.unknown_keys(item, known, path)
+            self._fill(item, sec.fields, path, arrays, i)
+            for g in sec.groups:
+                sub = item.get(g.key)
+                gp = f"{path}.{g.key}"
+                if sub is None:
+                    if g.presence is None:
+                        self.bad(gp, "is required")
+                    continue
+                if not isinstance(sub, dict):
+                    self.bad(gp, f"must be an object, got {type(sub).__name__}")
+                    continue
+                if g.presence:
+                    arrays[g.presence][i] = True
+                self.unknown_keys(sub, tuple(f.key for f in g.fields), gp)
+                self._fill(sub, g.fields, gp, arrays, i)
+        return ids, arrays, raw
 
-    def mapping(self, obj: dict, key: str, path: str, *, required: bool = True) -> dict | None:
-        p = f"{path}.{key}" if path else key
-        if not isinstance(obj, dict) or obj.get(key) is None:
-            if required:
-                self.bad(p, "is required")
-            return None
-        v = obj[key]
-        if not isinstance(v, dict):
-            self.bad(p, f"must be an object, got {type(v).__name__}")
-            return None
-        return v
+    def _fill(self, obj: dict, flds: tuple[Field, ...], path: str, arrays: dict[str, np.ndarray], i: int) -> None:
+        for f in flds:
+            v = self.value(obj, f, path)
+            if v is not None:
+                arrays[f.attr][i] = v
 
-    def listing(self, obj: dict, key: str, *, required: bool = True) -> list | None:
-        v = obj.get(key)
-        if v is None:
-            if required:
-                self.bad(key, "is required")
-            return None if required else []
-        if not isinstance(v, list):
-            self.bad(key, f"must be a list, got {type(v).__name__}")
-            return None
-        return v
+
+def _read_json(p: Path) -> Any:
+    size = p.stat().st_size
+    if size > LIMITS["file_bytes"][0]:
+        raise InstanceError([f"(file): {size} bytes; at most {LIMITS['file_bytes'][0]:g} ({LIMITS['file_bytes'][1]})"],
+                            str(p))
+    try:
+        with open(p, encoding="utf-8") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as e:
+        raise InstanceError([f"(file): not valid JSON: {e}"], str(p)) from None
+    except UnicodeDecodeError as e:
+        raise InstanceError([f"(file): not UTF-8 text: {e}"], str(p)) from None
+    except RecursionError:
+        raise InstanceError([f"(file): JSON nested too deeply (the format needs {4} levels)"], str(p)) from None
+    except OSError as e:
+        raise InstanceNotFoundError(f"cannot read instance file {p}: {e.strerror or e}") from None
+
+
+def _depth(obj: Any, limit: int) -> int:
+    """Nesting depth of parsed JSON, stopping once past ``limit``."""
+    stack = [(obj, 1)]
+    deepest = 0
+    while stack:
+        o, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        if isinstance(o, dict):
+            stack.extend((v, d + 1) for v in o.values() if isinstance(v, (dict, list)))
+        elif isinstance(o, list):
+            stack.extend((v, d + 1) for v in o if isinstance(v, (dict, list)))
+    return deepest
 
 
 def load_instance(path: str | Path | None = None) -> Instance:
     """Read and validate an instance file (``None``: the shipped
     ``paper-default``; a bare name: a shipped instance)."""
     p = resolve_instance_path(path)
-    try:
-        with open(p) as fh:
-            data = json.load(fh)
-    except json.JSONDecodeError as e:
-        raise InstanceError([f"(file): not valid JSON: {e}"], str(p)) from None
-    return parse_instance(data, source=str(p))
+    return parse_instance(_read_json(p), source=str(p))
 
 
 def parse_instance(data: Any, source: str | None = None) -> Instance:
     """Validate a parsed instance dict and build the :class:`Instance`."""
     if not isinstance(data, dict):
         raise InstanceError(["(top level): must be a JSON object"], source)
+    if _depth(data, int(LIMITS["depth"][0])) > LIMITS["depth"][0]:
+        raise InstanceError([f"(top level): nested deeper than {LIMITS['depth'][0]:g} levels ({LIMITS['depth'][1]})"],
+                            source)
     c = _Checker(None)
-    H = c.number(data, "periods", "", integer=True, lo=1)
+    c.unknown_keys(data, TOP_KEYS, "")
+    H = c.value(data, TOP[0], "")
     if H is None:
         raise InstanceError(c.problems, source)
     c.H = H
+    n_series = H * sum(len(data.get(k) or []) if isinstance(data.get(k), list) else 0
+                       for k in ("sites", "regions")) * 6
+    if n_series > LIMITS["series_values"][0]:
+        raise InstanceError([f"periods: {H} periods x the sites and regions make {n_series:g} series values; at most "
+                             f"{LIMITS['series_values'][0]:g} ({LIMITS['series_values'][1]})"], source)
+    top = {f.attr: c.value(data, f, "") for f in TOP[1:]}
     name = data.get("name", "unnamed")
     if not isinstance(name, str):
         c.bad("name", "must be a string")
-    dt = c.number(data, "period_hours", "", default=1.0, lo=0, lo_strict=True)
-    budget = c.number(data, "carbon_budget_t", "", default=None, lo=0, allow_none=True)
-    cprice = c.number(data, "carbon_price_per_t", "", default=0.0, lo=0)
-    rcost = c.number(data, "routing_cost_per_mwh_ms", "", default=0.0, lo=0)
+        name = "unnamed"
+    prov = data.get("provenance")
+    if prov is not None and not isinstance(prov, dict):
+        c.bad("provenance", "must be an object (free-form record of data sources)")
+    site_ids, sa, _ = c.entities(data, SITES)
+    job_ids, ja, jobs_raw = c.entities(data, JOBS)
+    region_ids, ra, _ = c.entities(data, REGIONS)
+    _site_rules(c, sa)
+    allowed = _job_rules(c, ja, jobs_raw, site_ids, H)
+    lat = _latency(c, data, region_ids, site_ids)
+    if c.problems:
+        raise InstanceError(c.problems, source)
+    ja["dl"] = np.minimum(ja["dl"], H)
+    return Instance(name=name, H=H, dt=top["dt"], budget=top["budget"], carbon_price=top["carbon_price"],
+                    routing_cost=top["routing_cost"], site_ids=tuple(site_ids), **sa, job_ids=tuple(job_ids), **ja,
+                    allowed=allowed, region_ids=tuple(region_ids), **ra, lat=lat, provenance=prov)
 
-    # ---- sites -----------------------------------------------------------
-    sites = c.listing(data, "sites")
-    if sites is not None and len(sites) == 0:
-        c.bad("sites", "must list at least one site")
-    sites = sites or []
-    S = len(sites)
-    z = lambda: np.zeros(S)
-    cap, idle, f_inf, imax, xmax, pc = z(), z(), z(), z(), z(), z()
-    pue, ren, pb, ps, ci = (np.ones((S, H)), np.zeros((S, H)), np.zeros((S, H)), np.zeros((S, H)), np.zeros((S, H)))
-    has_batt, has_gen = np.zeros(S, bool), np.zeros(S, bool)
-    e_max, ch_max, dis_max, soc0, cd = z(), z(), z(), z(), z()
-    eta_c, eta_d = np.ones(S), np.ones(S)
-    gmax, gmin, cg, ef = z(), z(), z(), z()
-    site_ids: list[str] = []
-    for i, st in enumerate(sites):
+
+def _site_rules(c: _Checker, a: dict[str, np.ndarray]) -> None:
+    """Rules across a site's fields."""
+    for i in range(a["cap"].size):
         p = f"sites[{i}]"
-        if not isinstance(st, dict):
-            c.bad(p, "must be an object")
-            site_ids.append(f"#{i}")
-            continue
-        sid = c.string(st, "id", p) or f"#{i}"
-        if sid in site_ids:
-            c.bad(f"{p}.id", f"duplicate site id {sid!r}")
-        site_ids.append(sid)
-        cap[i] = c.number(st, "it_capacity_mw", p, lo=0) or 0.0
-        v = c.number(st, "idle_it_mw", p, default=0.0, lo=0)
-        if v is not None and v > cap[i]:
-            c.bad(f"{p}.idle_it_mw", f"must be <= it_capacity_mw ({cap[i]:g}), got {v:g}")
-        idle[i] = v or 0.0
-        x = c.series(st, "pue", p, lo=1.0)
-        pue[i] = x if x is not None else 1.0
-        f_inf[i] = c.number(st, "inference_power_factor", p, default=1.0, lo=0, lo_strict=True) or 1.0
-        x = c.series(st, "renewable_mw", p, default=0.0, lo=0)
-        ren[i] = x if x is not None else 0.0
-        g = c.mapping(st, "grid", p)
-        if g is not None:
-            gp = f"{p}.grid"
-            imax[i] = c.number(g, "import_max_mw", gp, lo=0) or 0.0
-            xmax[i] = c.number(g, "export_max_mw", gp, default=0.0, lo=0) or 0.0
-            x = c.series(g, "import_price", gp)
-            pb[i] = x if x is not None else 0.0
-            x = c.series(g, "export_price", gp, default=0.0)
-            if x is not None:
-                over = np.flatnonzero(x > pb[i] + 1e-12)
-                if over.size:
-                    t = int(over[0])
-                    c.bad(f"{gp}.export_price", f"must be <= import_price in every period; period {t}: "
-                          f"{x[t]:g} > {pb[i][t]:g} ({over.size} period(s))")
-                ps[i] = x
-            x = c.series(g, "carbon_intensity_t_per_mwh", gp, lo=0)
-            ci[i] = x if x is not None else 0.0
-            pc[i] = c.number(g, "peak_charge_per_mw", gp, default=0.0, lo=0) or 0.0
-        b = c.mapping(st, "battery", p, required=False)
-        if b is not None:
-            bp = f"{p}.battery"
-            has_batt[i] = True
-            e_max[i] = c.number(b, "energy_mwh", bp, lo=0) or 0.0
-            ch_max[i] = c.number(b, "charge_mw", bp, lo=0) or 0.0
-            dis_max[i] = c.number(b, "discharge_mw", bp, lo=0) or 0.0
-            eta_c[i] = c.number(b, "charge_eff", bp, default=1.0, lo=0, lo_strict=True, hi=1.0) or 1.0
-            eta_d[i] = c.number(b, "discharge_eff", bp, default=1.0, lo=0, lo_strict=True, hi=1.0) or 1.0
-            v = c.number(b, "initial_soc_mwh", bp, default=0.0, lo=0)
-            if v is not None and v > e_max[i]:
-                c.bad(f"{bp}.initial_soc_mwh", f"must be <= energy_mwh ({e_max[i]:g}), got {v:g}")
-            soc0[i] = v or 0.0
-            cd[i] = c.number(b, "degradation_cost_per_mwh", bp, default=0.0, lo=0) or 0.0
-        gen = c.mapping(st, "generator", p, required=False)
-        if gen is not None:
-            gp = f"{p}.generator"
-            has_gen[i] = True
-            gmax[i] = c.number(gen, "max_mw", gp, lo=0) or 0.0
-            v = c.number(gen, "min_mw", gp, default=0.0, lo=0)
-            if v is not None and v > gmax[i]:
-                c.bad(f"{gp}.min_mw", f"must be <= max_mw ({gmax[i]:g}), got {v:g}")
-            gmin[i] = v or 0.0
-            cg[i] = c.number(gen, "cost_per_mwh", gp, default=0.0, lo=0) or 0.0
-            ef[i] = c.number(gen, "emission_t_per_mwh", gp, default=0.0, lo=0) or 0.0
+        if a["idle"][i] > a["cap"][i]:
+            c.bad(f"{p}.idle_it_mw", f"must be <= it_capacity_mw ({a['cap'][i]:g}), got {a['idle'][i]:g}")
+        over = np.flatnonzero(a["ps"][i] > a["pb"][i] + 1e-12)
+        if over.size:
+            t = int(over[0])
+            c.bad(f"{p}.grid.export_price", f"must be <= import_price in every period; period {t}: "
+                  f"{a['ps'][i][t]:g} > {a['pb'][i][t]:g} ({over.size} period(s))")
+        if a["has_batt"][i] and a["soc0"][i] > a["e_max"][i]:
+            c.bad(f"{p}.battery.initial_soc_mwh", f"must be <= energy_mwh ({a['e_max'][i]:g}), got {a['soc0'][i]:g}")
+        if a["has_gen"][i] and a["gmin"][i] > a["gmax"][i]:
+            c.bad(f"{p}.generator.min_mw", f"must be <= max_mw ({a['gmax'][i]:g}), got {a['gmin'][i]:g}")
 
-    # ---- training jobs ----------------------------------------------------
-    jobs = c.listing(data, "training_jobs", required=False) or []
-    J = len(jobs)
-    pw, val = np.zeros(J), np.zeros(J)
-    dur, rel, dl = np.ones(J, int), np.zeros(J, int), np.full(J, H, int)
-    allowed = np.ones((J, S), bool)
-    required = np.zeros(J, bool)
-    job_ids: list[str] = []
-    for k, jb in enumerate(jobs):
+
+def _job_rules(c: _Checker, a: dict[str, np.ndarray], raw: list[dict | None], site_ids: list[str], H: int) -> np.ndarray:
+    """A job's window, and its allowed sites as a [J,S] mask."""
+    allowed = np.ones((len(raw), len(site_ids)), bool)
+    for k, jb in enumerate(raw):
+        if jb is None:
+            continue
         p = f"training_jobs[{k}]"
-        if not isinstance(jb, dict):
-            c.bad(p, "must be an object")
-            job_ids.append(f"#{k}")
-            continue
-        jid = c.string(jb, "id", p) or f"#{k}"
-        if jid in job_ids:
-            c.bad(f"{p}.id", f"duplicate job id {jid!r}")
-        job_ids.append(jid)
-        pw[k] = c.number(jb, "power_mw", p, lo=0, lo_strict=True) or 0.0
-        d = c.number(jb, "duration", p, integer=True, lo=1)
-        r = c.number(jb, "release", p, default=0, integer=True, lo=0)
-        e = c.number(jb, "deadline", p, default=H, integer=True, lo=1)
-        val[k] = c.number(jb, "value", p, default=0.0, lo=0) or 0.0
-        if d is not None and r is not None and e is not None:
-            end = min(e, H)
-            if r + d > end:
-                c.bad(f"{p}.deadline", f"window too short: release {r} + duration {d} > "
-                      f"min(deadline {e}, periods {H}) = {end}")
-            dur[k], rel[k], dl[k] = d, r, end
-        req = jb.get("required", False)
-        if req is None:
-            req = False
-        if not isinstance(req, bool):
-            c.bad(f"{p}.required", f"must be true or false, got {req!r}")
-            req = False
-        required[k] = req
+        r, d, e = int(a["rel"][k]), int(a["dur"][k]), int(a["dl"][k])
+        if r + d > min(e, H):
+            c.bad(f"{p}.deadline", f"window too short: release {r} + duration {d} > "
+                  f"min(deadline {e}, periods {H}) = {min(e, H)}")
         sl = jb.get("sites")
-        if sl is not None:
-            if not isinstance(sl, list) or not sl:
-                c.bad(f"{p}.sites", "must be a non-empty list of site ids, or null for all sites")
-            else:
-                allowed[k] = False
-                for q, sid in enumerate(sl):
-                    if sid not in site_ids:
-                        c.bad(f"{p}.sites[{q}]", f"unknown site id {sid!r}")
-                    else:
-                        allowed[k, site_ids.index(sid)] = True
-
-    # ---- regions and latency --------------------------------------------
-    regions = c.listing(data, "regions", required=False) or []
-    R = len(regions)
-    L = np.zeros((R, H))
-    rev, pen, slo = np.zeros(R), np.zeros(R), np.zeros(R)
-    region_ids: list[str] = []
-    for k, rg in enumerate(regions):
-        p = f"regions[{k}]"
-        if not isinstance(rg, dict):
-            c.bad(p, "must be an object")
-            region_ids.append(f"#{k}")
+        if sl is None:
             continue
-        rid = c.string(rg, "id", p) or f"#{k}"
-        if rid in region_ids:
-            c.bad(f"{p}.id", f"duplicate region id {rid!r}")
-        region_ids.append(rid)
-        x = c.series(rg, "demand_mw", p, lo=0)
-        L[k] = x if x is not None else 0.0
-        rev[k] = c.number(rg, "revenue_per_mwh", p, lo=0) or 0.0
-        pen[k] = c.number(rg, "unserved_penalty_per_mwh", p, default=0.0, lo=0) or 0.0
-        slo[k] = c.number(rg, "latency_slo_ms", p, lo=0) or 0.0
-    lat = np.full((R, S), np.nan)
-    lm = data.get("latency_ms", {})
-    if lm is None:
-        lm = {}
+        if not isinstance(sl, list) or not sl:
+            c.bad(f"{p}.sites", "must be a non-empty list of site ids, or null for all sites")
+            continue
+        allowed[k] = False
+        for q, sid in enumerate(sl):
+            if isinstance(sid, str) and sid in site_ids:
+                allowed[k, site_ids.index(sid)] = True
+            else:
+                c.bad(f"{p}.sites[{q}]", f"unknown site id {sid!r}"[:200])
+    return allowed
+
+
+def _latency(c: _Checker, data: dict, region_ids: list[str], site_ids: list[str]) -> np.ndarray:
+    """latency_ms as an [R,S] array, nan where a pair is missing."""
+    lat = np.full((len(region_ids), len(site_ids)), np.nan)
+    lm = data.get("latency_ms") or {}
     if not isinstance(lm, dict):
         c.bad("latency_ms", "must be an object {region: {site: ms}}")
-        lm = {}
+        return lat
+    ms_field = Field("ms", "lat", lo=0, limit="latency")
     for rid, row in lm.items():
         if rid not in region_ids:
             c.bad(f"latency_ms.{rid}", f"unknown region id {rid!r}")
@@ -481,61 +645,48 @@ def parse_instance(data: Any, source: str | None = None) -> Instance:
                 continue
             if ms is None:
                 continue
-            v = c._scalar(ms, f"latency_ms.{rid}.{sid}", lo=0)
+            v = c.scalar(ms, f"latency_ms.{rid}.{sid}", ms_field)
             if v is not None:
                 lat[region_ids.index(rid), site_ids.index(sid)] = v
-
-    if c.problems:
-        raise InstanceError(c.problems, source)
-    return Instance(
-        name=name, H=H, dt=dt, budget=budget, carbon_price=cprice, routing_cost=rcost,
-        site_ids=tuple(site_ids), cap=cap, idle=idle, pue=pue, f_inf=f_inf, ren=ren, imax=imax, xmax=xmax,
-        pb=pb, ps=ps, ci=ci, pc=pc, has_batt=has_batt, e_max=e_max, ch_max=ch_max, dis_max=dis_max,
-        eta_c=eta_c, eta_d=eta_d, soc0=soc0, cd=cd, has_gen=has_gen, gmax=gmax, gmin=gmin, cg=cg, ef=ef,
-        job_ids=tuple(job_ids), pow=pw, dur=dur, rel=rel, dl=dl, val=val, allowed=allowed, required=required,
-        region_ids=tuple(region_ids), L=L, rev=rev, pen=pen, slo=slo, lat=lat, raw=copy.deepcopy(data),
-    )
+    return lat
 
 
-def _series_out(a: np.ndarray) -> float | list[float]:
-    a = np.asarray(a, float)
-    if a.size and np.all(a == a[0]):
-        return float(a[0])
-    return [float(v) for v in a]
+# --------------------------------------------------------------------------
+# Back to the file format
+# --------------------------------------------------------------------------
+def _out(a: np.ndarray | float, f: Field) -> Any:
+    if f.kind == "series":
+        a = np.asarray(a, float)
+        return float(a[0]) if a.size and np.all(a == a[0]) else [float(v) for v in a]
+    if f.kind == "integer":
+        return int(a)
+    if f.kind == "flag":
+        return bool(a)
+    return float(a)
 
 
 def instance_to_dict(inst: Instance) -> dict:
-    """Serialise an :class:`Instance` (possibly changed by an ablation)
-    back to the MODEL.md format."""
-    sites = []
-    for s, sid in enumerate(inst.site_ids):
-        d: dict[str, Any] = {
-            "id": sid, "it_capacity_mw": float(inst.cap[s]), "idle_it_mw": float(inst.idle[s]),
-            "pue": _series_out(inst.pue[s]), "inference_power_factor": float(inst.f_inf[s]),
-            "renewable_mw": _series_out(inst.ren[s]),
-            "grid": {"import_max_mw": float(inst.imax[s]), "export_max_mw": float(inst.xmax[s]),
-                     "import_price": _series_out(inst.pb[s]), "export_price": _series_out(inst.ps[s]),
-                     "carbon_intensity_t_per_mwh": _series_out(inst.ci[s]),
-                     "peak_charge_per_mw": float(inst.pc[s])},
-        }
-        if inst.has_batt[s]:
-            d["battery"] = {"energy_mwh": float(inst.e_max[s]), "charge_mw": float(inst.ch_max[s]),
-                            "discharge_mw": float(inst.dis_max[s]), "charge_eff": float(inst.eta_c[s]),
-                            "discharge_eff": float(inst.eta_d[s]), "initial_soc_mwh": float(inst.soc0[s]),
-                            "degradation_cost_per_mwh": float(inst.cd[s])}
-        if inst.has_gen[s]:
-            d["generator"] = {"max_mw": float(inst.gmax[s]), "min_mw": float(inst.gmin[s]),
-                              "cost_per_mwh": float(inst.cg[s]), "emission_t_per_mwh": float(inst.ef[s])}
-        sites.append(d)
-    jobs = [{"id": jid, "power_mw": float(inst.pow[j]), "duration": int(inst.dur[j]), "release": int(inst.rel[j]),
-             "deadline": int(inst.dl[j]), "value": float(inst.val[j]),
-             "sites": [inst.site_ids[s] for s in np.flatnonzero(inst.allowed[j])],
-             "required": bool(inst.required[j])} for j, jid in enumerate(inst.job_ids)]
-    regions = [{"id": rid, "demand_mw": _series_out(inst.L[r]), "revenue_per_mwh": float(inst.rev[r]),
-                "unserved_penalty_per_mwh": float(inst.pen[r]), "latency_slo_ms": float(inst.slo[r])}
-               for r, rid in enumerate(inst.region_ids)]
-    lat = {rid: {inst.site_ids[s]: float(inst.lat[r, s]) for s in range(inst.S) if not np.isnan(inst.lat[r, s])}
-           for r, rid in enumerate(inst.region_ids)}
-    return {"name": inst.name, "periods": inst.H, "period_hours": inst.dt, "carbon_budget_t": inst.budget,
-            "carbon_price_per_t": inst.carbon_price, "routing_cost_per_mwh_ms": inst.routing_cost,
-            "sites": sites, "training_jobs": jobs, "regions": regions, "latency_ms": lat}
+    """Serialise an :class:`Instance` (possibly changed by an ablation) back
+    to the MODEL.md format, driven by the same field table as the parser."""
+    out: dict[str, Any] = {"name": inst.name}
+    for f in TOP:
+        v = getattr(inst, f.attr)
+        out[f.key] = None if v is None else _out(v, f)
+    for sec in SCHEMA[1]:
+        ids = getattr(inst, sec.ids)
+        items = []
+        for i, eid in enumerate(ids):
+            d: dict[str, Any] = {"id": eid}
+            d.update({f.key: _out(getattr(inst, f.attr)[i], f) for f in sec.fields})
+            for g in sec.groups:
+                if g.presence is None or getattr(inst, g.presence)[i]:
+                    d[g.key] = {f.key: _out(getattr(inst, f.attr)[i], f) for f in g.fields}
+            if sec is JOBS:
+                d["sites"] = [inst.site_ids[s] for s in np.flatnonzero(inst.allowed[i])]
+            items.append(d)
+        out[sec.key] = items
+    out["latency_ms"] = {rid: {inst.site_ids[s]: float(inst.lat[r, s]) for s in range(inst.S)
+                               if not np.isnan(inst.lat[r, s])} for r, rid in enumerate(inst.region_ids)}
+    if inst.provenance is not None:
+        out["provenance"] = inst.provenance
+    return out

@@ -8,13 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
+from .derived import facility_load
 from .instance import Instance
-from .solution import Solution, facility_load
+from .solution import Solution
 
 __all__ = ["plot_solution", "plot_study", "plot_sweep"]
 
@@ -22,7 +21,6 @@ __all__ = ["plot_solution", "plot_study", "plot_sweep"]
 def _save(fig, path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return Path(path)
 
 
@@ -45,7 +43,8 @@ def plot_power(inst: Instance, sol: Solution, path: Path) -> Path:
     """Stacked supply (grid import, renewables used, generator, battery
     discharge) against the facility load, per site."""
     rows, cols = _grid(inst.S)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.4 * rows), squeeze=False, sharex=True)
+    fig = Figure(figsize=(5.2 * cols, 3.4 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
     x = _hours(inst)
     st = sol.sites
     load = facility_load(inst, sol)
@@ -69,7 +68,8 @@ def plot_power(inst: Instance, sol: Solution, path: Path) -> Path:
 
 
 def plot_soc(inst: Instance, sol: Solution, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig = Figure(figsize=(8, 3.5))
+    ax = fig.subplots()
     x = np.arange(inst.H + 1) * inst.dt
     shown = 0
     for s in np.flatnonzero(inst.has_batt):
@@ -87,8 +87,9 @@ def plot_soc(inst: Instance, sol: Solution, path: Path) -> Path:
 
 def plot_gantt(inst: Instance, sol: Solution, path: Path) -> Path:
     """Training jobs by site (rows) over time, bar height ~ power."""
-    fig, ax = plt.subplots(figsize=(10, 0.8 + 1.1 * inst.S))
-    cmap = plt.get_cmap("tab20")
+    fig = Figure(figsize=(10, 0.8 + 1.1 * inst.S))
+    ax = fig.subplots()
+    cmap = matplotlib.colormaps.get_cmap("tab20")
     by_site: dict[int, list] = {}
     for jid, sid, t in sol.training:
         by_site.setdefault(inst.site_index(sid), []).append((t, inst.job_index(jid)))
@@ -120,9 +121,10 @@ def plot_gantt(inst: Instance, sol: Solution, path: Path) -> Path:
 def plot_inference(inst: Instance, sol: Solution, path: Path) -> Path:
     """Inference served per region, stacked by serving site, vs demand."""
     rows, cols = _grid(max(1, inst.R))
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.2 * rows), squeeze=False, sharex=True)
+    fig = Figure(figsize=(5.2 * cols, 3.2 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
     x = _hours(inst)
-    colors = plt.get_cmap("tab10")
+    colors = matplotlib.colormaps.get_cmap("tab10")
     for r in range(inst.R):
         ax = axes[r // cols][r % cols]
         sites = [s for s in range(inst.S) if np.any(sol.inference[r, s] > 1e-9)]
@@ -154,7 +156,8 @@ def plot_study(rows: list[dict], path: str | Path, title: str) -> Path:
     names = [r["scenario"] for r in rows]
     ob = [r["benefit"] if r["benefit"] is not None else np.nan for r in rows]
     em = [r["emissions_t"] if r["emissions_t"] is not None else np.nan for r in rows]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 0.8 + 0.45 * len(rows)), sharey=True)
+    fig = Figure(figsize=(13, 0.8 + 0.45 * len(rows)))
+    a1, a2 = fig.subplots(1, 2, sharey=True)
     y = np.arange(len(rows))
     colors = ["#1e88e5" if r["feasible"] else "#e53935" for r in rows]
     ref = ob[0]
@@ -179,7 +182,8 @@ def plot_sweep(points: dict[str, list[tuple[float, float | None, float | None]]]
                title: str) -> Path:
     """Benefit and emissions against the renewable scale k, one line per
     method: ``points[method] = [(k, benefit, emissions), ...]``."""
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig = Figure(figsize=(11, 3.8))
+    a1, a2 = fig.subplots(1, 2)
     for name, pts in points.items():
         pts = sorted(pts)
         k = [p[0] for p in pts]

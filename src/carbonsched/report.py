@@ -71,7 +71,13 @@ def _timing_lines(res: Result) -> list[str]:
         return []
     parts = ", ".join(f"{k.removesuffix('_s')} {v:.3f} s" for k, v in t.items())
     lines = ["", f"timings  {parts}"]
-    st = {k: v for k, v in res.solution.stats.items() if k not in ("timings_s", "trace")}
+    spread, load = res.solution.stats.get("sites_per_rank"), res.solution.stats.get("rank_load_s")
+    if spread and load and len(spread) > 1:
+        mean = sum(load) / len(load)
+        lines.append("ranks    " + ", ".join(f"rank {r}: {n} sites, {t:.2f} s" for r, (n, t) in enumerate(zip(spread, load)))
+                     + (f"  (max/mean load {max(load) / mean:.2f})" if mean > 0 else ""))
+    st = {k: v for k, v in res.solution.stats.items() if k not in ("timings_s", "trace", "rank_load_s",
+                                                                    "sites_per_rank")}
     if st:
         lines.append("stats    " + ", ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}"
                                            for k, v in st.items()))

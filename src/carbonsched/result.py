@@ -14,14 +14,16 @@ from .check import Breakdown, CheckReport, check_solution, evaluate
 from .instance import Instance
 from .solution import Solution
 
-__all__ = ["Result", "finalize", "relative_gap"]
+__all__ = ["Result", "WorkerReport", "finalize", "relative_gap"]
 
 
-def relative_gap(bound: float | None, objective: float | None) -> float | None:
-    """(bound - objective) / max(1, |objective|), as MODEL.md section 5."""
+def relative_gap(bound: float | None, objective: float | None, *, maximize: bool = True) -> float | None:
+    """(bound - objective) / max(1, |objective|), as MODEL.md section 5 (for a
+    minimisation, objective - bound); never negative; None without both."""
     if bound is None or objective is None:
         return None
-    return max(0.0, bound - objective) / max(1.0, abs(objective))
+    diff = bound - objective if maximize else objective - bound
+    return max(0.0, diff) / max(1.0, abs(objective))
 
 
 @dataclass
@@ -80,3 +82,15 @@ def finalize(inst: Instance, sol: Solution, *, bound: float | None, timings: dic
     sol.gap = relative_gap(bound, b.objective)
     rep = check_solution(inst, sol) if run_check else None
     return Result(sol, b, timings, list(diagnosis or []), rep)
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    """What a worker rank of a decomposition returns once the pool closes:
+    its rank, the sites it solved and its busy seconds. (Rank 0 returns the
+    :class:`Result`.)"""
+
+    rank: int
+    method: str
+    sites: list[str]
+    busy_s: float

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import SolutionFormatError
+from .constants import SolutionStatus
+from .errors import OutputError, SolutionFormatError
 from .instance import Instance
 
-__all__ = ["SITE_SERIES", "STATUSES", "Solution", "facility_load", "read_solution", "write_solution"]
+__all__ = ["SITE_SERIES", "Solution", "atomic_write_text", "check_writable", "read_solution", "write_solution"]
 
 SITE_SERIES = ("grid_import_mw", "grid_export_mw", "battery_charge_mw", "battery_discharge_mw", "soc_mwh",
                "renewable_used_mw", "generator_mw", "generator_on")
-STATUSES = ("optimal", "feasible", "infeasible", "time_limit", "budget_infeasible")
 
 
 @dataclass
@@ -95,42 +97,102 @@ def _jsonable(o: Any) -> Any:
     return o
 
 
+def check_writable(path: str | Path) -> None:
+    """Refuse an output path before any work is done: its folder must exist
+    and be writable, and the path must not be a folder."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise OutputError(f"output path is a directory: {p}")
+    if not parent.is_dir():
+        raise OutputError(f"output folder does not exist: {parent}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder is not writable: {parent}")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise OutputError(f"output file is not writable: {p}")
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, flush it to disk,
+    then rename it into place: a reader (or a kill mid-write) sees the old
+    file or the new one, never a broken one. Special files (``/dev/null``,
+    ``/dev/full``) are written directly."""
+    p = Path(path)
+    data = text.encode("utf-8", errors="backslashreplace")
+    try:
+        if p.exists() and not p.is_file():  # a device or pipe: no rename possible
+            with open(p, "wb") as fh:
+                fh.write(data)
+            return
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent if str(p.parent) else ".")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, p)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise OutputError(f"cannot write {p}: {e.strerror or e}") from None
+
+
 def write_solution(sol: Solution, inst: Instance, path: str | Path) -> None:
-    with open(path, "w") as fh:
-        json.dump(sol.to_dict(inst), fh, indent=1)
+    """Write the solution file atomically (see :func:`atomic_write_text`).
+    It is serialised in full before the file is touched."""
+    atomic_write_text(path, json.dumps(sol.to_dict(inst), indent=1))
 
 
 def read_solution(path_or_dict: str | Path | dict, inst: Instance) -> Solution:
     """Read a solution file and map it onto the instance's ids. Structural
-    problems (unknown ids, wrong lengths, missing site series) raise
-    :class:`SolutionFormatError` naming the field; constraint violations are
-    the checker's business."""
+    problems (wrong types, unknown ids, wrong lengths, missing site series)
+    raise :class:`SolutionFormatError` naming the field; constraint
+    violations are the checker's business."""
     if isinstance(path_or_dict, dict):
         d = path_or_dict
     else:
         try:
-            with open(path_or_dict) as fh:
+            with open(path_or_dict, encoding="utf-8") as fh:
                 d = json.load(fh)
         except json.JSONDecodeError as e:
             raise SolutionFormatError(f"{path_or_dict}: not valid JSON: {e}") from None
+        except RecursionError:
+            raise SolutionFormatError(f"{path_or_dict}: JSON nested too deeply") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise SolutionFormatError(f"cannot read solution file {path_or_dict}: {e}") from None
     if not isinstance(d, dict):
         raise SolutionFormatError("solution: must be a JSON object")
     S, H, R = inst.S, inst.H, inst.R
     probs: list[str] = []
     training = []
-    for i, e in enumerate(d.get("training") or []):
-        if not isinstance(e, dict) or not {"job", "site", "start"} <= set(e):
+    tr = d.get("training") or []
+    if not isinstance(tr, list):
+        probs.append(f"training: must be a list, got {type(tr).__name__}")
+        tr = []
+    for i, entry in enumerate(tr):
+        if not isinstance(entry, dict) or not {"job", "site", "start"} <= set(entry):
             probs.append(f"training[{i}]: needs job, site and start")
             continue
-        st = e["start"]
-        if isinstance(st, bool) or not isinstance(st, (int, float)) or float(st) != int(st):
-            probs.append(f"training[{i}].start: must be an integer period, got {st!r}")
+        st = entry["start"]
+        if isinstance(st, bool) or not isinstance(st, (int, float)) or not math.isfinite(st) or float(st) != int(st):
+            probs.append(f"training[{i}].start: must be an integer period, got {st!r}"[:200])
             continue
-        training.append((str(e["job"]), str(e["site"]), int(st)))
+        if not isinstance(entry["job"], str) or not isinstance(entry["site"], str):
+            probs.append(f"training[{i}]: job and site must be id strings")
+            continue
+        training.append((entry["job"], entry["site"], int(st)))
     y = np.zeros((R, S, H))
-    for rid, row in (d.get("inference") or {}).items():
+    inf = d.get("inference") or {}
+    if not isinstance(inf, dict):
+        probs.append(f"inference: must be an object {{region: {{site: [H numbers]}}}}, got {type(inf).__name__}")
+        inf = {}
+    for rid, row in inf.items():
         if rid not in inst.region_ids:
             probs.append(f"inference.{rid}: unknown region id")
+            continue
+        if row is not None and not isinstance(row, dict):
+            probs.append(f"inference.{rid}: must be an object {{site: [H numbers]}}")
             continue
         for sid, series in (row or {}).items():
             if sid not in inst.site_ids:
@@ -141,12 +203,18 @@ def read_solution(path_or_dict: str | Path | dict, inst: Instance) -> Solution:
                 y[inst.region_ids.index(rid), inst.site_ids.index(sid)] = a
     sites = {k: np.zeros((S, H + 1) if k == "soc_mwh" else (S, H)) for k in SITE_SERIES}
     sd = d.get("sites") or {}
+    if not isinstance(sd, dict):
+        probs.append(f"sites: must be an object {{site: {{series: [...]}}}}, got {type(sd).__name__}")
+        sd = {}
     for sid in sd:
         if sid not in inst.site_ids:
             probs.append(f"sites.{sid}: unknown site id")
     for s, sid in enumerate(inst.site_ids):
         if sid not in sd:
             probs.append(f"sites.{sid}: missing")
+            continue
+        if not isinstance(sd[sid], dict):
+            probs.append(f"sites.{sid}: must be an object of series")
             continue
         for k in SITE_SERIES:
             n = H + 1 if k == "soc_mwh" else H
@@ -159,14 +227,27 @@ def read_solution(path_or_dict: str | Path | dict, inst: Instance) -> Solution:
             if a is not None:
                 sites[k][s] = a
     status = d.get("status", "feasible")
-    if status not in STATUSES:
-        probs.append(f"status: must be one of {', '.join(STATUSES)}, got {status!r}")
+    if status not in SolutionStatus.values():
+        probs.append(f"status: must be one of {', '.join(SolutionStatus.values())}, got {status!r}"[:300])
+    nums = {}
+    for key in ("objective", "bound", "gap", "emissions_t"):
+        v = d.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            probs.append(f"{key}: must be a finite number or null, got {v!r}"[:200])
+            v = None
+        nums[key] = None if v is None else float(v)
+    for key in ("instance", "method"):
+        if key in d and not isinstance(d[key], str):
+            probs.append(f"{key}: must be a string, got {type(d[key]).__name__}")
+    stats = d.get("stats") or {}
+    if not isinstance(stats, dict):
+        probs.append("stats: must be an object")
+        stats = {}
     if probs:
         raise SolutionFormatError("solution file problems:\n" + "\n".join(f"  - {p}" for p in probs))
     return Solution(instance=d.get("instance", inst.name), method=d.get("method", "?"), status=status,
-                    objective=d.get("objective"), bound=d.get("bound"), gap=d.get("gap"),
-                    emissions_t=d.get("emissions_t"), training=training, inference=y, sites=sites,
-                    stats=d.get("stats") or {})
+                    objective=nums["objective"], bound=nums["bound"], gap=nums["gap"],
+                    emissions_t=nums["emissions_t"], training=training, inference=y, sites=sites, stats=stats)
 
 
 def _array(v: Any, n: int, path: str, probs: list[str]) -> np.ndarray | None:
@@ -182,13 +263,3 @@ def _array(v: Any, n: int, path: str, probs: list[str]) -> np.ndarray | None:
         probs.append(f"{path}: must be finite")
         return None
     return a
-
-
-def facility_load(inst: Instance, sol: Solution) -> np.ndarray:
-    """[S,H] facility power (MW, PUE included) of a schedule: idle + running
-    jobs + inference, times PUE. (The checker keeps its own copy on purpose.)"""
-    run = np.zeros((inst.S, inst.H))
-    for jid, sid, t in sol.training:
-        j, s = inst.job_index(jid), inst.site_index(sid)
-        run[s, t:t + inst.dur[j]] += inst.pow[j]
-    return inst.pue * (inst.idle[:, None] + run + inst.f_inf[:, None] * sol.inference.sum(axis=0))

@@ -13,9 +13,11 @@ import csv
 from pathlib import Path
 
 from . import ablations
+from .config import SolveOptions
+from .decomposition.pool import get_comm
 from .instance import Instance
+from .methods import solve
 from .result import Result
-from .solve import SolveOptions, solve
 
 __all__ = ["COLUMNS", "run_study", "study_rows"]
 
@@ -26,7 +28,7 @@ COLUMNS = ["scenario", "method", "status", "benefit", "emissions_t", "budget_t",
 
 def _row(scenario: str, inst: Instance, res: Result) -> dict:
     b = res.breakdown
-    feasible = res.status in ("optimal", "feasible", "time_limit") and b is not None and (
+    feasible = res.status in ("optimal", "feasible", "time_limit", "interrupted") and b is not None and (
         res.check is None or res.check.ok)
     return {
         "scenario": scenario, "method": res.method, "status": res.status,
@@ -39,13 +41,15 @@ def _row(scenario: str, inst: Instance, res: Result) -> dict:
     }
 
 
-def study_rows(inst: Instance, method: str = "monolithic", opts: SolveOptions = SolveOptions(verbose=False),
+def study_rows(inst: Instance, method: str = "monolithic", opts: SolveOptions | None = None,
                renewable_scales=(0.0, 0.5, 1.0, 1.5, 2.0), keep_results: dict | None = None) -> list[dict]:
     """Solve every scenario and return the table rows (dicts of COLUMNS)."""
     rows: list[dict] = []
 
-    def run(scenario: str, variant: Instance, m: str) -> Result:
+    def run(scenario: str, variant: Instance, m: str) -> Result | None:
         res = solve(variant, m, opts)
+        if not isinstance(res, Result):  # a worker rank under mpiexec: rank 0 keeps the rows
+            return None
         rows.append(_row(scenario, variant, res))
         if keep_results is not None:
             keep_results[(scenario, m)] = (variant, res)
@@ -57,9 +61,12 @@ def study_rows(inst: Instance, method: str = "monolithic", opts: SolveOptions = 
     run("joint, no routing flexibility", ablations.no_routing(inst), method)
     run("energy-only, no routing flexibility", ablations.no_routing(inst), "energy-only")
     run("joint, no carbon budget", ablations.no_carbon(inst), method)
-    cleaner = [r.emissions for r in base.values() if r.emissions is not None]
-    if cleaner:
-        cap = min(cleaner) if inst.budget is None else min(min(cleaner), inst.budget)
+    cleaner = [r.emissions for r in base.values() if r is not None and r.emissions is not None]
+    cap = (min(cleaner) if inst.budget is None else min(min(cleaner), inst.budget)) if cleaner else None
+    comm = get_comm()
+    if comm is not None and comm.Get_size() > 1:
+        cap = comm.bcast(cap, root=0)  # every rank must run the same sequence of solves
+    if cap is not None:
         run("joint, at the cleaner baseline's emissions", inst.with_changes(budget=cap), method)
     for k in renewable_scales:
         if k == 1.0:
@@ -92,14 +99,11 @@ def to_markdown(rows: list[dict]) -> str:
     return head + "".join("| " + " | ".join(_fmt(r[c], c) for c in cols) + " |\n" for r in rows)
 
 
-def run_study(inst: Instance, *, method: str = "monolithic", opts: SolveOptions = SolveOptions(verbose=False),
+def run_study(inst: Instance, *, method: str = "monolithic", opts: SolveOptions | None = None,
               out_dir: str | Path = "study-out", plots: str | Path | None = None,
               renewable_scales=(0.0, 0.5, 1.0, 1.5, 2.0), echo: bool = True) -> list[dict]:
     """Run the study, write ``study.csv`` and ``study.md`` into ``out_dir``
     (and figures into ``plots``), print the table, return the rows."""
-    from dataclasses import replace
-
-    opts = replace(opts, verbose=False)
     keep: dict = {}
     rows = study_rows(inst, method, opts, renewable_scales, keep_results=keep)
     if not echo:

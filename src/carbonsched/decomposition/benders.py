@@ -23,36 +23,27 @@ the remaining gap is reported as it is.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
 
 from .. import highs
-from ..check import site_costs
+from ..clock import Clock
 from ..compute import add_facility_load, build_compute, compute_arrays
-from ..diagnose import diagnose, max_supply
+from ..config import BendersOptions
+from ..constants import TerminationCondition as TC
+from ..derived import facility_load, max_supply, site_cost_floor, site_costs, site_emission_cap
+from ..diagnose import budget_below_least_emissions, diagnose
 from ..instance import Instance
-from ..recovery import PrimalRecovery
-from ..result import Result, finalize, relative_gap
-from ..solution import SITE_SERIES, Solution, facility_load
-from ..solve import METHODS, SolveOptions
-from .pool import SubproblemPool, run_on_pool
+from ..result import Result, WorkerReport, relative_gap
+from ..solution import SITE_SERIES, Solution
+from .driver import RunState, finish
+from .pool import PoolEval, SubproblemPool, run_on_pool
+from .recovery import PrimalRecovery
 from .trace import IterationLog
 
 __all__ = ["BendersMaster", "build_master", "solve_benders"]
-
-
-def site_emission_cap(inst: Instance) -> np.ndarray:
-    """[S] most emissions a site can produce over the horizon (t)."""
-    gen = np.where(inst.has_gen, inst.gmax * inst.ef, 0.0)
-    return ((inst.ci * inst.imax[:, None]).sum(axis=1) + gen * inst.H) * inst.dt
-
-
-def site_cost_floor(inst: Instance) -> np.ndarray:
-    """[S] a valid lower bound on any site's energy cost: every term is >= 0
-    except export revenue, which is at most sum_t ps xmax dt."""
-    return -(inst.ps * inst.xmax[:, None]).sum(axis=1) * inst.dt
 
 
 def build_master(inst: Instance) -> pyo.ConcreteModel:
@@ -105,6 +96,7 @@ class BendersMaster:
     def build(inst: Instance) -> BendersMaster:
         m = build_master(inst)
         p = highs.compile_model(m)
+        p.set_integrality(relax=True)  # the LP phase comes first
         S, H = inst.S, inst.H
         Pv = np.array([[p.col[m.Pv[s, t]] for t in range(H)] for s in range(S)], dtype=np.int32)
         theta = np.array([p.col[m.theta[s]] for s in range(S)], dtype=np.int32)
@@ -181,184 +173,193 @@ def _cut_value(ev_cost, g, h, P0, b0, P, b) -> float:
 
 
 @dataclass
-class _Incumbent:
-    objective: float
-    x: np.ndarray  # master vector (theta = relaxed Q)
-    dispatch: np.ndarray  # [S, series, H+1]
+class _Phase:
+    """Where the Benders loop is: LP or integer phase, the in-out core
+    point, whether the final master gap is forced, and per-phase counts."""
+
+    name: str = "lp"
+    core: tuple | None = None
+    tighten: bool = False
+    lp_iterations: int = 0
+    mip_iterations: int = 0
 
 
-@dataclass
-class _State:
-    ub: float = np.inf
-    lb: float = -np.inf
-    inc: _Incumbent | None = None
-    trace: list = field(default_factory=list)
-    master_s: float = 0.0
-    sub_s: float = 0.0
-    phase_s: dict = field(default_factory=lambda: {"lp": 0.0, "mip": 0.0})
-    iters: dict = field(default_factory=lambda: {"lp": 0, "mip": 0})
+def solve_benders(inst: Instance, opts: BendersOptions, *, clock: Clock, comm=None) -> Result | WorkerReport:
+    """Benders over the MPI pool. Rank 0 returns the result; the other
+    ranks serve the pool and return a :class:`WorkerReport`."""
+    return run_on_pool(inst, opts, _run, method="benders", clock=clock, comm=comm)
 
 
-def solve_benders(inst: Instance, opts: SolveOptions = SolveOptions()) -> Result | None:
-    """Benders over the MPI pool. On ranks other than 0 this serves the
-    pool and returns None."""
-    return run_on_pool(inst, opts, _run)
+def _run(inst: Instance, opts: BendersOptions, pool: SubproblemPool, clock: Clock) -> Result:
+    log = IterationLog(["phase", "bound", "incumbent", "gap", "cuts", "master_s", "sub_max_s", "sub_mean_s"])
+    st: RunState[BendersOptions] = RunState(inst, "benders", opts, clock, log)
+    proof = budget_below_least_emissions(inst)
+    if proof is not None:
+        st.stop, st.diagnosis = TC.BUDGET_INFEASIBLE, proof.messages
+        return finish(st, pool)
+    with st.timed("build_s"):
+        master = BendersMaster.build(inst)
+        pool.calibrate()
+        rec = PrimalRecovery(inst, pool, method="benders") if opts.heuristic else None
+    ph = _Phase()
+    log.header(f"Benders: {inst.S} sites over {pool.size} rank(s), {master.p.num_col} master columns "
+               f"({master.p.integer_cols.size} binaries), stabilisation "
+               f"{'in-out' if opts.stabilize == 'inout' else 'off'}")
+    while (stop := st.stop_reason()) is None:
+        st.iteration += 1
+        end = _iterate(st, master, pool, rec, ph)
+        if end is not None:
+            st.stop = end
+            break
+    st.stop = st.stop or stop
+    st.stats.update(iterations_lp=ph.lp_iterations, iterations_mip=ph.mip_iterations, cuts=master.cuts,
+                    feasibility_cuts=master.feas_cuts,
+                    heuristic_recoveries=rec.recoveries if rec is not None else 0)
+    return finish(st, pool)
 
 
-def _run(inst: Instance, opts: SolveOptions, pool: SubproblemPool) -> Result:
-    t0 = time.perf_counter()
-    stabilize = (opts.get("stabilize") or "inout") == "inout"
-    lam = float(opts.get("inout_lambda", 0.5))
-    lp_iters_max = int(opts.get("lp_iterations", 100))
-    log = IterationLog(opts.verbose, ["phase", "bound", "incumbent", "gap", "cuts", "master_s", "sub_max_s",
-                                      "sub_mean_s"])
-    tb = time.perf_counter()
-    master = BendersMaster.build(inst)
-    pool.calibrate()
-    heuristic = bool(opts.get("heuristic", True))
-    rec = PrimalRecovery(inst, pool, method="benders") if heuristic else None
-    build_s = time.perf_counter() - tb
-    heur_s = 0.0
-    p = master.p
-    st = _State()
+def _master_gap(st: RunState[BendersOptions], ph: _Phase) -> float:
+    """Adaptive master MIP gap: loose while the global gap is wide, never
+    looser than a quarter of it, and opts.gap / 4 at the end (the bound is
+    the master's dual bound, so it stays valid at any master gap)."""
+    if ph.tighten:
+        return st.opts.gap / 4
+    return float(np.clip((st.gap or 0.04) / 4, st.opts.gap / 4, 0.01))
+
+
+def _iterate(st: RunState[BendersOptions], master: BendersMaster, pool: SubproblemPool, rec: PrimalRecovery | None,
+             ph: _Phase) -> TC | None:
+    """One Benders iteration: master, cuts, incumbent, log. Returns a stop
+    reason, or None to go on."""
+    inst, opts, p = st.inst, st.opts, master.p
+    tm = time.perf_counter()
+    if ph.name == "mip" and st.best is not None:
+        p.set_start(st.best.payload["x"])
+    mgap = _master_gap(st, ph)
+    info = highs.solve(p, time_limit=st.clock.left(), mip_gap=mgap, threads=opts.threads, log=opts.solver_log)
+    dt_master = time.perf_counter() - tm
+    st.timings["master_s"] += dt_master
+    if info.infeasible:
+        d = diagnose(inst, time_limit=st.clock.left())
+        st.diagnosis = d.messages
+        return TC(d.status.value) if d.status is not None else TC.INFEASIBLE
+    if not info.has_solution:
+        return TC.INTERRUPTED if info.termination is TC.INTERRUPTED else TC.TIME_LIMIT
+    x = p.values().copy()
+    Pm, bm, th = master.point(x)
+    # LP phase: the master LP's optimum bounds OB (not a time-limited LP's value); MIP phase: its dual bound
+    st.tighten((info.objective if info.optimal else None) if ph.name == "lp" else info.bound)
+    value = info.objective + float(th.sum())  # compute side value of the master point
+    ts = time.perf_counter()
+    cuts_before = master.cuts
+    evm, sub_times = _separate(st, master, pool, ph, Pm, bm, th)
+    new_cuts = master.cuts - cuts_before
+    if ph.name == "mip" and evm is not None and evm.feasible.all():
+        sub_times += _try_incumbent(st, master, pool, x, value, evm, Pm, bm)
+    st.timings["subproblems_s"] += time.perf_counter() - ts
+    st.timings[f"phase_{ph.name}_s"] += time.perf_counter() - tm
+    rank_s = np.sum(sub_times, axis=0) if sub_times else np.zeros(pool.size)
+    lp_val = value - float(evm.cost.sum()) if (evm is not None and evm.feasible.all()) else None
+    st.record({"phase": ph.name, "bound": st.bound, "incumbent": st.best.objective if st.best else None,
+               "gap": st.gap, "cuts": new_cuts, "master_s": dt_master, "sub_max_s": float(rank_s.max()),
+               "sub_mean_s": float(rank_s.mean()), "lp_value": lp_val})
+    if ph.name == "lp":
+        ph.lp_iterations += 1
+        lp_gap = relative_gap(info.objective, lp_val) if lp_val is not None else None
+        lp_done = (new_cuts == 0 or (lp_gap is not None and lp_gap <= min(1e-6, opts.gap / 10))
+                   or ph.lp_iterations >= opts.lp_iterations)
+        if rec is not None and (lp_done or ph.lp_iterations % 10 == 1):
+            _heuristic(st, master, rec, x)
+        if lp_done:
+            ph.name = "mip"
+            p.set_integrality(relax=False)
+            st.log.note(f"LP relaxation bound {st.bound:,.4f} after {ph.lp_iterations} iterations; integer phase")
+        return None
+    ph.mip_iterations += 1
+    if new_cuts == 0 and not (st.gap is not None and st.gap <= opts.gap):
+        # no cut: the master point is optimal for the relaxed sites, up to
+        # the master's own gap -- tighten that first, then stop
+        if mgap > opts.gap / 4 and not ph.tighten:
+            ph.tighten = True
+            return None
+        return TC.STALLED
+    return None
+
+
+def _separate(st: RunState[BendersOptions], master: BendersMaster, pool: SubproblemPool, ph: _Phase, Pm, bm, th
+              ) -> tuple[PoolEval | None, list[np.ndarray]]:
+    """Add the violated cuts at the master point (in the LP phase with
+    in-out stabilisation: first at the separation point between the core
+    and the master point). Returns the evaluation at the master point
+    (None if the separation point already cut it off) and rank times."""
+    inst, opts = st.inst, st.opts
     tol_abs = 1e-7
-    core = None
-    phase = "lp"
-    p.set_integrality(relax=True)
-    status_hint = None
-    tighten = False  # force the final master gap (after a round without cuts)
-    log.header(f"Benders: {inst.S} sites over {pool.size} rank(s), {p.num_col} master columns "
-               f"({p.integer_cols.size} binaries), stabilisation {'in-out' if stabilize else 'off'}")
-    it = 0
-    while it < opts.max_iterations:
-        it += 1
-        left = None if opts.time_limit is None else opts.time_limit - (time.perf_counter() - t0)
-        if left is not None and left <= 0:
-            status_hint = "time_limit"
-            break
-        tm = time.perf_counter()
-        if phase == "mip" and st.inc is not None:
-            p.set_start(st.inc.x)
-        # adaptive master gap: loose while the global gap is wide, never looser
-        # than a quarter of it, and opts.gap / 4 at the end (the bound is the
-        # master's dual bound, so it stays valid at any master gap)
-        cur = relative_gap(st.ub, st.lb) if st.inc is not None else None
-        mgap = float(np.clip((cur or 0.04) / 4, opts.gap / 4, 0.01))
-        if tighten:
-            mgap = opts.gap / 4
-        info = highs.solve(p, time_limit=left, mip_gap=mgap, threads=opts.threads, log=opts.log)
-        dt_master = time.perf_counter() - tm
-        st.master_s += dt_master
-        if info.termination == "infeasible":
-            status, msgs, facts = diagnose(inst, time_limit=left or 60.0)
-            return finalize(inst, Solution.empty(inst, "benders", status), bound=None,
-                            timings={"total_s": time.perf_counter() - t0}, stats=facts, diagnosis=msgs)
-        if not info.has_solution:
-            status_hint = "time_limit"
-            break
-        x = p.values().copy()
-        Pm, bm, th = master.point(x)
-        bound = info.objective if phase == "lp" else info.bound
-        if bound is not None:
-            st.ub = min(st.ub, bound)
-        value = info.objective + float(th.sum())  # compute side value of the master point
-        ts = time.perf_counter()
-        cuts_before = master.cuts
-        sub_times = []
-        # --- in-out separation point (LP phase only)
-        evm = None
-        if phase == "lp" and stabilize and core is not None:
-            Ps = lam * Pm + (1 - lam) * core[0]
-            bs = None if bm is None else lam * bm + (1 - lam) * core[1]
-            ev = pool.evaluate(Ps, bs)
-            sub_times.append(ev.rank_s)
-            cut_off = False
-            for s in range(inst.S):
-                b0 = None if bs is None else bs[s]
-                b1 = None if bm is None else bm[s]
-                val = _cut_value(ev.cost[s], ev.g_load[s], ev.g_alloc[s], Ps[s], b0, Pm[s], b1)
-                if ev.feasible[s]:
-                    if th[s] < val - tol_abs * max(1.0, abs(val)):
-                        cut_off = True
-                    master.add_cut(s, True, ev.cost[s], ev.g_load[s], ev.g_alloc[s], Ps[s], b0)
-                else:
-                    cut_off |= val > 1e-9
-                    master.add_cut(s, False, ev.cost[s], ev.g_load[s], ev.g_alloc[s], Ps[s], b0)
-            if not cut_off:
-                evm = pool.evaluate(Pm, bm)
-                sub_times.append(evm.rank_s)
-                _add_violated(master, inst, evm, Pm, bm, th, tol_abs)
-        else:
+    sub_times: list[np.ndarray] = []
+    evm = None
+    if ph.name == "lp" and opts.stabilize == "inout" and ph.core is not None:
+        lam = opts.inout_lambda
+        Ps = lam * Pm + (1 - lam) * ph.core[0]
+        bs = None if bm is None else lam * bm + (1 - lam) * ph.core[1]
+        ev = pool.evaluate(Ps, bs)
+        sub_times.append(ev.rank_s)
+        cut_off = False
+        for s in range(inst.S):
+            b0 = None if bs is None else bs[s]
+            b1 = None if bm is None else bm[s]
+            val = _cut_value(ev.cost[s], ev.g_load[s], ev.g_alloc[s], Ps[s], b0, Pm[s], b1)
+            if ev.feasible[s]:
+                cut_off |= th[s] < val - tol_abs * max(1.0, abs(val))
+            else:
+                cut_off |= val > 1e-9
+            master.add_cut(s, bool(ev.feasible[s]), ev.cost[s], ev.g_load[s], ev.g_alloc[s], Ps[s], b0)
+        if not cut_off:
             evm = pool.evaluate(Pm, bm)
             sub_times.append(evm.rank_s)
             _add_violated(master, inst, evm, Pm, bm, th, tol_abs)
-        core = (Pm.copy(), None if bm is None else bm.copy()) if core is None else (
-            0.5 * core[0] + 0.5 * Pm, None if bm is None else 0.5 * core[1] + 0.5 * bm)
-        new_cuts = master.cuts - cuts_before
-        # --- incumbent from an integer master point
-        if phase == "mip" and evm is not None and evm.feasible.all():
-            relaxed_val = value - float(evm.cost.sum())
-            if relaxed_val > st.lb + tol_abs * max(1.0, abs(st.lb) if np.isfinite(st.lb) else 1.0):
-                exact = pool.evaluate(Pm, bm, exact=True)
-                sub_times.append(exact.rank_s)
-                if exact.feasible.all():
-                    val = value - float(exact.cost.sum())
-                    if val > st.lb:
-                        xi = x.copy()
-                        xi[master.theta] = evm.cost
-                        st.lb = val
-                        st.inc = _Incumbent(val, xi, exact.dispatch)
-        dt_sub = time.perf_counter() - ts
-        st.sub_s += dt_sub
-        st.phase_s[phase] += dt_master + dt_sub
-        st.iters[phase] += 1
-        rank_s = np.sum(sub_times, axis=0) if sub_times else np.zeros(pool.size)
-        lp_val = value - float(evm.cost.sum()) if (evm is not None and evm.feasible.all()) else None
-        gap = relative_gap(st.ub, st.lb) if st.inc is not None else None
-        row = {"iter": it, "phase": phase, "bound": st.ub, "incumbent": st.lb if st.inc else None, "gap": gap,
-               "cuts": new_cuts, "master_s": dt_master, "sub_max_s": float(rank_s.max()),
-               "sub_mean_s": float(rank_s.mean()), "lp_value": lp_val, "t": time.perf_counter() - t0}
-        st.trace.append(row)
-        log.row(row)
-        if phase == "lp":
-            lp_gap = relative_gap(bound, lp_val) if lp_val is not None else None
-            lp_done = (new_cuts == 0 or (lp_gap is not None and lp_gap <= min(1e-6, opts.gap / 10))
-                       or st.iters["lp"] >= lp_iters_max)
-            if rec is not None and (lp_done or st.iters["lp"] % 10 == 1):
-                # incumbents from the LP master: repair its job choice, dispatch by LP
-                th0 = time.perf_counter()
-                chosen, score = master.choice(inst, x)
-                if rec.from_choice(chosen, score, left) and rec.objective > st.lb:
-                    sol = rec.solution
-                    st.lb = rec.objective
-                    disp = np.zeros((inst.S, len(SITE_SERIES), inst.H + 1))
-                    for i, k in enumerate(SITE_SERIES):
-                        disp[:, i, : sol.sites[k].shape[1]] = sol.sites[k]
-                    st.inc = _Incumbent(rec.objective, master.vector(inst, sol, rec.starts), disp)
-                    log.note(f"heuristic incumbent {rec.objective:,.2f} from the LP master")
-                heur_s += time.perf_counter() - th0
-            if lp_done:
-                phase = "mip"
-                p.set_integrality(relax=False)
-                log.note(f"LP relaxation bound {st.ub:,.4f} after {st.iters['lp']} iterations; integer phase")
-            continue
-        if gap is not None and gap <= opts.gap:
-            status_hint = "optimal"
-            break
-        if new_cuts == 0:
-            # no cut: the master point is optimal for the relaxed sites, up to
-            # the master's own gap -- tighten that first, then stop
-            if mgap > opts.gap / 4 and not tighten:
-                tighten = True
-                continue
-            status_hint = "stalled"
-            break
     else:
-        status_hint = status_hint or "iteration_limit"
-    res = _finish(inst, opts, master, pool, st, status_hint, build_s, t0, log)
-    res.timings["heuristic_s"] = heur_s
-    res.solution.stats["heuristic_recoveries"] = rec.recoveries if rec is not None else 0
-    return res
+        evm = pool.evaluate(Pm, bm)
+        sub_times.append(evm.rank_s)
+        _add_violated(master, inst, evm, Pm, bm, th, tol_abs)
+    ph.core = (Pm.copy(), None if bm is None else bm.copy()) if ph.core is None else (
+        0.5 * ph.core[0] + 0.5 * Pm, None if bm is None else 0.5 * ph.core[1] + 0.5 * bm)
+    return evm, sub_times
+
+
+def _try_incumbent(st: RunState[BendersOptions], master: BendersMaster, pool: SubproblemPool, x, value, evm: PoolEval, Pm, bm
+                   ) -> list[np.ndarray]:
+    """An integer master point whose relaxed sites are all feasible: value
+    it exactly (committed units as MILPs) and keep it if it is better."""
+    relaxed_val = value - float(evm.cost.sum())
+    if relaxed_val <= st.objective + 1e-7 * max(1.0, abs(st.objective) if np.isfinite(st.objective) else 1.0):
+        return []
+    exact = pool.evaluate(Pm, bm, exact=True)
+    if exact.feasible.all():
+        val = value - float(exact.cost.sum())
+        if val > st.objective:
+            xi = x.copy()
+            xi[master.theta] = evm.cost
+            st.offer(_master_solution(st.inst, master, xi, exact.dispatch), val, x=xi)
+    return [exact.rank_s]
+
+
+def _heuristic(st: RunState[BendersOptions], master: BendersMaster, rec: PrimalRecovery, x: np.ndarray) -> None:
+    """An incumbent from the LP master: repair its job choice, dispatch by LP."""
+    with st.timed("heuristic_s"):
+        chosen, score = master.choice(st.inst, x)
+        cand = rec.from_choice(chosen, score, st.clock.left())
+        if cand is not None and cand.objective > st.objective:
+            st.offer(cand.solution, cand.objective, x=master.vector(st.inst, cand.solution, cand.starts))
+            st.log.note(f"heuristic incumbent {cand.objective:,.2f} from the LP master")
+
+
+def _master_solution(inst: Instance, master: BendersMaster, x: np.ndarray, dispatch: np.ndarray) -> Solution:
+    """The schedule of a master vector with the sites' exact dispatch."""
+    master.p.load_into_pyomo(x)
+    started, y = compute_arrays(master.m.compute, inst)
+    sites = {k: dispatch[:, i, : inst.H + 1 if k == "soc_mwh" else inst.H].copy()
+             for i, k in enumerate(SITE_SERIES)}
+    training = [(inst.job_ids[j], inst.site_ids[s], t) for j, s, t in started]
+    return Solution(inst.name, "benders", "feasible", None, None, None, None, training, y, sites)
 
 
 def _add_violated(master: BendersMaster, inst: Instance, ev, Pm, bm, th, tol_abs) -> None:
@@ -368,32 +369,3 @@ def _add_violated(master: BendersMaster, inst: Instance, ev, Pm, bm, th, tol_abs
             master.add_cut(s, False, ev.cost[s], ev.g_load[s], ev.g_alloc[s], Pm[s], b0)
         elif th[s] < ev.cost[s] - tol_abs * max(1.0, abs(ev.cost[s])):
             master.add_cut(s, True, ev.cost[s], ev.g_load[s], ev.g_alloc[s], Pm[s], b0)
-
-
-def _finish(inst, opts, master: BendersMaster, pool, st: _State, hint, build_s, t0, log) -> Result:
-    total = time.perf_counter() - t0
-    stats = {"iterations": len(st.trace), "iterations_lp": st.iters["lp"], "iterations_mip": st.iters["mip"],
-             "cuts": master.cuts, "feasibility_cuts": master.feas_cuts, "ranks": pool.size,
-             "stop": hint, "rank_load_s": pool.loads().tolist(), "trace": st.trace}
-    timings = {"build_s": build_s, "master_s": st.master_s, "subproblems_s": st.sub_s,
-               "phase_lp_s": st.phase_s["lp"], "phase_mip_s": st.phase_s["mip"], "total_s": total}
-    if st.inc is None:
-        log.note("no feasible schedule found")
-        return finalize(inst, Solution.empty(inst, "benders", "time_limit"), bound=st.ub, timings=timings,
-                        stats=stats, diagnosis=[f"stopped ({hint}) before any feasible schedule was found"])
-    master.p.load_into_pyomo(st.inc.x)
-    started, y = compute_arrays(master.m.compute, inst)
-    sites = {k: st.inc.dispatch[:, i, : inst.H + 1 if k == "soc_mwh" else inst.H].copy()
-             for i, k in enumerate(SITE_SERIES)}
-    training = [(inst.job_ids[j], inst.site_ids[s], t) for j, s, t in started]
-    gap = relative_gap(st.ub, st.lb)
-    status = "optimal" if gap is not None and gap <= opts.gap else ("time_limit" if hint == "time_limit" else "feasible")
-    sol = Solution(inst.name, "benders", status, None, None, None, None, training, y, sites)
-    stats["incumbent_value"] = st.lb
-    res = finalize(inst, sol, bound=st.ub, timings=timings, stats=stats)
-    log.note(f"Benders {status}: objective {res.objective:,.4f}, bound {st.ub:,.4f}, gap {res.gap:.3e}, "
-             f"{len(st.trace)} iterations, {master.cuts} cuts ({master.feas_cuts} feasibility), {total:.2f} s")
-    return res
-
-
-METHODS["benders"] = solve_benders

@@ -24,7 +24,7 @@ bound.
 Dual update: a box-step stabilised cutting-plane ("bundle") method whose
 master is an LP solved by HiGHS (default), or subgradient with a Polyak
 step. Primal recovery: each new job choice is repaired to fit capacity and
-power (:func:`carbonsched.recovery.repair_schedule`), then routing and
+power (:func:`carbonsched.decomposition.recovery.repair_schedule`), then routing and
 dispatch are solved as an LP with the schedule fixed; the best is kept.
 """
 
@@ -37,14 +37,18 @@ import numpy as np
 import pyomo.environ as pyo
 
 from .. import highs
+from ..clock import Clock
 from ..compute import add_facility_load, build_compute, inference_margin
-from ..diagnose import diagnose, static_required_job_problems
+from ..config import LagrangianOptions
+from ..constants import TerminationCondition as TC
+from ..derived import window_sums
+from ..diagnose import budget_below_least_emissions, static_required_job_problems
+from ..errors import SolverError
 from ..instance import Instance
-from ..recovery import PrimalRecovery, window_sums
-from ..result import Result, finalize, relative_gap
-from ..solution import Solution
-from ..solve import METHODS, SolveOptions
+from ..result import Result, WorkerReport
+from .driver import RunState, finish
 from .pool import SubproblemPool, run_on_pool
+from .recovery import PrimalRecovery
 from .trace import IterationLog
 
 __all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "evaluate_dual", "solve_lagrangian"]
@@ -156,7 +160,7 @@ class PricedComputeMILP:
     """The compute side with IT capacity kept: a MILP (compute block +
     facility load columns) whose load prices change each iteration."""
 
-    def __init__(self, inst: Instance, opts: SolveOptions):
+    def __init__(self, inst: Instance, opts: LagrangianOptions):
         self.inst, self.opts = inst, opts
         m = pyo.ConcreteModel()
         m.compute = pyo.Block()
@@ -180,7 +184,7 @@ class PricedComputeMILP:
         self.p.h.changeColsCost(self.Pv.size, self.Pv.ravel(), c.ravel())
         info = highs.solve(self.p, mip_gap=1e-6, threads=self.opts.threads)
         if not info.has_solution:
-            raise RuntimeError(f"priced compute MILP ended {info.raw_status}")
+            raise SolverError(f"priced compute MILP ended {info.raw_status}")
         x = self.p.values()
         jj, _, _ = inst.triples
         xv = np.where(self.x >= 0, x[np.maximum(self.x, 0)], 0.0)
@@ -261,17 +265,13 @@ class BoxStepBundle:
         self.radius = radius
         self.max_cuts = max_cuts_per_part
         self.lo = lay.lower()
-        h = highs.highspy.Highs()
-        h.setOptionValue("output_flag", False)
         n = lay.n
         self.n, self.nparts = n, nparts
-        h.addVars(n + nparts, np.full(n + nparts, -highs.INF), np.full(n + nparts, highs.INF))
-        cost = np.concatenate([lin, np.ones(nparts)])
-        h.changeColsCost(n + nparts, np.arange(n + nparts, dtype=np.int32), cost)
-        self.h = h
+        inf = np.full(n + nparts, highs.INF)
+        self.p = highs.new_lp(-inf, inf, np.concatenate([lin, np.ones(nparts)]), name="bundle master")
         self.row_part: list[int] = []  # part of each row, in HiGHS row order
         self.center: DualPoint | None = None
-        self.last_pred = None
+        self.last_pred: float | None = None
         self.serious = 0
         self.null = 0
         self.on_edge = False
@@ -280,11 +280,11 @@ class BoxStepBundle:
         for c, (f, idx, vals) in enumerate(pt.parts):
             cols = np.append(idx, self.n + c).astype(np.int32)
             row = np.append(-vals, 1.0)
-            self.h.addRow(float(f - vals @ pt.u[idx]), highs.INF, cols.size, cols, row)
+            self.p.add_row(float(f - vals @ pt.u[idx]), highs.INF, cols, row)
             self.row_part.append(c)
             if self.row_part.count(c) > self.max_cuts:  # drop this part's oldest cut
                 i = self.row_part.index(c)
-                self.h.deleteRows(1, np.array([i], dtype=np.int32))
+                self.p.h.deleteRows(1, np.array([i], dtype=np.int32))
                 self.row_part.pop(i)
 
     def step(self, pt: DualPoint) -> np.ndarray:
@@ -306,10 +306,12 @@ class BoxStepBundle:
         r = self.radius * self.scale
         lo = np.maximum(self.lo, c - r)
         hi = c + r
-        self.h.changeColsBounds(self.n, np.arange(self.n, dtype=np.int32), lo, hi)
-        self.h.run()
-        sol = np.asarray(self.h.getSolution().col_value)
-        v = float(self.h.getInfo().objective_function_value)
+        self.p.h.changeColsBounds(self.n, np.arange(self.n, dtype=np.int32), lo, hi)
+        info = highs.solve(self.p)  # warm: dual simplex from the last basis after new rows
+        if not info.optimal:
+            raise SolverError(f"bundle master LP ended {info.raw_status}")
+        sol = self.p.values()
+        v = info.objective
         self.last_pred = self.center.L - v
         x = sol[: self.n].copy()
         # on the box's edge (other than u >= 0) the model's minimum is only local
@@ -330,23 +332,31 @@ class BoxStepBundle:
 
 class PolyakSubgradient:
     """u <- max(lo, u - a (L - target) / |g|^2 g); a halves after 5
-    iterations without a better bound."""
+    iterations without a better bound, down to ``min_alpha``."""
 
-    def __init__(self, lay: DualLayout, alpha: float = 1.0):
+    def __init__(self, lay: DualLayout, alpha: float = 1.0, min_alpha: float = 1e-4):
         self.lo = lay.lower()
         self.alpha = alpha
+        self.min_alpha = min_alpha
         self.best = np.inf
         self.stall = 0
+        self.since_best = 0
         self.last_step = 0.0
+
+    def stalled(self) -> bool:
+        """The step is at its floor and 20 iterations brought no better bound."""
+        return self.alpha <= self.min_alpha and self.since_best >= 20
 
     def step(self, pt: DualPoint, target: float) -> np.ndarray:
         if self.best - 1e-9 * max(1.0, abs(pt.L)) > pt.L:
             self.best = pt.L
             self.stall = 0
+            self.since_best = 0
         else:
             self.stall += 1
+            self.since_best += 1
             if self.stall >= 5:
-                self.alpha = max(self.alpha / 2, 1e-4)
+                self.alpha = max(self.alpha / 2, self.min_alpha)
                 self.stall = 0
         gg = float(pt.g @ pt.g)
         if gg <= 0:
@@ -356,107 +366,105 @@ class PolyakSubgradient:
         return np.maximum(self.lo, pt.u - step * pt.g)
 
 
-def solve_lagrangian(inst: Instance, opts: SolveOptions = SolveOptions()) -> Result | None:
+def solve_lagrangian(inst: Instance, opts: LagrangianOptions, *, clock: Clock, comm=None) -> Result | WorkerReport:
     """Lagrangian relaxation over the MPI pool; rank 0 returns the result,
-    other ranks serve the pool and return None."""
-    return run_on_pool(inst, opts, _run)
+    the other ranks serve the pool and return a :class:`WorkerReport`."""
+    return run_on_pool(inst, opts, _run, method="lagrangian", clock=clock, comm=comm)
 
 
-def _run(inst: Instance, opts: SolveOptions, pool: SubproblemPool) -> Result:
-    t0 = time.perf_counter()
-    update = opts.get("dual_update") or "bundle"
-    recover_every = int(opts.get("recover_every", 5))
-    dualize_cap = not bool(opts.get("keep_capacity", False))
-    log = IterationLog(opts.verbose, ["bound", "incumbent", "gap", "L(u)", "step", "comp_s", "sub_max_s"])
-    static = static_required_job_problems(inst)
-    if static:
-        return finalize(inst, Solution.empty(inst, "lagrangian", "infeasible"), bound=None,
-                        timings={"total_s": time.perf_counter() - t0}, diagnosis=static)
-    tb = time.perf_counter()
+def _setup(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool):
+    """The multiplier layout, the compute side, the dual update and the
+    starting point: pi at the grid's marginal price (import price + carbon
+    price x intensity), mu = lam = 0."""
+    dualize_cap = not opts.keep_capacity
     lay = DualLayout(inst.S, inst.H, inst.budget is not None, dualize_cap)
     compute = ComputeRelaxation(inst) if dualize_cap else PricedComputeMILP(inst, opts)
-    pool.calibrate()
-    rec = PrimalRecovery(inst, pool, method="lagrangian")
-    build_s = time.perf_counter() - tb
-    # start: the grid's marginal price (import price + carbon price x intensity), mu = lam = 0
     pi0 = inst.pb + inst.carbon_price * inst.ci
     u = lay.join(pi0, 0.0, np.zeros((inst.S, inst.H)))
     price_scale = max(1.0, float(np.mean(inst.pb)))
     scale = lay.join(np.full((inst.S, inst.H), price_scale),
                      price_scale / max(0.05, float(np.mean(inst.ci))),
                      np.full((inst.S, inst.H), price_scale * float(np.mean(inst.pue)) * inst.dt))
-    method = (BoxStepBundle(lay, scale, linear_part(inst, lay), inst.S + 1) if update == "bundle"
+    update = (BoxStepBundle(lay, scale, linear_part(inst, lay), inst.S + 1) if opts.dual_update == "bundle"
               else PolyakSubgradient(lay))
-    best = rec  # the incumbent lives in the recovery object
+    return lay, compute, update, u
+
+
+def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: Clock) -> Result:
+    log = IterationLog(["bound", "incumbent", "gap", "L(u)", "step", "comp_s", "sub_max_s"])
+    st: RunState[LagrangianOptions] = RunState(inst, "lagrangian", opts, clock, log)
+    static = static_required_job_problems(inst)
+    proof = budget_below_least_emissions(inst)
+    if static or proof is not None:
+        st.stop = TC.INFEASIBLE if static else TC.BUDGET_INFEASIBLE
+        st.diagnosis = static or proof.messages
+        return finish(st, pool)
+    with st.timed("build_s"):
+        lay, compute, update, u = _setup(inst, opts, pool)
+        pool.calibrate()
+        rec = PrimalRecovery(inst, pool, method="lagrangian")
     recent: list[np.ndarray] = []  # the job choices of the last 20 iterations
-    trace = []
     log.header(f"Lagrangian: {inst.S} sites over {pool.size} rank(s), {lay.n} multipliers "
-               f"(capacity {'dualised' if dualize_cap else 'kept'}), dual update {update}")
-    comp_s = sub_s = 0.0
-    hint = "iteration_limit"
-    polish_on = bool(opts.get("polish", True))
+               f"(capacity {'dualised' if lay.has_lam else 'kept'}), dual update {opts.dual_update}")
     # keep up to 15% of the time limit (at most polish_time) for the final polish
-    reserve = 0.0 if (opts.time_limit is None or not polish_on) else min(
-        float(opts.get("polish_time", 30.0)), 0.15 * opts.time_limit)
-    for it in range(1, opts.max_iterations + 1):
-        left = None if opts.time_limit is None else opts.time_limit - reserve - (time.perf_counter() - t0)
-        if left is not None and left <= 0:
-            hint = "time_limit"
-            break
+    reserve = 0.0 if (opts.time_limit is None or not opts.polish) else min(opts.polish_time, 0.15 * opts.time_limit)
+    while (stop := st.stop_reason(reserve=reserve)) is None:
+        st.iteration += 1
         tc = time.perf_counter()
         pt, psec = evaluate_dual(inst, lay, u, compute, pool)
-        comp_s += time.perf_counter() - tc - psec
-        sub_s += psec
-        best.bound = min(best.bound, pt.L)
+        comp_s = time.perf_counter() - tc - psec
+        st.timings["compute_s"] += comp_s
+        st.timings["subproblems_s"] += psec
+        st.tighten(pt.L)
         recent.append(pt.choice.chosen.copy())
         del recent[:-20]
-        if it <= 10 or it % recover_every == 0:
-            rec.from_choice(pt.choice.chosen, pt.choice.score, left)
-        gap = relative_gap(best.bound, best.objective) if best.solution is not None else None
-        if update == "bundle":
-            u = method.step(pt)
-            step = method.radius
-        else:
-            target = best.objective if best.solution is not None else pt.L - 0.05 * max(1.0, abs(pt.L))
-            u = method.step(pt, target)
-            step = method.last_step
-        row = {"iter": it, "bound": best.bound, "incumbent": best.objective if best.solution else None, "gap": gap,
-               "L(u)": pt.L, "step": step, "comp_s": time.perf_counter() - tc - psec, "sub_max_s": psec,
-               "t": time.perf_counter() - t0}
-        trace.append(row)
-        log.row(row)
-        if gap is not None and gap <= opts.gap:
-            hint = "optimal"
+        if st.iteration <= 10 or st.iteration % opts.recover_every == 0:
+            with st.timed("recovery_s"):
+                cand = rec.from_choice(pt.choice.chosen, pt.choice.score, clock.left(reserve))
+            if cand is not None:
+                st.offer(cand.solution, cand.objective, candidate=cand)
+        with st.timed("dual_update_s"):
+            if opts.dual_update == "bundle":
+                u = update.step(pt)
+                step = update.radius
+            else:
+                target = st.objective if st.best is not None else pt.L - 0.05 * max(1.0, abs(pt.L))
+                u = update.step(pt, target)
+                step = update.last_step
+        st.record({"bound": st.bound, "incumbent": st.best.objective if st.best else None, "gap": st.gap,
+                   "L(u)": pt.L, "step": step, "comp_s": comp_s, "sub_max_s": psec})
+        # converged: the model predicts less bound progress than 1% of the gap asked for
+        tol = max(1e-7, 0.01 * opts.gap) * max(1.0, abs(st.bound))
+        if opts.dual_update == "bundle" and update.converged(tol):
+            st.stop = TC.DUAL_CONVERGED
             break
-        if update == "bundle" and method.converged(1e-7 * max(1.0, abs(best.bound))):
-            hint = "dual_converged"
+        if (opts.dual_update == "subgradient" and update.stalled()) or st.stalled():
+            st.stop = TC.STALLED
             break
-    if polish_on and best.solution is not None and (gap is None or gap > opts.gap):
-        left = None if opts.time_limit is None else opts.time_limit - (time.perf_counter() - t0)
-        if left is None or left > 1.0:
-            rec.polish(recent, time_limit=min(float(opts.get("polish_time", 30.0)), left or np.inf),
-                       gap=opts.gap / 2, threads=opts.threads, log=log.note)
-    total = time.perf_counter() - t0
-    stats = {"iterations": len(trace), "ranks": pool.size, "dual_update": update, "capacity_dualised": dualize_cap,
-             "recoveries": best.recoveries, "stop": hint, "trace": trace, "rank_load_s": pool.loads().tolist()}
-    if update == "bundle":
-        stats.update(serious_steps=method.serious, null_steps=method.null)
-    timings = {"build_s": build_s, "compute_s": comp_s, "subproblems_s": sub_s, "recovery_s": best.recovery_s,
-               "polish_s": best.polish_s, "total_s": total}
-    stats["polish_gain"] = best.polish_gain
-    if best.solution is None:
-        status, msgs, facts = diagnose(inst, time_limit=60.0)
-        if status == "infeasible" and "neither" in msgs[0]:
-            status, msgs = "time_limit", ["no feasible schedule recovered"]
-        return finalize(inst, Solution.empty(inst, "lagrangian", status), bound=best.bound, timings=timings,
-                        stats={**stats, **facts}, diagnosis=msgs)
-    sol = best.solution
-    gap = relative_gap(best.bound, best.objective)
-    sol.status = "optimal" if gap <= opts.gap else ("time_limit" if hint == "time_limit" else "feasible")
-    res = finalize(inst, sol, bound=best.bound, timings=timings, stats=stats)
-    log.note(f"Lagrangian {sol.status}: objective {res.objective:,.4f}, bound {best.bound:,.4f}, gap {res.gap:.3e}, "
-             f"{len(trace)} iterations, {best.recoveries} recoveries, {total:.2f} s")
-    return res
+    st.stop = st.stop or stop
+    if st.stop is not TC.INTERRUPTED:
+        _polish(st, rec, recent)
+    st.stats.update(dual_update=opts.dual_update, capacity_dualised=lay.has_lam, recoveries=rec.recoveries)
+    if opts.dual_update == "bundle":
+        st.stats.update(serious_steps=update.serious, null_steps=update.null)
+    return finish(st, pool)
 
 
-METHODS["lagrangian"] = solve_lagrangian
+def _polish(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[np.ndarray]) -> None:
+    """The final restricted MILP over the undecided jobs, in the time left."""
+    opts = st.opts
+    gap = st.gap
+    if not opts.polish or st.best is None or (gap is not None and gap <= opts.gap):
+        return
+    limit = st.clock.cap(opts.polish_time)
+    if limit is not None and limit < 1.0:
+        return
+    with st.timed("polish_s"):
+        cand, free = rec.polish(recent, st.best.payload["candidate"], time_limit=limit, gap=opts.gap / 2,
+                                threads=opts.threads)
+    before = st.objective
+    if cand is not None:
+        st.offer(cand.solution, cand.objective, candidate=cand)
+    st.stats["polish_gain"] = st.objective - before
+    st.log.note(f"polish: restricted MILP over {free} undecided job(s) in {st.timings['polish_s']:.2f} s, "
+                f"gain {st.objective - before:,.2f}")

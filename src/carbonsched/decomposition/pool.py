@@ -28,7 +28,7 @@ from ..instance import Instance
 from ..solution import SITE_SERIES
 from .subproblem import SiteSubproblem
 
-__all__ = ["PoolEval", "PoolPrice", "SubproblemPool", "get_comm", "lpt_assignment", "run_on_pool"]
+__all__ = ["PoolEval", "PoolPrice", "SubproblemPool", "comm_rank", "get_comm", "lpt_assignment", "run_on_pool"]
 
 _EVAL, _EXACT, _PRICE, _CALIBRATE, _STOP = range(5)
 
@@ -41,6 +41,12 @@ def get_comm():
         return MPI.COMM_WORLD
     except Exception:  # pragma: no cover - mpi4py is a dependency
         return None
+
+
+def comm_rank(comm=None) -> int:
+    """This process's rank in ``comm`` (default COMM_WORLD; 0 without MPI)."""
+    comm = comm if comm is not None else get_comm()
+    return comm.Get_rank() if comm is not None else 0
 
 
 def lpt_assignment(times: np.ndarray, ranks: int) -> np.ndarray:
@@ -262,6 +268,10 @@ class SubproblemPool:
             self._command(_STOP)
         self.closed = True
 
+    def sites_per_rank(self) -> list[int]:
+        """How many sites each rank owns."""
+        return np.bincount(self.owner, minlength=self.size).tolist()
+
     def loads(self) -> np.ndarray:
         """Measured solve seconds per rank under the current assignment."""
         return np.bincount(self.owner, weights=self.site_time, minlength=self.size)
@@ -290,11 +300,14 @@ class SubproblemPool:
                 self._reduce(self._do_price(pi, arg))
 
 
-def run_on_pool(inst: Instance, opts, root_fn):
-    """Run a decomposition: rank 0 calls ``root_fn(inst, opts, pool)`` and
-    returns its result; the other ranks serve the pool and return None. A
-    worker that fails aborts the whole job rather than leave rank 0 waiting."""
-    pool = SubproblemPool(inst, get_comm())
+def run_on_pool(inst: Instance, opts, root_fn, *, method: str, clock, comm=None):
+    """Run a decomposition: rank 0 calls ``root_fn(inst, opts, pool, clock)``
+    and returns its result; the other ranks serve the pool and return a
+    :class:`~carbonsched.result.WorkerReport`. A worker that fails aborts
+    the whole job rather than leave rank 0 waiting."""
+    from ..result import WorkerReport
+
+    pool = SubproblemPool(inst, comm if comm is not None else get_comm())
     if not pool.is_root:
         try:
             pool.serve()
@@ -303,8 +316,10 @@ def run_on_pool(inst: Instance, opts, root_fn):
 
             traceback.print_exc()
             pool.comm.Abort(1)
-        return None
+        mine = [inst.site_ids[int(s)] for s in pool._mine()]
+        return WorkerReport(rank=pool.rank, method=method, sites=mine,
+                            busy_s=float(pool.site_time[pool.owner == pool.rank].sum()))
     try:
-        return root_fn(inst, opts, pool)
+        return root_fn(inst, opts, pool, clock)
     finally:
         pool.close()

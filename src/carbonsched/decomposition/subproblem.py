@@ -29,6 +29,7 @@ import scipy.sparse as sp
 
 from .. import highs
 from ..energy import build_site_energy, site_arrays
+from ..errors import SolverError
 from ..instance import Instance
 from ..solution import SITE_SERIES
 
@@ -69,7 +70,7 @@ class SiteSubproblem:
         m.cap = pyo.Constraint(expr=m.e.emissions - m.excess <= 0.0)
         m.obj = pyo.Objective(expr=m.e.cost, sense=pyo.minimize)
         self.m = m
-        p = highs.compile_model(m)
+        p = highs.compile_model(m, interruptible=False)
         self.p = p
         self.bal_rows = np.array([p.row_of(m.bal[t]) for t in T], dtype=np.int32)
         self.cap_row = np.int32(p.row_of(m.cap))
@@ -128,16 +129,16 @@ class SiteSubproblem:
         self._set_fixed(P, b)
         self.p.set_integrality(relax=not exact)
         info = highs.solve(self.p, mip_gap=1e-9)
-        if info.termination == "optimal":
+        if info.optimal:
             d = self.p.row_duals() if not (exact and not self.exact) else np.zeros(self.p.num_row)
             return SiteEval(True, info.objective, d[self.bal_rows].copy(), float(d[self.cap_row]),
                             time.perf_counter() - t0)
-        if info.termination != "infeasible":
-            raise RuntimeError(f"site {self.inst.site_ids[self.s]}: subproblem ended {info.raw_status}")
+        if not info.infeasible:
+            raise SolverError(f"site {self.inst.site_ids[self.s]}: subproblem ended {info.raw_status}")
         if exact and not self.exact:
             self.p.set_integrality(relax=True)
             lp = highs.solve(self.p)
-            if lp.termination == "optimal":
+            if lp.optimal:
                 return SiteEval(False, 0.0, np.zeros(self.H), 0.0, time.perf_counter() - t0, exact_failed=True)
         # phase 1: least infeasibility w(P, b) = min sum(short) + excess, its duals give the cut
         self.p.set_integrality(relax=True)
@@ -165,8 +166,8 @@ class SiteSubproblem:
         h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), c)
         self.p.set_integrality(relax=True)
         info = highs.solve(self.p)
-        if info.termination != "optimal":
-            raise RuntimeError(f"site {self.inst.site_ids[self.s]}: priced subproblem ended {info.raw_status}")
+        if not info.optimal:
+            raise SolverError(f"site {self.inst.site_ids[self.s]}: priced subproblem ended {info.raw_status}")
         x = self.p.values()
         return info.objective, self.supply_coef @ x, float(self.emis_coef @ x), time.perf_counter() - t0
 

@@ -1,10 +1,17 @@
-"""A one-line-per-iteration log, like a MIP solver's (and mpi-sppy's hub)."""
+"""A one-line-per-iteration log, like a MIP solver's (and mpi-sppy's hub).
+
+Lines go to the ``carbonsched.trace`` logger at INFO: the CLI shows them
+(one flushed line each), ``solve()`` from Python stays quiet unless the
+caller configures logging.
+"""
 
 from __future__ import annotations
 
-import sys
+import logging
 
 __all__ = ["IterationLog"]
+
+_log = logging.getLogger("carbonsched.trace")
 
 
 def _fmt(key: str, v) -> str:
@@ -22,29 +29,21 @@ def _fmt(key: str, v) -> str:
 
 
 class IterationLog:
-    """Prints ``iter`` plus the given columns, one line per iteration, to
-    stderr-free stdout (rank 0 only: the caller decides)."""
+    """``iter`` plus the given columns, one line per iteration."""
 
-    def __init__(self, enabled: bool, columns: list[str], width: int = 14):
-        self.enabled = enabled
-        self.columns = ["iter"] + columns
+    def __init__(self, columns: list[str], width: int = 14):
+        self.columns = ["iter", *columns]
         self.width = width
 
+    def _w(self, c: str) -> int:
+        return 6 if c in ("iter", "phase", "cuts") else self.width
+
     def header(self, title: str) -> None:
-        if not self.enabled:
-            return
-        print(title)
-        print(" ".join(f"{c:>{6 if c in ('iter', 'phase', 'cuts') else self.width}}" for c in self.columns))
-        sys.stdout.flush()
+        _log.info(title)
+        _log.info(" ".join(f"{c:>{self._w(c)}}" for c in self.columns))
 
     def row(self, values: dict) -> None:
-        if not self.enabled:
-            return
-        print(" ".join(f"{_fmt(c, values.get(c)):>{6 if c in ('iter', 'phase', 'cuts') else self.width}}"
-                       for c in self.columns))
-        sys.stdout.flush()
+        _log.info(" ".join(f"{_fmt(c, values.get(c)):>{self._w(c)}}" for c in self.columns))
 
     def note(self, text: str) -> None:
-        if self.enabled:
-            print(text)
-            sys.stdout.flush()
+        _log.info(text)

@@ -13,31 +13,29 @@ routing and the energy dispatch for that schedule are then an LP
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from .check import evaluate, site_costs
-from .diagnose import max_supply
-from .fixed import FixedScheduleModel
-from .instance import Instance
-from .solution import SITE_SERIES, Solution, facility_load
+from ..check import evaluate
+from ..derived import facility_load, job_room, site_costs
+from ..fixed import FixedScheduleModel
+from ..instance import Instance
+from ..solution import SITE_SERIES, Solution
 
-__all__ = ["PrimalRecovery", "job_room", "repair_schedule", "window_sums"]
-
-
-def job_room(inst: Instance) -> np.ndarray:
-    """[S,H] IT MW available to training jobs: capacity less idle, and no
-    more than the site can power (max supply / pue less idle)."""
-    power_room = max_supply(inst) / inst.pue - inst.idle[:, None]
-    return np.maximum(0.0, np.minimum(inst.cap[:, None] - inst.idle[:, None], power_room))
+__all__ = ["Candidate", "PrimalRecovery", "repair_schedule"]
 
 
-def window_sums(inst: Instance, rho: np.ndarray) -> np.ndarray:
-    """[triples] sum of ``rho[s, t]`` over each triple's run periods."""
-    jj, ss, tt = inst.triples
-    cs = np.zeros((inst.S, inst.H + 1))
-    np.cumsum(rho, axis=1, out=cs[:, 1:])
-    return cs[ss, tt + inst.dur[jj]] - cs[ss, tt]
+@dataclass
+class Candidate:
+    """A feasible schedule from recovery: the solution, its OB ($), the
+    triples it starts and the fixed-schedule model's column vector (a MIP
+    start for the polish)."""
+
+    solution: Solution
+    objective: float
+    starts: np.ndarray
+    x: np.ndarray | None
 
 
 def repair_schedule(inst: Instance, chosen: np.ndarray, score: np.ndarray, *,
@@ -86,28 +84,23 @@ def repair_schedule(inst: Instance, chosen: np.ndarray, score: np.ndarray, *,
 
 
 class PrimalRecovery:
-    """Keeps the best feasible schedule found from job choices.
+    """Turns job choices into feasible schedules.
 
     ``from_choice(chosen, score)``: repair, solve the fixed-schedule LP
     (committed units relaxed, their sites then re-dispatched exactly on the
-    subproblem pool), keep the best; when the budget or power cannot be met,
-    drop the weakest optional jobs (score per MWh) and retry.
-    ``polish(recent)``: a restricted MILP over the jobs whose choice is
-    undecided, started from the incumbent."""
+    subproblem pool); when the budget or power cannot be met, drop the
+    weakest optional jobs (score per MWh) and retry. ``polish(recent,
+    incumbent)``: a restricted MILP over the jobs whose choice is
+    undecided, started from the incumbent. Both return a :class:`Candidate`
+    (or None); the caller keeps the best."""
 
     def __init__(self, inst: Instance, pool, method: str):
         self.inst, self.pool, self.method = inst, pool, method
         self.fixed = FixedScheduleModel(inst)
-        self.objective = -np.inf
-        self.solution: Solution | None = None
-        self.bound = np.inf
-        self.x: np.ndarray | None = None  # full column vector of the best, in the fixed-schedule model
-        self.starts: np.ndarray | None = None  # its triples
         self.seen: set = set()
         self.recoveries = 0
         self.recovery_s = 0.0
         self.polish_s = 0.0
-        self.polish_gain = 0.0
 
     def _exact_units(self, sol: Solution) -> Solution | None:
         """Re-dispatch every site exactly (MILP where committed) for the LP's
@@ -127,12 +120,13 @@ class PrimalRecovery:
             st[k] = ev.dispatch[:, i, : inst.H + 1 if k == "soc_mwh" else inst.H].copy()
         return sol
 
-    def from_choice(self, chosen: np.ndarray, score: np.ndarray, time_limit: float | None = None) -> bool:
-        """Try one choice; True if it improved the incumbent."""
+    def from_choice(self, chosen: np.ndarray, score: np.ndarray, time_limit: float | None = None) -> Candidate | None:
+        """A feasible schedule from one job choice, or None (nothing new, or
+        nothing feasible found)."""
         inst = self.inst
         t0 = time.perf_counter()
         drop = np.zeros(inst.J, bool)
-        improved = False
+        out = None
         for attempt in range(4):
             starts = repair_schedule(inst, chosen, score, drop=drop)
             if starts is None:
@@ -151,10 +145,7 @@ class PrimalRecovery:
                     x_lp = self.fixed.last_x if sol is not None else None
             self.recoveries += 1
             if sol is not None:
-                ob = evaluate(inst, sol).objective
-                if ob > self.objective:
-                    self.objective, self.solution, self.x, self.starts = ob, sol, x_lp, starts
-                    improved = True
+                out = Candidate(sol, evaluate(inst, sol).objective, starts, x_lp)
                 break
             opt = [j for j in range(inst.J) if chosen[j] >= 0 and not inst.required[j] and not drop[j]]
             if not opt:
@@ -163,22 +154,20 @@ class PrimalRecovery:
             k = max(1, int(len(opt) * (0.1, 0.25, 0.5, 1.0)[attempt]))
             drop[np.array(opt)[np.argsort(per_mwh)[:k]]] = True
         self.recovery_s += time.perf_counter() - t0
-        return improved
+        return out
 
-    def polish(self, recent: list[np.ndarray], *, time_limit: float, gap: float, threads: int | None = None,
-               log=None) -> None:
+    def polish(self, recent: list[np.ndarray], incumbent: Candidate, *, time_limit: float | None, gap: float,
+               threads: int | None = None) -> tuple[Candidate | None, int]:
         """Restricted MILP: jobs whose choice was the same in ``recent`` (job
         choices of the last iterations) and in the incumbent are fixed; the
         others may take any triple they took recently, the incumbent's, or
-        none (if optional)."""
-        if self.solution is None:
-            return
+        none (if optional). Returns (a candidate or None, free jobs)."""
         inst = self.inst
         t0 = time.perf_counter()
         nk = inst.triples[0].size
         lower = np.zeros(nk)
         upper = np.zeros(nk)
-        upper[self.starts] = 1.0
+        upper[incumbent.starts] = 1.0
         for ch in recent:
             upper[ch[ch >= 0]] = 1.0
         jj, _, _ = inst.triples
@@ -187,19 +176,16 @@ class PrimalRecovery:
             ks = np.flatnonzero((jj == j) & (upper > 0))
             if ks.size == 0:
                 continue  # never chosen: stays off
-            inc = np.intersect1d(ks, self.starts)
+            inc = np.intersect1d(ks, incumbent.starts)
             if ks.size == 1 and inc.size == 1 and all(ch[j] == ks[0] for ch in recent):
                 lower[ks] = 1.0  # decided: keep it
             else:
                 free_jobs += 1
-        sol, _, _ = self.fixed.solve_restricted(lower, upper, start=self.x, time_limit=time_limit, gap=gap,
+        sol, _, _ = self.fixed.solve_restricted(lower, upper, start=incumbent.x, time_limit=time_limit, gap=gap,
                                                 threads=threads, method=self.method)
-        if sol is not None:
-            ob = evaluate(inst, sol).objective
-            if ob > self.objective:
-                self.polish_gain = ob - self.objective
-                self.objective, self.solution = ob, sol
-        self.polish_s = time.perf_counter() - t0
-        if log:
-            log(f"polish: restricted MILP over {free_jobs} undecided job(s) in {self.polish_s:.2f} s, "
-                f"gain {self.polish_gain:,.2f}")
+        self.polish_s += time.perf_counter() - t0
+        if sol is None:
+            return None, free_jobs
+        xc = self.fixed.x_cols
+        starts = np.flatnonzero(np.where(xc >= 0, self.fixed.last_x[np.maximum(xc, 0)], 0.0) > 0.5)
+        return Candidate(sol, evaluate(inst, sol).objective, starts, self.fixed.last_x), free_jobs

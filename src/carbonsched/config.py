@@ -1,0 +1,261 @@
+"""Typed solve options, one frozen dataclass per method.
+
+Each option is declared once, here, with its default, its unit and a
+domain that is checked when the options object is made (the
+``pyomo.contrib.solver.common.config`` idea, in plain dataclasses). The
+CLI builds its flags from these declarations (:func:`add_option_arguments`),
+so a default lives in one place only.
+
+- :class:`SolveOptions`: every method (monolithic and the baselines use it
+  as it is);
+- :class:`DecompositionOptions`: what Benders and the Lagrangian method share;
+- :class:`BendersOptions`, :class:`LagrangianOptions`: each method's own.
+
+An unknown option, or one of another method, is an :class:`OptionError`
+that names it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import OptionError
+
+__all__ = ["BendersOptions", "DecompositionOptions", "LagrangianOptions", "SolveOptions", "add_option_arguments",
+           "make_options", "option_docs"]
+
+
+# --------------------------------------------------------------------------
+# domains: callables value -> value (normalised) or ValueError with the reason
+def _positive_float(v: Any) -> float:
+    if isinstance(v, bool):
+        raise ValueError(f"must be a number, got {v!r}")
+    x = float(v)
+    if not math.isfinite(x) or x <= 0:
+        raise ValueError(f"must be a finite number > 0, got {v!r}")
+    return x
+
+
+def _nonneg_float(v: Any) -> float:
+    if isinstance(v, bool):
+        raise ValueError(f"must be a number, got {v!r}")
+    x = float(v)
+    if not math.isfinite(x) or x < 0:
+        raise ValueError(f"must be a finite number >= 0, got {v!r}")
+    return x
+
+
+def _unit_interval(v: Any) -> float:
+    x = _positive_float(v)
+    if x > 1:
+        raise ValueError(f"must be in (0, 1], got {v!r}")
+    return x
+
+
+def _positive_int(v: Any) -> int:
+    if isinstance(v, bool) or float(v) != int(v):
+        raise ValueError(f"must be an integer, got {v!r}")
+    if int(v) < 1:
+        raise ValueError(f"must be >= 1, got {v!r}")
+    return int(v)
+
+
+def _boolean(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"must be true or false, got {v!r}")
+    return v
+
+
+def _path(v: Any) -> Path:
+    if not isinstance(v, (str, Path)) or not str(v):
+        raise ValueError(f"must be a file path, got {v!r}")
+    return Path(v)
+
+
+def _one_of(*choices: str) -> Callable[[Any], str]:
+    def check(v: Any) -> str:
+        if v not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {v!r}")
+        return str(v)
+
+    check.choices = choices  # type: ignore[attr-defined]
+    return check
+
+
+def option(default: Any, doc: str, domain: Callable[[Any], Any], *, unit: str | None = None,
+           optional: bool = False) -> Any:
+    """Declare an option: its default, a one-line doc, its domain (a
+    normalising check), its unit; ``optional``: ``None`` is allowed."""
+    return field(default=default, metadata={"doc": doc, "domain": domain, "unit": unit, "optional": optional})
+
+
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SolveOptions:
+    """Options every method takes."""
+
+    time_limit: float | None = option(
+        None, "wall-clock budget of the whole solve, from its start: build, calibration, recovery and diagnosis "
+              "count; the best schedule and bound so far are returned (none: no limit)",
+        _positive_float, unit="s", optional=True)
+    gap: float = option(1e-4, "stop at this relative gap (bound - objective) / max(1, |objective|)", _nonneg_float)
+    threads: int | None = option(None, "HiGHS threads (none: HiGHS decides)", _positive_int, optional=True)
+    solver_log: bool = option(False, "show HiGHS's own log", _boolean)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v is None and f.metadata.get("optional"):
+                continue
+            try:
+                object.__setattr__(self, f.name, f.metadata["domain"](v))
+            except (TypeError, ValueError) as e:
+                raise OptionError(f"option {f.name}: {e}") from None
+
+
+@dataclass(frozen=True)
+class DecompositionOptions(SolveOptions):
+    """Options Benders and the Lagrangian method share."""
+
+    max_iterations: int | None = option(
+        None, "stop after this many iterations (none: no cap; the gap and the time limit govern)",
+        _positive_int, optional=True)
+    checkpoint: Path | None = option(None, "save the run's state to this file every checkpoint_every seconds "
+                                           "and at the end", _path, optional=True)
+    checkpoint_every: float = option(30.0, "seconds between checkpoints", _positive_float, unit="s")
+    resume: Path | None = option(None, "continue the run saved in this checkpoint file (same instance and "
+                                       "method)", _path, optional=True)
+
+
+@dataclass(frozen=True)
+class BendersOptions(DecompositionOptions):
+    """Multi-cut Benders (see :mod:`carbonsched.decomposition.benders`)."""
+
+    stabilize: str = option("inout", "LP phase: in-out (core point) stabilisation, or none",
+                            _one_of("inout", "none"))
+    inout_lambda: float = option(0.5, "in-out: weight of the master point in the separation point",
+                                 _unit_interval)
+    lp_iterations: int = option(100, "most iterations of the LP phase before the integer phase", _positive_int)
+    heuristic: bool = option(True, "incumbents from repairing the LP master's job choice", _boolean)
+
+
+@dataclass(frozen=True)
+class LagrangianOptions(DecompositionOptions):
+    """Lagrangian relaxation (see :mod:`carbonsched.decomposition.lagrangian`)."""
+
+    dual_update: str = option("bundle", "dual update: box-step bundle or Polyak subgradient",
+                              _one_of("bundle", "subgradient"))
+    keep_capacity: bool = option(False, "keep IT capacity in the compute problem (a MILP) instead of pricing it",
+                                 _boolean)
+    recover_every: int = option(5, "primal recovery every this many iterations (and in each of the first 10)",
+                                _positive_int)
+    polish: bool = option(True, "finish with a restricted MILP over the undecided jobs", _boolean)
+    polish_time: float = option(30.0, "most seconds for the final polish (at most 15% of a time limit)",
+                                _positive_float, unit="s")
+
+
+OptionsT = TypeVar("OptionsT", bound=SolveOptions)
+
+
+def make_options(cls: type[OptionsT], base: SolveOptions | None = None, /, **kwargs: Any) -> OptionsT:
+    """Options of class ``cls`` from ``base`` (of ``cls``, or of one of its
+    bases: its shared fields carry over) and keyword overrides. Unknown
+    keywords, and a ``base`` of an unrelated method, raise :class:`OptionError`."""
+    names = [f.name for f in fields(cls)]
+    unknown = [k for k in kwargs if k not in names]
+    if unknown:
+        k = unknown[0]
+        hint = difflib.get_close_matches(k, names, n=1)
+        raise OptionError(f"unknown option {k!r} for {cls.__name__}" + (f"; did you mean {hint[0]!r}?" if hint else
+                          f"; known: {', '.join(names)}"))
+    if base is None:
+        return cls(**kwargs)
+    if isinstance(base, cls):
+        return replace(base, **kwargs) if kwargs else base
+    if not isinstance(base, SolveOptions) or not issubclass(cls, type(base)):
+        raise OptionError(f"{type(base).__name__} cannot configure a method that takes {cls.__name__}")
+    shared = {f.name: getattr(base, f.name) for f in fields(base)}
+    return cls(**{**shared, **kwargs})
+
+
+# --------------------------------------------------------------------------
+# the CLI's view of the declarations
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def option_docs(cls: type[SolveOptions]) -> list[tuple[str, str]]:
+    """(name, description with unit and default) of every option of ``cls``."""
+    out = []
+    for f in fields(cls):
+        unit = f" [{f.metadata['unit']}]" if f.metadata.get("unit") else ""
+        default = "none" if f.default is None else f.default
+        out.append((f.name, f"{f.metadata['doc']}{unit} (default {default})"))
+    return out
+
+
+def add_option_arguments(parser: argparse.ArgumentParser, groups: Iterable[tuple[str, type[SolveOptions]]],
+                         *, skip: Iterable[str] = ()) -> None:
+    """Add one flag per option to ``parser``: each group names a class, and
+    lists only the options its parent groups did not already list. Flags
+    default to ``argparse.SUPPRESS`` so that only what the user gave
+    reaches :func:`options_from_namespace` (the dataclass keeps the default)."""
+    seen: set[str] = set(skip)
+    for title, cls in groups:
+        g = parser.add_argument_group(title)
+        for f in fields(cls):
+            if f.name in seen:
+                continue
+            seen.add(f.name)
+            dom = f.metadata["domain"]
+            unit = f" [{f.metadata['unit']}]" if f.metadata.get("unit") else ""
+            default = "none" if f.default is None else f.default
+            helptext = f"{f.metadata['doc']}{unit} (default {default})"
+            if dom is _boolean:
+                if f.default is True:
+                    g.add_argument(_flag("no_" + f.name), dest=f.name, action="store_false", default=argparse.SUPPRESS,
+                                   help=f"turn off: {f.metadata['doc']}")
+                else:
+                    g.add_argument(_flag(f.name), dest=f.name, action="store_true", default=argparse.SUPPRESS,
+                                   help=helptext)
+                continue
+            choices = getattr(dom, "choices", None)
+            metavar = None if choices else f.name.split("_")[-1].upper()
+            g.add_argument(_flag(f.name), dest=f.name, default=argparse.SUPPRESS, choices=choices, metavar=metavar,
+                           type=_cli_type(f.default, dom), help=helptext)
+
+
+def _cli_type(default: Any, dom: Callable[[Any], Any]) -> Callable[[str], Any]:
+    """argparse type: the option's own domain check, on the string parsed
+    as a number where the option is numeric."""
+    if dom in (_positive_int,):
+        return lambda s: _int_text(s)
+    if dom in (_positive_float, _nonneg_float, _unit_interval):
+        return float
+    return str
+
+
+def _int_text(s: str) -> int:
+    try:
+        return int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {s!r}") from None
+
+
+def options_from_namespace(ns: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
+    """The options the user gave on the command line (those in ``names``)."""
+    given: Mapping[str, Any] = vars(ns)
+    return {k: given[k] for k in names if k in given}
+
+
+def all_option_names(classes: Iterable[type[SolveOptions]]) -> list[str]:
+    out: list[str] = []
+    for cls in classes:
+        out += [f.name for f in fields(cls) if f.name not in out]
+    return out

@@ -1,0 +1,184 @@
+"""What every decomposition run shares: its state and its one way to end.
+
+:class:`RunState` holds the incumbent, the proven bound, the iteration
+trace, the timings and the clock; :meth:`RunState.stop_reason` is the one
+place that decides whether a run must stop (interrupt, time, iteration
+cap, gap). :func:`finish` turns a state into a :class:`Result` the same way
+for Benders and the Lagrangian method: status from the stop reason and the
+gap, a diagnosis when no schedule was found (within the time left), the
+summary line, and :func:`~carbonsched.result.finalize`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+from .. import interrupts
+from ..clock import Clock
+from ..config import DecompositionOptions
+from ..constants import SolutionStatus
+from ..constants import TerminationCondition as TC
+from ..diagnose import diagnose
+from ..instance import Instance
+from ..result import Result, finalize, relative_gap
+from ..solution import Solution
+from .trace import IterationLog
+
+__all__ = ["Incumbent", "RunState", "finish"]
+
+
+@dataclass
+class Incumbent:
+    """A feasible schedule, its objective OB ($) and what the method keeps
+    beside it (a master vector, the triples started, ...)."""
+
+    solution: Solution
+    objective: float
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+OptsT = TypeVar("OptsT", bound=DecompositionOptions)
+
+
+@dataclass
+class RunState(Generic[OptsT]):
+    """The state of a decomposition run on rank 0 (``opts``: the method's own options)."""
+
+    inst: Instance
+    method: str
+    opts: OptsT
+    clock: Clock
+    log: IterationLog
+    bound: float = np.inf
+    best: Incumbent | None = None
+    iteration: int = 0
+    stop: TC | None = None
+    trace: list[dict] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    stats: dict[str, Any] = field(default_factory=dict)
+    diagnosis: list[str] = field(default_factory=list)
+
+    # -- incumbent and bound ---------------------------------------------
+    @property
+    def objective(self) -> float:
+        """The incumbent's OB, -inf without one."""
+        return self.best.objective if self.best is not None else -np.inf
+
+    @property
+    def gap(self) -> float | None:
+        return relative_gap(self.bound, self.best.objective) if self.best is not None else None
+
+    def offer(self, solution: Solution, objective: float, **payload: Any) -> bool:
+        """Keep ``solution`` if it beats the incumbent; True if it did."""
+        if objective > self.objective:
+            self.best = Incumbent(solution, float(objective), payload)
+            return True
+        return False
+
+    def tighten(self, bound: float | None) -> None:
+        """Take a new proven upper bound on OB (the smallest one counts)."""
+        if bound is not None and np.isfinite(bound):
+            self.bound = min(self.bound, float(bound))
+
+    # -- stopping -----------------------------------------------------------
+    def stop_reason(self, *, reserve: float = 0.0) -> TC | None:
+        """Why the run must stop now, or None to go on: an interrupt, the
+        time limit (``reserve`` seconds kept back), the iteration cap, or
+        the gap reached."""
+        if interrupts.requested():
+            return TC.INTERRUPTED
+        if self.clock.expired(reserve):
+            return TC.TIME_LIMIT
+        cap = self.opts.max_iterations
+        if cap is not None and self.iteration >= cap:
+            return TC.ITERATION_LIMIT
+        gap = self.gap
+        if gap is not None and gap <= self.opts.gap:
+            return TC.CONVERGED
+        return None
+
+    def stalled(self, window: int = 50, rel: float = 1e-6) -> bool:
+        """Neither the bound nor the incumbent moved by more than ``rel``
+        (relative) over the last ``window`` iterations."""
+        if len(self.trace) <= window:
+            return False
+        old, new = self.trace[-window - 1], self.trace[-1]
+        scale = max(1.0, abs(self.bound) if np.isfinite(self.bound) else 1.0)
+        moved_b = (old.get("bound") or np.inf) - (new.get("bound") or np.inf)
+        moved_i = (new.get("incumbent") or -np.inf) - (old.get("incumbent") or -np.inf)
+        return not (moved_b > rel * scale or moved_i > rel * scale)
+
+    # -- timing and trace ---------------------------------------------------
+    @contextmanager
+    def timed(self, key: str) -> Iterator[None]:
+        """Add the block's wall seconds to ``timings[key]``."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[key] += time.perf_counter() - t0
+
+    def record(self, row: dict[str, Any]) -> None:
+        """Add an iteration's row to the trace and print it."""
+        row = {"iter": self.iteration, **row, "t": self.clock.elapsed()}
+        self.trace.append(row)
+        self.log.row(row)
+
+
+def finish(state: RunState[Any], pool) -> Result:
+    """End a run: status from the stop reason and the gap, a diagnosis if
+    no schedule was found, the summary line, and the checked result."""
+    inst, opts = state.inst, state.opts
+    stop = state.stop or TC.STALLED
+    stats = {**state.stats, "iterations": state.iteration, "ranks": pool.size, "stop": stop.value,
+             "trace": state.trace, "rank_load_s": pool.loads().tolist(), "sites_per_rank": pool.sites_per_rank()}
+    timings = dict(state.timings)
+    bound = state.bound if np.isfinite(state.bound) else None
+    if state.best is None:
+        status, msgs, facts = _no_schedule(state, stop)
+        timings["total_s"] = state.clock.elapsed()
+        state.log.note(f"{state.method}: {status.value}, no feasible schedule; " + " ".join(msgs))
+        return finalize(inst, Solution.empty(inst, state.method, status), bound=bound, timings=timings,
+                        stats={**stats, **facts}, diagnosis=msgs)
+    gap = state.gap
+    if gap is not None and gap <= opts.gap:
+        status = SolutionStatus.OPTIMAL
+    elif stop is TC.TIME_LIMIT:
+        status = SolutionStatus.TIME_LIMIT
+    elif stop is TC.INTERRUPTED:
+        status = SolutionStatus.INTERRUPTED
+    else:
+        status = SolutionStatus.FEASIBLE
+    sol = state.best.solution
+    sol.method, sol.status = state.method, status.value
+    stats["incumbent_value"] = state.best.objective
+    timings["total_s"] = state.clock.elapsed()
+    res = finalize(inst, sol, bound=bound, timings=timings, stats=stats, diagnosis=state.diagnosis)
+    state.log.note(f"{state.method} {status.value} ({stop.value}): objective {res.objective:,.4f}, bound "
+                   f"{bound if bound is not None else float('nan'):,.4f}, gap "
+                   f"{res.gap if res.gap is not None else float('nan'):.3e}, {state.iteration} iterations, "
+                   f"{timings['total_s']:.2f} s")
+    return res
+
+
+def _no_schedule(state: RunState[Any], stop: TC) -> tuple[SolutionStatus, list[str], dict]:
+    """Status and words for a run that ended without a schedule."""
+    if stop in (TC.INFEASIBLE, TC.BUDGET_INFEASIBLE):
+        return SolutionStatus(stop.value), state.diagnosis, {}
+    if stop is TC.INTERRUPTED:
+        return SolutionStatus.INTERRUPTED, ["interrupted before any feasible schedule was found"], {}
+    left = state.clock.left()
+    if left is not None and left < 1.0:
+        return SolutionStatus.TIME_LIMIT, [f"stopped ({stop.value}) before any feasible schedule was found"], {}
+    d = diagnose(state.inst, time_limit=left)
+    if d.status is not None:
+        return d.status, d.messages, d.facts
+    return (SolutionStatus.TIME_LIMIT if stop is TC.TIME_LIMIT or d.timed_out else SolutionStatus.NO_SOLUTION,
+            [f"stopped ({stop.value}) before any feasible schedule was found", *d.messages], d.facts)

@@ -1,0 +1,96 @@
+"""Quantities derived from an instance (and a schedule), used by several
+methods: what a site can deliver, what a job may use, window sums of
+prices, a schedule's facility load and per-site costs.
+
+Pure numpy functions of the :class:`~carbonsched.instance.Instance` arrays.
+The checker (:mod:`carbonsched.check`) recomputes what it needs on its own,
+on purpose: it must not share code with the methods it checks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .instance import Instance
+from .solution import Solution
+
+__all__ = ["emissions_floor", "facility_load", "job_room", "max_supply", "site_cost_floor", "site_costs", "site_emission_cap",
+           "window_sums"]
+
+
+def max_supply(inst: Instance) -> np.ndarray:
+    """[S,H] the most facility power a site's microgrid can deliver (MW):
+    import limit + renewables + battery discharge + generator maximum."""
+    return (inst.imax[:, None] + inst.ren + np.where(inst.has_batt, inst.dis_max, 0.0)[:, None]
+            + np.where(inst.has_gen, inst.gmax, 0.0)[:, None])
+
+
+def job_room(inst: Instance) -> np.ndarray:
+    """[S,H] IT MW available to training jobs: capacity less idle, and no
+    more than the site can power (max supply / pue less idle)."""
+    power_room = max_supply(inst) / inst.pue - inst.idle[:, None]
+    return np.maximum(0.0, np.minimum(inst.cap[:, None] - inst.idle[:, None], power_room))
+
+
+def window_sums(inst: Instance, rho: np.ndarray) -> np.ndarray:
+    """[triples] sum of ``rho[s, t]`` over each (job, site, start) triple's
+    run periods (same unit as ``rho``)."""
+    jj, ss, tt = inst.triples
+    cs = np.zeros((inst.S, inst.H + 1))
+    np.cumsum(rho, axis=1, out=cs[:, 1:])
+    return cs[ss, tt + inst.dur[jj]] - cs[ss, tt]
+
+
+def site_emission_cap(inst: Instance) -> np.ndarray:
+    """[S] most emissions a site can produce over the horizon (t)."""
+    gen = np.where(inst.has_gen, inst.gmax * inst.ef, 0.0)
+    return ((inst.ci * inst.imax[:, None]).sum(axis=1) + gen * inst.H) * inst.dt
+
+
+def site_cost_floor(inst: Instance) -> np.ndarray:
+    """[S] a valid lower bound on any site's energy cost ($): every term is
+    >= 0 except export revenue, which is at most sum_t ps xmax dt."""
+    return -(inst.ps * inst.xmax[:, None]).sum(axis=1) * inst.dt
+
+
+def emissions_floor(inst: Instance) -> np.ndarray:
+    """[S] a proven lower bound on each site's emissions (t) under any
+    schedule, from the always-on load alone (idle IT x PUE).
+
+    Two valid bounds, the larger taken per site, with ``c[t]`` the cleaner of
+    grid intensity and generator emission factor (t/MWh):
+    - energy: the battery ends no emptier than it starts and loses energy,
+      so over the horizon grid + generator energy >= sum_t (P[t] - ren[t]);
+      emissions >= min_t c[t] x that x dt;
+    - power: in each period, load beyond renewables and full battery
+      discharge comes from grid or generator: sum_t c[t] max(0, P[t] - ren[t]
+      - discharge_mw) dt.
+    """
+    P = inst.pue * inst.idle[:, None]
+    c = np.minimum(inst.ci, np.where(inst.has_gen, inst.ef, np.inf)[:, None])
+    energy = np.maximum(0.0, (P - inst.ren).sum(axis=1)) * c.min(axis=1) * inst.dt
+    dis = np.where(inst.has_batt, inst.dis_max, 0.0)[:, None]
+    power = (c * np.maximum(0.0, P - inst.ren - dis)).sum(axis=1) * inst.dt
+    return np.maximum(energy, power)
+
+
+def facility_load(inst: Instance, sol: Solution) -> np.ndarray:
+    """[S,H] facility power (MW, PUE included) of a schedule: idle + running
+    jobs + inference, times PUE."""
+    run = np.zeros((inst.S, inst.H))
+    for jid, sid, t in sol.training:
+        j, s = inst.job_index(jid), inst.site_index(sid)
+        run[s, t:t + inst.dur[j]] += inst.pow[j]
+    return inst.pue * (inst.idle[:, None] + run + inst.f_inf[:, None] * sol.inference.sum(axis=0))
+
+
+def site_costs(inst: Instance, sites: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-site energy cost ($, carbon price included) and emissions (t) of
+    the site arrays: each site's share of -OB, as the energy block defines it."""
+    dt = inst.dt
+    imp, g = sites["grid_import_mw"], sites["generator_mw"]
+    emis = ((inst.ci * imp).sum(axis=1) + inst.ef * g.sum(axis=1)) * dt
+    cost = ((inst.pb * imp).sum(axis=1) - (inst.ps * sites["grid_export_mw"]).sum(axis=1)
+            + inst.cg * g.sum(axis=1) + inst.cd * (sites["battery_charge_mw"] + sites["battery_discharge_mw"]).sum(axis=1)
+            ) * dt + inst.pc * imp.max(axis=1) + inst.carbon_price * emis
+    return cost, emis

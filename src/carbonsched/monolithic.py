@@ -1,0 +1,61 @@
+"""The monolithic reference: the full MILP of MODEL.md solved by HiGHS."""
+
+from __future__ import annotations
+
+from . import highs
+from .clock import Clock
+from .config import SolveOptions
+from .constants import SolutionStatus
+from .constants import TerminationCondition as TC
+from .diagnose import budget_below_least_emissions, diagnose
+from .instance import Instance
+from .model import build_monolithic, extract_solution
+from .result import Result, finalize
+from .solution import Solution
+
+__all__ = ["solve_monolithic", "status_of"]
+
+
+def status_of(term: TC) -> SolutionStatus:
+    """The solution file's status for a HiGHS run that found a schedule."""
+    if term is TC.CONVERGED:
+        return SolutionStatus.OPTIMAL
+    if term is TC.TIME_LIMIT:
+        return SolutionStatus.TIME_LIMIT
+    if term is TC.INTERRUPTED:
+        return SolutionStatus.INTERRUPTED
+    return SolutionStatus.FEASIBLE
+
+
+def solve_monolithic(inst: Instance, opts: SolveOptions, *, clock: Clock | None = None, comm=None) -> Result:
+    """Build the full MILP, solve it with HiGHS within what is left of the
+    clock, and report; a schedule-less end is diagnosed in the time left."""
+    clock = clock or Clock(opts.time_limit)
+    proof = budget_below_least_emissions(inst)
+    if proof is not None:
+        return finalize(inst, Solution.empty(inst, "monolithic", proof.status), bound=None,
+                        timings={"total_s": clock.elapsed()}, stats=proof.facts, diagnosis=proof.messages)
+    m = build_monolithic(inst)
+    t_build = clock.elapsed()
+    p = highs.compile_model(m)
+    info = highs.solve(p, time_limit=clock.left(), mip_gap=opts.gap, threads=opts.threads, log=opts.solver_log)
+    timings = {"build_s": t_build, "translate_s": p.compile_s, "solve_s": info.solve_s}
+    stats = {"binaries": int(p.integer_cols.size), "columns": p.num_col, "rows": p.num_row,
+             "nodes": info.nodes, "highs_status": info.raw_status, "stop": info.termination.value}
+    if not info.has_solution:
+        if info.infeasible:
+            d = diagnose(inst, time_limit=clock.left())
+            status = d.status or SolutionStatus.INFEASIBLE
+            msgs, facts = d.messages, d.facts
+        else:
+            status = SolutionStatus.INTERRUPTED if info.termination is TC.INTERRUPTED else (
+                SolutionStatus.TIME_LIMIT if info.termination is TC.TIME_LIMIT else SolutionStatus.NO_SOLUTION)
+            msgs, facts = [f"no feasible schedule found ({info.raw_status})"], {}
+        timings["total_s"] = clock.elapsed()
+        return finalize(inst, Solution.empty(inst, "monolithic", status), bound=info.bound, timings=timings,
+                        stats={**stats, **facts}, diagnosis=msgs)
+    p.load_into_pyomo()
+    sol = extract_solution(m, inst, "monolithic", status_of(info.termination).value)
+    stats["solver_objective"] = info.objective
+    timings["total_s"] = clock.elapsed()
+    return finalize(inst, sol, bound=info.bound, timings=timings, stats=stats)

@@ -1,0 +1,197 @@
+"""Fast unit tests of the plumbing: the HiGHS status map and solve wrapper,
+typed options, the pool's buffers, the bundle master, package data, and
+that importing the package changes nothing."""
+
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import highspy
+import numpy as np
+import pytest
+
+from carbonsched import (
+    BendersOptions,
+    InstanceError,
+    LagrangianOptions,
+    OptionError,
+    SolveOptions,
+    TerminationCondition,
+    highs,
+    load_instance,
+    parse_instance,
+    shipped_instances,
+)
+from carbonsched.config import make_options
+from carbonsched.decomposition.lagrangian import BoxStepBundle, DualLayout
+from carbonsched.decomposition.pool import SubproblemPool
+from carbonsched.decomposition.subproblem import SiteSubproblem
+
+from helpers import rich_tiny
+
+TC = TerminationCondition
+
+
+# -- HiGHS ----------------------------------------------------------------------
+def test_every_highs_model_status_is_mapped():
+    members = [getattr(highspy.HighsModelStatus, n) for n in dir(highspy.HighsModelStatus) if n.startswith("k")]
+    assert members
+    missing = [m for m in members if m not in highs.TERMINATION]
+    assert not missing, f"HiGHS statuses without a termination condition: {missing}"
+
+
+@pytest.mark.parametrize("name,want", [
+    ("kOptimal", TC.CONVERGED), ("kInfeasible", TC.INFEASIBLE), ("kTimeLimit", TC.TIME_LIMIT),
+    ("kIterationLimit", TC.ITERATION_LIMIT), ("kInterrupt", TC.INTERRUPTED), ("kObjectiveBound", TC.OBJECTIVE_LIMIT),
+    ("kSolutionLimit", TC.SOLUTION_LIMIT), ("kUnboundedOrInfeasible", TC.INFEASIBLE_OR_UNBOUNDED),
+    ("kSolveError", TC.ERROR),
+])
+def test_status_map_keeps_limits_apart(name, want):
+    assert highs.termination_of(getattr(highspy.HighsModelStatus, name)) is want
+
+
+def test_limits_are_limits_and_proofs_are_not():
+    assert TC.TIME_LIMIT.is_limit and TC.INTERRUPTED.is_limit and TC.ITERATION_LIMIT.is_limit
+    assert not TC.CONVERGED.is_limit and not TC.INFEASIBLE.is_limit
+
+
+def test_solve_wrapper_optimal_and_infeasible():
+    p = highs.new_lp(np.zeros(2), np.array([4.0, 3.0]), np.array([-1.0, -2.0]))  # min -x - 2y
+    p.add_row(-highs.INF, 5.0, np.array([0, 1]), np.array([1.0, 1.0]))  # x + y <= 5
+    info = highs.solve(p)
+    assert info.optimal and info.objective == pytest.approx(-8.0)  # y = 3, x = 2
+    p.add_row(7.0, highs.INF, np.array([0, 1]), np.array([1.0, 1.0]))  # and x + y >= 7: infeasible
+    info = highs.solve(p)
+    assert info.infeasible and not info.has_solution
+
+
+def test_new_highs_prints_nothing():
+    out = subprocess.run([sys.executable, "-c", "from carbonsched import highs; highs.new_highs(interruptible=True)"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout == "" and out.stderr == ""
+
+
+# -- options --------------------------------------------------------------------
+def test_options_are_typed_and_checked():
+    o = make_options(BendersOptions, gap=1e-3, stabilize="none")
+    assert o.gap == 1e-3 and o.stabilize == "none" and o.heuristic is True
+    with pytest.raises(OptionError, match="did you mean 'stabilize'"):
+        make_options(BendersOptions, stabilise="none")
+    with pytest.raises(OptionError, match="option gap: must be a finite number >= 0"):
+        SolveOptions(gap=-1)
+    with pytest.raises(OptionError, match="option time_limit"):
+        SolveOptions(time_limit=float("nan"))
+    with pytest.raises(OptionError, match="option time_limit"):
+        SolveOptions(time_limit=0)
+    with pytest.raises(OptionError, match="must be one of bundle, subgradient"):
+        LagrangianOptions(dual_update="newton")
+    with pytest.raises(OptionError, match="LagrangianOptions cannot configure"):
+        make_options(BendersOptions, LagrangianOptions())
+
+
+def test_shared_options_carry_over_to_a_method():
+    o = make_options(LagrangianOptions, SolveOptions(gap=0.02, time_limit=7), keep_capacity=True)
+    assert (o.gap, o.time_limit, o.keep_capacity, o.dual_update) == (0.02, 7.0, True, "bundle")
+
+
+def test_cli_flags_come_from_the_option_table():
+    from carbonsched.cli import _given_options, build_parser
+
+    args = build_parser().parse_args(["solve", "--method", "benders", "--no-heuristic", "--gap", "0.01"])
+    assert _given_options(args) == {"heuristic": False, "gap": 0.01}
+    args = build_parser().parse_args(["solve"])
+    assert _given_options(args) == {}  # defaults stay in the dataclasses
+
+
+# -- pool -----------------------------------------------------------------------
+def test_pool_buffers_match_direct_site_solves():
+    inst = rich_tiny()
+    pool = SubproblemPool(inst, None)
+    pool.calibrate()
+    rng = np.random.default_rng(0)
+    P = inst.pue * (inst.idle[:, None] + rng.uniform(0, 3, (inst.S, inst.H)))
+    b = np.array([20.0, 20.0])
+    ev = pool.evaluate(P, b)
+    pi = rng.uniform(20, 80, (inst.S, inst.H))
+    pr = pool.price(pi, 5.0)
+    for s in range(inst.S):
+        sub = SiteSubproblem(inst, s)
+        direct = sub.evaluate(P[s], b[s])
+        assert ev.feasible[s] == direct.feasible
+        assert ev.cost[s] == pytest.approx(direct.cost, rel=1e-9, abs=1e-9)
+        np.testing.assert_allclose(ev.g_load[s], direct.g_load, rtol=1e-7, atol=1e-7)
+        val, sup, em, _ = sub.price(pi[s], 5.0)
+        assert pr.value[s] == pytest.approx(val, rel=1e-9, abs=1e-9)
+        np.testing.assert_allclose(pr.supplied[s], sup, atol=1e-7)
+        assert pr.emissions[s] == pytest.approx(em, abs=1e-9)
+    assert pool.sites_per_rank() == [inst.S]
+    pool.close()
+
+
+# -- bundle master ----------------------------------------------------------------
+def test_bundle_master_minimises_a_known_convex_function():
+    """L(u) = |u0 - 3| + 2 |u1 + 1| (one part each): the box-step bundle
+    must find its minimum 0 at (3, -1)."""
+    lay = DualLayout(S=1, H=2, has_mu=False, has_lam=False)
+
+    def point(u):
+        f0, g0 = abs(u[0] - 3), np.sign(u[0] - 3) or 1.0
+        f1, g1 = 2 * abs(u[1] + 1), 2 * (np.sign(u[1] + 1) or 1.0)
+        return SimpleNamespace(u=u.copy(), L=f0 + f1, parts=[(f0, np.array([0]), np.array([g0])),
+                                                               (f1, np.array([1]), np.array([g1]))])
+
+    bundle = BoxStepBundle(lay, scale=np.ones(2), lin=np.zeros(2), nparts=2, radius=1.0)
+    u = np.zeros(2)
+    for _ in range(60):
+        pt = point(u)
+        u = bundle.step(pt)
+        if bundle.converged(1e-9):
+            break
+    assert bundle.converged(1e-9)
+    np.testing.assert_allclose(bundle.center.u, [3.0, -1.0], atol=1e-6)
+    assert pytest.approx(0.0, abs=1e-6) == bundle.center.L
+
+
+# -- instances as package data ----------------------------------------------------
+def test_shipped_instances_load_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert {"paper-default", "small", "medium"} <= set(shipped_instances())
+    inst = load_instance("small")
+    assert inst.S == 5 and inst.H == 48
+
+
+def test_instance_arrays_are_read_only():
+    inst = load_instance("paper-default")
+    with pytest.raises(ValueError, match="read-only"):
+        inst.pue[0, 0] = 2.0
+    changed = inst.with_changes(ren=inst.ren * 2)  # ablations make new arrays
+    assert not changed.ren.flags.writeable and changed.ren.sum() == pytest.approx(2 * inst.ren.sum())
+
+
+def test_to_dict_round_trips_through_the_field_table():
+    inst = load_instance("small")
+    again = parse_instance(inst.to_dict())
+    for name in ("pue", "ren", "pb", "ps", "ci", "cap", "e_max", "gmin", "pow", "dur", "rel", "dl", "allowed",
+                 "L", "site_lat", "region_lon"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(inst, name), err_msg=name)
+    assert again.provenance == inst.provenance
+
+
+@pytest.mark.parametrize("key,hint", [("carbon_budget", "carbon_budget_t"), ("trainingjobs", "training_jobs")])
+def test_misspelt_top_level_key_is_refused_with_a_hint(key, hint):
+    d = load_instance("paper-default").to_dict()
+    d[key] = d.pop(hint)
+    with pytest.raises(InstanceError, match=f"did you mean '{hint}'"):
+        parse_instance(d)
+
+
+# -- no side effects ---------------------------------------------------------------
+def test_import_changes_nothing_and_solve_is_quiet():
+    code = ("import matplotlib; matplotlib.use('svg'); import carbonsched as c; "
+            "import carbonsched.plots; assert matplotlib.get_backend() == 'svg', matplotlib.get_backend(); "
+            "r = c.solve(c.load_instance('paper-default'), 'monolithic'); assert r.status == 'optimal'")
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "" and out.stderr == ""
