@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import highs
 from .check import evaluate
-from .clock import Clock
+from .clock import BudgetExhausted, Clock
 from .config import SolveOptions
 from .constants import SolutionStatus
+from .constants import TerminationCondition as TC
 from .derived import facility_load
 from .fixed import FixedScheduleModel
 from .instance import Instance
@@ -84,22 +86,34 @@ def solve_energy_only(inst: Instance, opts: SolveOptions, *, clock: Clock | None
     """The energy-only baseline (MODEL.md section 6)."""
     clock = clock or Clock(opts.time_limit)
     starts, y = energy_unaware_schedule(inst)
-    fm = FixedScheduleModel(inst)
+    try:
+        fm = FixedScheduleModel(inst, clock=clock)
+    except BudgetExhausted as e:
+        return finalize(inst, Solution.empty(inst, "energy-only", SolutionStatus.TIME_LIMIT), bound=None,
+                        timings={"total_s": clock.elapsed()}, diagnosis=[str(e)])
     sol, _ = fm.solve(starts, y=y, method="energy-only", time_limit=clock.left())
     diag: list[str] = []
     if sol is not None:
         sol.status = SolutionStatus.FEASIBLE.value  # a heuristic schedule; its dispatch is optimal for that load
+    elif fm.last_info is not None and not fm.last_info.infeasible:  # out of time (or interrupted), not a proof
+        stopped = SolutionStatus.INTERRUPTED if fm.last_info.termination is TC.INTERRUPTED else SolutionStatus.TIME_LIMIT
+        sol = Solution.empty(inst, "energy-only", stopped)
+        diag = [f"energy-only: the dispatch for its fixed load ended {fm.last_info.raw_status} without a schedule"]
     else:
-        status, sol, diag = _explain_fixed_failure(inst, starts, y, "energy-only")
+        _, sol, diag = _explain_fixed_failure(inst, fm, starts, y, "energy-only", clock)
     return finalize(inst, sol, bound=None, timings={"total_s": clock.elapsed()},
                     stats={"jobs_placed": len(starts)}, diagnosis=diag)
 
 
-def _explain_fixed_failure(inst: Instance, starts, y, method) -> tuple[str, Solution, list[str]]:
-    """The fixed load failed: without the budget, is it powerable?"""
+def _explain_fixed_failure(inst: Instance, fm: FixedScheduleModel, starts, y, method: str,
+                           clock: Clock) -> tuple[str, Solution, list[str]]:
+    """The fixed load failed: without the budget, is it powerable? (The
+    same model, its budget row lifted: no rebuild.)"""
     if inst.budget is not None:
-        free = FixedScheduleModel(inst.with_changes(budget=None))
-        sol, _ = free.solve(starts, y=y, method=method)
+        row = fm.p.row_of(fm.m.budget)
+        fm.p.h.changeRowBounds(row, -highs.INF, highs.INF)
+        sol, _ = fm.solve(starts, y=y, method=method, time_limit=clock.left())
+        fm.p.h.changeRowBounds(row, -highs.INF, float(inst.budget))
         if sol is not None:
             e = evaluate(inst, sol).emissions_t
             sol.status = "budget_infeasible"

@@ -12,12 +12,11 @@ import argparse
 import json
 import logging
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 from . import interrupts, logs
-from .clock import Clock
+from .clock import Clock, process_start
 from .config import BendersOptions, DecompositionOptions, LagrangianOptions, SolveOptions, add_option_arguments
 from .constants import ExitCode, exit_code
 from .errors import CarbonschedError, InstanceError
@@ -157,23 +156,35 @@ def apply_ablations(inst, args):
                   renewable_scale=args.renewable_scale)
 
 
-def _load_everywhere(name, comm):
-    """Rank 0 reads and validates the instance, then every rank gets it
-    (or rank 0's error), so the ranks never disagree."""
+def _prepare(args: argparse.Namespace):
+    """(instance after ablations, options) for ``solve``: bad options fail
+    before the instance is read, the output path before any work."""
+    from .config import make_options
     from .instance import load_instance
+    from .solution import check_writable
 
+    options = make_options(METHODS[args.method].options, **_given_options(args))
+    if args.out is not None:
+        check_writable(args.out)
+    return apply_ablations(load_instance(args.instance), args), options
+
+
+def _on_rank0_then_everywhere(fn, comm):
+    """Run ``fn`` on rank 0 and send its result (or its error) to every
+    rank, so that the ranks never disagree on the instance, the method or
+    the options: a worker's own command line is not read."""
     if comm is None or comm.Get_size() == 1:
-        return load_instance(name)
-    inst, err = None, None
+        return fn()
+    out, err = None, None
     if comm.Get_rank() == 0:
         try:
-            inst = load_instance(name)
+            out = fn()
         except CarbonschedError as e:
             err = e
-    inst, err = comm.bcast((inst, err), root=0)
+    out, err = comm.bcast((out, err), root=0)
     if err is not None:
         raise err if comm.Get_rank() == 0 else _Quiet(int(ExitCode.BAD_INPUT))
-    return inst
+    return out
 
 
 class _Quiet(Exception):
@@ -187,33 +198,30 @@ class _Quiet(Exception):
 def cmd_solve(args, clock: Clock) -> int:
     from .methods import solve
     from .report import format_result
-    from .solution import check_writable, write_solution
+    from .solution import write_solution_or_fallback
 
-    rank, size = _rank_size()
     comm = _comm()
-    opts = _given_options(args)
-    spec = METHODS[args.method]
-    from .config import make_options
-
-    options = make_options(spec.options, **opts)  # bad options fail here, before any work
-    if rank == 0 and args.out is not None:
-        check_writable(args.out)
-    inst = apply_ablations(_load_everywhere(args.instance, comm), args)
+    method = _on_rank0_then_everywhere(lambda: args.method, comm)
+    inst, options = _on_rank0_then_everywhere(lambda: _prepare(args), comm)
     with interrupts.handling_signals():
-        res = solve(inst, args.method, options, comm=comm, clock=clock)
+        res = solve(inst, method, options, comm=comm, clock=clock)
     if not isinstance(res, Result):  # a worker rank: rank 0 reports
         return 0
+    written = None
     if args.out is not None:
-        write_solution(res.solution, inst, args.out)
+        written = write_solution_or_fallback(res.solution, inst, args.out)
     _print(format_result(inst, res))
-    if args.out is not None:
-        _print(f"\nsolution written to {args.out}")
+    if written is not None:
+        _print(f"\nsolution written to {written}" + ("" if written == args.out else
+                                                     f" (could not write {args.out}: see the error above)"))
     if args.plots and res.breakdown is not None:
         from .plots import plot_solution
 
         files = plot_solution(inst, res.solution, args.plots)
         _print(f"figures written to {args.plots}: {', '.join(f.name for f in files)}")
     code = exit_code(res.status, res.breakdown is not None, res.check.ok if res.check is not None else None)
+    if written is not None and written != args.out:
+        code = ExitCode.BAD_INPUT
     _print(f"exit status {int(code)} ({code.name.lower()})")
     return int(code)
 
@@ -297,7 +305,7 @@ def _silence_stdout() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    clock_start = time.perf_counter()  # a time limit counts from here: reading the instance counts too
+    clock_start = process_start()  # a time limit counts from the command's start: imports and reading count too
     for stream in (sys.stdout, sys.stderr):  # an unprintable name (a lone surrogate) must not crash the output
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")

@@ -13,7 +13,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from . import highs
-from .clock import Clock
+from .clock import BudgetExhausted, Clock
 from .constants import InfeasibilityCause, SolutionStatus
 from .derived import emissions_floor, max_supply
 from .instance import Instance
@@ -68,36 +68,40 @@ def static_required_job_problems(inst: Instance) -> list[str]:
     return out
 
 
-def least_emissions(inst: Instance, *, time_limit: float | None = None) -> tuple[float | None, float | None, bool]:
+def least_emissions(inst: Instance, *, time_limit: float | None = None, clock: Clock | None = None
+                    ) -> tuple[float | None, float | None, bool]:
     """Least emissions (tCO2) reachable with the required jobs and the idle
     load, budget ignored. Returns (best found, proven lower bound, proven
     infeasible): (None, None, True) when even that is infeasible, (None,
     bound, False) when time ran out first."""
     from .model import build_monolithic
 
-    m = build_monolithic(inst, with_budget=False)
+    clock = clock or Clock(time_limit)
+    t0 = clock.elapsed()
+    m = build_monolithic(inst, with_budget=False, clock=clock)
     m.obj.deactivate()
     m.emin = pyo.Objective(expr=m.total_emissions, sense=pyo.minimize)
-    p = highs.compile_model(m)
-    info = highs.solve(p, time_limit=time_limit, mip_gap=1e-6)
+    p = highs.compile_model(m, clock=clock, build_s=clock.elapsed() - t0)
+    info = highs.solve(p, time_limit=clock.left(), mip_gap=1e-6)
     if not info.has_solution:
         return None, info.bound, info.infeasible
     return info.objective, info.bound, False
 
 
-def _unplaceable_required(inst: Instance, time_limit: float | None) -> list[str] | None:
+def _unplaceable_required(inst: Instance, clock: Clock) -> list[str] | None:
     """Make required jobs optional, maximise how many run (no budget), and
     name those left out (None: no answer in time)."""
     from .model import build_monolithic
 
     relaxed = inst.with_changes(required=np.zeros(inst.J, bool), budget=None)
-    m = build_monolithic(relaxed, with_budget=False)
+    t0 = clock.elapsed()
+    m = build_monolithic(relaxed, with_budget=False, clock=clock)
     m.obj.deactivate()
     jj, _, _ = inst.triples
     req_k = [k for k in range(jj.size) if inst.required[jj[k]]]
     m.nreq = pyo.Objective(expr=sum(m.compute.x[k] for k in req_k), sense=pyo.maximize)
-    p = highs.compile_model(m)
-    info = highs.solve(p, time_limit=time_limit)
+    p = highs.compile_model(m, clock=clock, build_s=clock.elapsed() - t0)
+    info = highs.solve(p, time_limit=clock.left())
     if not info.has_solution:
         if info.infeasible:
             return ["even with no required jobs the system cannot power its idle load and inference: "
@@ -132,7 +136,17 @@ def diagnose(inst: Instance, *, time_limit: float | None = None) -> Diagnosis:
     static = static_required_job_problems(inst)
     if static:
         return Diagnosis(SolutionStatus.INFEASIBLE, InfeasibilityCause.REQUIRED_JOB_UNPLACEABLE, static)
-    emin, ebound, proven = least_emissions(inst, time_limit=clock.left())
+    proof = budget_below_least_emissions(inst)
+    if proof is not None:
+        return proof
+    try:
+        return _diagnose_by_models(inst, clock)
+    except BudgetExhausted:
+        return Diagnosis(None, InfeasibilityCause.UNDECIDED, ["the diagnosis ran out of time"], timed_out=True)
+
+
+def _diagnose_by_models(inst: Instance, clock: Clock) -> Diagnosis:
+    emin, ebound, proven = least_emissions(inst, clock=clock)
     if emin is None and not proven:
         facts = {"least_emissions_bound_t": ebound} if ebound is not None else {}
         if inst.budget is not None and ebound is not None and ebound > inst.budget * (1 + 1e-9) + 1e-9:
@@ -141,7 +155,7 @@ def diagnose(inst: Instance, *, time_limit: float | None = None) -> Diagnosis:
                 f"{ebound:.6g} t)"], facts)
         return Diagnosis(None, InfeasibilityCause.UNDECIDED, ["the diagnosis ran out of time"], facts, timed_out=True)
     if emin is None:
-        msgs = _unplaceable_required(inst, clock.left())
+        msgs = _unplaceable_required(inst, clock)
         if msgs is None:
             return Diagnosis(None, InfeasibilityCause.UNDECIDED, ["the diagnosis ran out of time"], timed_out=True)
         cause = (InfeasibilityCause.IDLE_LOAD_UNPOWERED if msgs[0].startswith("even with no required")

@@ -24,6 +24,9 @@ class InstanceError(CarbonschedError, ValueError):
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{head} ({len(self.problems)} problem(s)):\n{lines}")
 
+    def __reduce__(self):  # pickled whole (MPI broadcasts it from rank 0)
+        return (type(self), (self.problems, self.source))
+
 
 class SolutionFormatError(CarbonschedError, ValueError):
     """A solution file cannot be read (missing keys, wrong lengths)."""

@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from . import highs
+from .clock import Clock
 from .instance import Instance
 from .model import build_monolithic, extract_solution
 from .solution import Solution
@@ -25,11 +26,11 @@ class FixedScheduleModel:
     ``Instance.triples``) returns the best routing and dispatch for that
     schedule, or None when it cannot be powered or meet the budget."""
 
-    def __init__(self, inst: Instance):
+    def __init__(self, inst: Instance, *, clock: Clock | None = None):
         t0 = time.perf_counter()
         self.inst = inst
-        self.m = build_monolithic(inst)
-        self.p = highs.compile_model(self.m)
+        self.m = build_monolithic(inst, clock=clock)
+        self.p = highs.compile_model(self.m, clock=clock, build_s=time.perf_counter() - t0)
         c = self.m.compute
         jj, _, _ = inst.triples
         self.x_cols = self.p.cols_of(c.x[k] for k in range(jj.size)).astype(np.int32)
@@ -40,6 +41,7 @@ class FixedScheduleModel:
                              dtype=float).reshape(rr.size, inst.H)
         self.build_s = time.perf_counter() - t0
         self.last_x: np.ndarray | None = None
+        self.last_info: highs.SolveInfo | None = None  # the last solve's outcome (infeasible, or out of time)
         self.solves = 0
         self.solve_s = 0.0
 
@@ -64,6 +66,7 @@ class FixedScheduleModel:
         else:
             h.changeColsBounds(int(yok.sum()), yc[yok], np.zeros(int(yok.sum())), self.y_ub.ravel()[yok])
         info = highs.solve(self.p, time_limit=time_limit, mip_gap=1e-6)
+        self.last_info = info
         self.solves += 1
         self.solve_s += time.perf_counter() - t0
         if not info.has_solution:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
+from .clock import Clock
 from .compute import build_compute, compute_arrays
 from .energy import build_site_energy, site_arrays
 from .highs import gc_paused
@@ -21,16 +22,20 @@ __all__ = ["build_monolithic", "extract_solution", "model_size"]
 
 
 def build_monolithic(inst: Instance, *, relax: bool = False, with_budget: bool = True,
-                     capacity: bool = True) -> pyo.ConcreteModel:
+                     capacity: bool = True, clock: Clock | None = None) -> pyo.ConcreteModel:
     """The full-horizon model maximising OB. ``relax=True`` gives its LP
     relaxation in the job binaries; ``with_budget=False`` drops the carbon
-    budget row (the model keeps ``m.total_emissions`` either way)."""
+    budget row (the model keeps ``m.total_emissions`` either way). With a
+    ``clock``, the build stops (:class:`~carbonsched.clock.BudgetExhausted`)
+    between blocks once the time is up."""
     with gc_paused():
         m = pyo.ConcreteModel(name=inst.name)
         m.compute = pyo.Block()
         build_compute(m.compute, inst, relax=relax, capacity=capacity)
         m.site = pyo.Block(range(inst.S))
         for s in range(inst.S):
+            if clock is not None:
+                clock.check("building the model")
             build_site_energy(m.site[s], inst, s)
         m.link = pyo.Constraint(range(inst.S), range(inst.H),
                                 rule=lambda _m, s, t: _m.site[s].supplied[t] == _m.compute.P[s, t])

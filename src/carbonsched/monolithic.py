@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import highs
-from .clock import Clock
+from .clock import BudgetExhausted, Clock
 from .config import SolveOptions
 from .constants import SolutionStatus
 from .constants import TerminationCondition as TC
@@ -35,9 +35,14 @@ def solve_monolithic(inst: Instance, opts: SolveOptions, *, clock: Clock | None 
     if proof is not None:
         return finalize(inst, Solution.empty(inst, "monolithic", proof.status), bound=None,
                         timings={"total_s": clock.elapsed()}, stats=proof.facts, diagnosis=proof.messages)
-    m = build_monolithic(inst)
-    t_build = clock.elapsed()
-    p = highs.compile_model(m)
+    try:
+        t0 = clock.elapsed()
+        m = build_monolithic(inst, clock=clock)
+        t_build = clock.elapsed() - t0
+        p = highs.compile_model(m, clock=clock, build_s=t_build)
+    except BudgetExhausted as e:
+        return finalize(inst, Solution.empty(inst, "monolithic", SolutionStatus.TIME_LIMIT), bound=None,
+                        timings={"total_s": clock.elapsed()}, stats={"stop": TC.TIME_LIMIT.value}, diagnosis=[str(e)])
     info = highs.solve(p, time_limit=clock.left(), mip_gap=opts.gap, threads=opts.threads, log=opts.solver_log)
     timings = {"build_s": t_build, "translate_s": p.compile_s, "solve_s": info.solve_s}
     stats = {"binaries": int(p.integer_cols.size), "columns": p.num_col, "rows": p.num_row,

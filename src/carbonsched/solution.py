@@ -22,7 +22,8 @@ from .constants import SolutionStatus
 from .errors import OutputError, SolutionFormatError
 from .instance import Instance
 
-__all__ = ["SITE_SERIES", "Solution", "atomic_write_text", "check_writable", "read_solution", "write_solution"]
+__all__ = ["SITE_SERIES", "Solution", "atomic_write_bytes", "atomic_write_text", "check_writable", "read_solution",
+           "write_solution", "write_solution_or_fallback"]
 
 SITE_SERIES = ("grid_import_mw", "grid_export_mw", "battery_charge_mw", "battery_discharge_mw", "soc_mwh",
                "renewable_used_mw", "generator_mw", "generator_on")
@@ -110,15 +111,25 @@ def check_writable(path: str | Path) -> None:
         raise OutputError(f"output folder is not writable: {parent}")
     if p.exists() and not os.access(p, os.W_OK):
         raise OutputError(f"output file is not writable: {p}")
+    if p.is_char_device():  # /dev/full takes no byte, /dev/null every byte: find out now, not after the solve
+        try:
+            with open(p, "wb", buffering=0) as fh:
+                fh.write(b"\n")
+        except OSError as e:
+            raise OutputError(f"cannot write {p}: {e.strerror or e}") from None
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, flush it to disk,
+    """Write ``text`` (UTF-8) atomically: see :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, text.encode("utf-8", errors="backslashreplace"))
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, flush it to disk,
     then rename it into place: a reader (or a kill mid-write) sees the old
     file or the new one, never a broken one. Special files (``/dev/null``,
     ``/dev/full``) are written directly."""
     p = Path(path)
-    data = text.encode("utf-8", errors="backslashreplace")
     try:
         if p.exists() and not p.is_file():  # a device or pipe: no rename possible
             with open(p, "wb") as fh:
@@ -136,6 +147,27 @@ def atomic_write_text(path: str | Path, text: str) -> None:
             raise
     except OSError as e:
         raise OutputError(f"cannot write {p}: {e.strerror or e}") from None
+
+
+def write_solution_or_fallback(sol: Solution, inst: Instance, path: str | Path) -> Path:
+    """Write the solution to ``path``; if that fails (a full disk, a folder
+    that vanished), print why on stderr and save it in the temporary folder
+    instead, so a solved schedule is never lost. Returns where it went."""
+    try:
+        write_solution(sol, inst, path)
+        return Path(path)
+    except OutputError as e:
+        fd, tmp = tempfile.mkstemp(prefix=f"carbonsched-{_safe(inst.name)}-", suffix=".json")
+        os.close(fd)
+        write_solution(sol, inst, tmp)
+        import sys
+
+        print(f"carbonsched: error: {e}; the solution was saved to {tmp} instead", file=sys.stderr, flush=True)
+        return Path(tmp)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
 
 
 def write_solution(sol: Solution, inst: Instance, path: str | Path) -> None:

@@ -29,7 +29,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from .. import highs
-from ..clock import Clock
+from ..clock import BudgetExhausted, Clock
 from ..compute import add_facility_load, build_compute, compute_arrays
 from ..config import BendersOptions
 from ..constants import TerminationCondition as TC
@@ -38,6 +38,7 @@ from ..diagnose import budget_below_least_emissions, diagnose
 from ..instance import Instance
 from ..result import Result, WorkerReport, relative_gap
 from ..solution import SITE_SERIES, Solution
+from .checkpoint import pack_ragged, unpack_ragged
 from .driver import RunState, finish
 from .pool import PoolEval, SubproblemPool, run_on_pool
 from .recovery import PrimalRecovery
@@ -93,9 +94,10 @@ class BendersMaster:
     feas_cuts: int = 0
 
     @staticmethod
-    def build(inst: Instance) -> BendersMaster:
+    def build(inst: Instance, clock: Clock | None = None) -> BendersMaster:
+        t0 = time.perf_counter()
         m = build_master(inst)
-        p = highs.compile_model(m)
+        p = highs.compile_model(m, clock=clock, build_s=time.perf_counter() - t0)
         p.set_integrality(relax=True)  # the LP phase comes first
         S, H = inst.S, inst.H
         Pv = np.array([[p.col[m.Pv[s, t]] for t in range(H)] for s in range(S)], dtype=np.int32)
@@ -197,17 +199,26 @@ def _run(inst: Instance, opts: BendersOptions, pool: SubproblemPool, clock: Cloc
     if proof is not None:
         st.stop, st.diagnosis = TC.BUDGET_INFEASIBLE, proof.messages
         return finish(st, pool)
-    with st.timed("build_s"):
-        master = BendersMaster.build(inst)
-        pool.calibrate()
-        rec = PrimalRecovery(inst, pool, method="benders") if opts.heuristic else None
+    try:
+        with st.timed("build_s"):
+            master = BendersMaster.build(inst, clock)
+            pool.calibrate()
+            rec = PrimalRecovery(inst, pool, method="benders", clock=clock) if opts.heuristic else None
+    except BudgetExhausted as e:
+        st.stop, st.diagnosis = TC.TIME_LIMIT, [str(e)]
+        return finish(st, pool)
     ph = _Phase()
+    st.snapshot = lambda: _snapshot(st, master, ph)
+    restored = st.restore()
+    if restored is not None:
+        _restore(*restored, st, master, ph)
     log.header(f"Benders: {inst.S} sites over {pool.size} rank(s), {master.p.num_col} master columns "
                f"({master.p.integer_cols.size} binaries), stabilisation "
                f"{'in-out' if opts.stabilize == 'inout' else 'off'}")
     while (stop := st.stop_reason()) is None:
         st.iteration += 1
         end = _iterate(st, master, pool, rec, ph)
+        st.checkpoint()
         if end is not None:
             st.stop = end
             break
@@ -216,6 +227,40 @@ def _run(inst: Instance, opts: BendersOptions, pool: SubproblemPool, clock: Cloc
                     feasibility_cuts=master.feas_cuts,
                     heuristic_recoveries=rec.recoveries if rec is not None else 0)
     return finish(st, pool)
+
+
+def _snapshot(st: RunState[BendersOptions], master: BendersMaster, ph: _Phase) -> tuple[dict, dict]:
+    """The checkpoint of a Benders run: master cuts, phase, core point, and
+    the incumbent's master vector."""
+    rows = master.p.added
+    header = {"phase": ph.name, "tighten": ph.tighten, "lp_iterations": ph.lp_iterations,
+              "mip_iterations": ph.mip_iterations, "cuts": master.cuts, "feas_cuts": master.feas_cuts}
+    arrays: dict = {"cut_lo": np.array([r[0] for r in rows]), "cut_hi": np.array([r[1] for r in rows])}
+    arrays["cut_cols"], arrays["cut_ptr"] = pack_ragged([r[2] for r in rows], np.int64)
+    arrays["cut_vals"], _ = pack_ragged([r[3] for r in rows])
+    if ph.core is not None:
+        arrays["core_P"] = ph.core[0]
+        if ph.core[1] is not None:
+            arrays["core_b"] = ph.core[1]
+    if st.best is not None:
+        arrays["inc_x"] = st.best.payload["x"]
+    return header, arrays
+
+
+def _restore(header: dict, arrays: dict, st: RunState[BendersOptions], master: BendersMaster, ph: _Phase) -> None:
+    """Put a checkpoint's Benders state back: cuts into the master, the phase."""
+    cols = unpack_ragged(arrays["cut_cols"], arrays["cut_ptr"])
+    vals = unpack_ragged(arrays["cut_vals"], arrays["cut_ptr"])
+    for lo, hi, c, v in zip(arrays["cut_lo"], arrays["cut_hi"], cols, vals):
+        master.p.add_row(float(lo), float(hi), c, v)
+    master.cuts, master.feas_cuts = int(header["cuts"]), int(header["feas_cuts"])
+    ph.name, ph.tighten = header["phase"], bool(header["tighten"])
+    ph.lp_iterations, ph.mip_iterations = int(header["lp_iterations"]), int(header["mip_iterations"])
+    if "core_P" in arrays:
+        ph.core = (arrays["core_P"].copy(), arrays["core_b"].copy() if "core_b" in arrays else None)
+    master.p.set_integrality(relax=ph.name == "lp")
+    if st.best is not None:
+        st.best.payload["x"] = arrays["inc_x"].copy()
 
 
 def _master_gap(st: RunState[BendersOptions], ph: _Phase) -> float:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -29,6 +29,7 @@ from ..diagnose import diagnose
 from ..instance import Instance
 from ..result import Result, finalize, relative_gap
 from ..solution import Solution
+from .checkpoint import load_checkpoint, save_checkpoint
 from .trace import IterationLog
 
 __all__ = ["Incumbent", "RunState", "finish"]
@@ -64,6 +65,10 @@ class RunState(Generic[OptsT]):
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     stats: dict[str, Any] = field(default_factory=dict)
     diagnosis: list[str] = field(default_factory=list)
+    #: the method's own state for a checkpoint: () -> (header dict, arrays dict)
+    snapshot: Callable[[], tuple[dict[str, Any], dict[str, np.ndarray]]] | None = None
+    saved_at: float = 0.0
+    resumed_from: int = 0  # iterations done before a resume
 
     # -- incumbent and bound ---------------------------------------------
     @property
@@ -115,6 +120,39 @@ class RunState(Generic[OptsT]):
         moved_i = (new.get("incumbent") or -np.inf) - (old.get("incumbent") or -np.inf)
         return not (moved_b > rel * scale or moved_i > rel * scale)
 
+    # -- checkpoints ------------------------------------------------------------
+    def checkpoint(self, *, force: bool = False) -> None:
+        """Save the run's state to ``opts.checkpoint`` if ``checkpoint_every``
+        seconds have passed since the last save (or ``force``)."""
+        path = self.opts.checkpoint
+        if path is None or self.snapshot is None:
+            return
+        now = self.clock.elapsed()
+        if not force and now - self.saved_at < self.opts.checkpoint_every:
+            return
+        with self.timed("checkpoint_s"):
+            header, arrays = self.snapshot()
+            header.update(iteration=self.iteration, bound=self.bound if np.isfinite(self.bound) else None,
+                          objective=self.best.objective if self.best is not None else None, trace=self.trace)
+            save_checkpoint(path, method=self.method, inst=self.inst, header=header, arrays=arrays,
+                            incumbent=self.best.solution if self.best is not None else None)
+        self.saved_at = self.clock.elapsed()
+
+    def restore(self) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+        """Load ``opts.resume`` (if given) into this state; returns the
+        method's own (header, arrays) to restore the rest."""
+        if self.opts.resume is None:
+            return None
+        header, arrays, inc = load_checkpoint(self.opts.resume, method=self.method, inst=self.inst)
+        self.iteration = self.resumed_from = int(header["iteration"])
+        self.tighten(header.get("bound"))
+        self.trace = list(header.get("trace") or [])
+        if inc is not None and header.get("objective") is not None:
+            self.best = Incumbent(inc, float(header["objective"]))
+        self.log.note(f"resumed from {self.opts.resume} after {self.iteration} iterations: bound "
+                      f"{self.bound:,.4f}, incumbent {self.objective:,.4f}")
+        return header, arrays
+
     # -- timing and trace ---------------------------------------------------
     @contextmanager
     def timed(self, key: str) -> Iterator[None]:
@@ -137,7 +175,9 @@ def finish(state: RunState[Any], pool) -> Result:
     no schedule was found, the summary line, and the checked result."""
     inst, opts = state.inst, state.opts
     stop = state.stop or TC.STALLED
-    stats = {**state.stats, "iterations": state.iteration, "ranks": pool.size, "stop": stop.value,
+    state.checkpoint(force=True)
+    stats = {**state.stats, "iterations": state.iteration, "resumed_after": state.resumed_from, "ranks": pool.size,
+             "stop": stop.value,
              "trace": state.trace, "rank_load_s": pool.loads().tolist(), "sites_per_rank": pool.sites_per_rank()}
     timings = dict(state.timings)
     bound = state.bound if np.isfinite(state.bound) else None

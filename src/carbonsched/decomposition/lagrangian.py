@@ -37,7 +37,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from .. import highs
-from ..clock import Clock
+from ..clock import BudgetExhausted, Clock
 from ..compute import add_facility_load, build_compute, inference_margin
 from ..config import LagrangianOptions
 from ..constants import TerminationCondition as TC
@@ -46,9 +46,10 @@ from ..diagnose import budget_below_least_emissions, static_required_job_problem
 from ..errors import SolverError
 from ..instance import Instance
 from ..result import Result, WorkerReport
+from .checkpoint import CheckpointError, pack_ragged, unpack_ragged
 from .driver import RunState, finish
 from .pool import SubproblemPool, run_on_pool
-from .recovery import PrimalRecovery
+from .recovery import Candidate, PrimalRecovery
 from .trace import IterationLog
 
 __all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "evaluate_dual", "solve_lagrangian"]
@@ -284,7 +285,7 @@ class BoxStepBundle:
             self.row_part.append(c)
             if self.row_part.count(c) > self.max_cuts:  # drop this part's oldest cut
                 i = self.row_part.index(c)
-                self.p.h.deleteRows(1, np.array([i], dtype=np.int32))
+                self.p.delete_added_row(i)
                 self.row_part.pop(i)
 
     def step(self, pt: DualPoint) -> np.ndarray:
@@ -399,11 +400,20 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         st.stop = TC.INFEASIBLE if static else TC.BUDGET_INFEASIBLE
         st.diagnosis = static or proof.messages
         return finish(st, pool)
-    with st.timed("build_s"):
-        lay, compute, update, u = _setup(inst, opts, pool)
-        pool.calibrate()
-        rec = PrimalRecovery(inst, pool, method="lagrangian")
-    recent: list[np.ndarray] = []  # the job choices of the last 20 iterations
+    try:
+        with st.timed("build_s"):
+            lay, compute, update, u = _setup(inst, opts, pool)
+            pool.calibrate()
+            rec = PrimalRecovery(inst, pool, method="lagrangian", clock=clock)
+    except BudgetExhausted as e:
+        st.stop, st.diagnosis = TC.TIME_LIMIT, [str(e)]
+        return finish(st, pool)
+    dual = _DualState(u, [])
+    st.snapshot = lambda: _snapshot(st, update, dual)
+    restored = st.restore()
+    if restored is not None:
+        _restore(*restored, st, update, dual)
+    recent = dual.recent  # the job choices of the last 20 iterations
     log.header(f"Lagrangian: {inst.S} sites over {pool.size} rank(s), {lay.n} multipliers "
                f"(capacity {'dualised' if lay.has_lam else 'kept'}), dual update {opts.dual_update}")
     # keep up to 15% of the time limit (at most polish_time) for the final polish
@@ -411,7 +421,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
     while (stop := st.stop_reason(reserve=reserve)) is None:
         st.iteration += 1
         tc = time.perf_counter()
-        pt, psec = evaluate_dual(inst, lay, u, compute, pool)
+        pt, psec = evaluate_dual(inst, lay, dual.u, compute, pool)
         comp_s = time.perf_counter() - tc - psec
         st.timings["compute_s"] += comp_s
         st.timings["subproblems_s"] += psec
@@ -425,14 +435,15 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
                 st.offer(cand.solution, cand.objective, candidate=cand)
         with st.timed("dual_update_s"):
             if opts.dual_update == "bundle":
-                u = update.step(pt)
+                dual.u = update.step(pt)
                 step = update.radius
             else:
                 target = st.objective if st.best is not None else pt.L - 0.05 * max(1.0, abs(pt.L))
-                u = update.step(pt, target)
+                dual.u = update.step(pt, target)
                 step = update.last_step
         st.record({"bound": st.bound, "incumbent": st.best.objective if st.best else None, "gap": st.gap,
                    "L(u)": pt.L, "step": step, "comp_s": comp_s, "sub_max_s": psec})
+        st.checkpoint()
         # converged: the model predicts less bound progress than 1% of the gap asked for
         tol = max(1e-7, 0.01 * opts.gap) * max(1.0, abs(st.bound))
         if opts.dual_update == "bundle" and update.converged(tol):
@@ -450,11 +461,72 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
     return finish(st, pool)
 
 
+@dataclass
+class _DualState:
+    """The Lagrangian loop's own state: the next multipliers and the job
+    choices of the last iterations."""
+
+    u: np.ndarray
+    recent: list[np.ndarray]
+
+
+def _snapshot(st: RunState[LagrangianOptions], update, dual: _DualState) -> tuple[dict, dict]:
+    """The checkpoint of a Lagrangian run (see :mod:`.checkpoint`)."""
+    J = st.inst.J
+    header: dict = {"dual_update": st.opts.dual_update, "keep_capacity": st.opts.keep_capacity}
+    arrays: dict = {"u": dual.u, "recent": np.array(dual.recent, dtype=np.int64).reshape(len(dual.recent), J)}
+    if isinstance(update, BoxStepBundle):
+        rows = update.p.added
+        arrays["cut_lo"] = np.array([r[0] for r in rows])
+        arrays["cut_cols"], arrays["cut_ptr"] = pack_ragged([r[2] for r in rows], np.int64)
+        arrays["cut_vals"], _ = pack_ragged([r[3] for r in rows])
+        arrays["cut_part"] = np.array(update.row_part, dtype=np.int64)
+        if update.center is not None:
+            arrays["center_u"] = update.center.u
+            header["center_L"] = update.center.L
+        header.update(radius=update.radius, serious=update.serious, null=update.null, last_pred=update.last_pred)
+    else:
+        header.update(alpha=update.alpha, best=update.best if np.isfinite(update.best) else None,
+                      stall=update.stall, since_best=update.since_best)
+    if st.best is not None and "candidate" in st.best.payload:
+        cand = st.best.payload["candidate"]
+        arrays["inc_starts"] = np.asarray(cand.starts, dtype=np.int64)
+        if cand.x is not None:
+            arrays["inc_x"] = cand.x
+    return header, arrays
+
+
+def _restore(header: dict, arrays: dict, st: RunState[LagrangianOptions], update, dual: _DualState) -> None:
+    """Put a checkpoint's Lagrangian state back (multipliers, cuts, centre)."""
+    for key in ("dual_update", "keep_capacity"):
+        if header.get(key) != getattr(st.opts, key):
+            raise CheckpointError(f"checkpoint made with {key}={header.get(key)!r}, this run has "
+                                  f"{key}={getattr(st.opts, key)!r}")
+    dual.u = arrays["u"].copy()
+    dual.recent[:] = [r.copy() for r in arrays["recent"]]
+    if isinstance(update, BoxStepBundle):
+        cols = unpack_ragged(arrays["cut_cols"], arrays["cut_ptr"])
+        vals = unpack_ragged(arrays["cut_vals"], arrays["cut_ptr"])
+        for lo, c, v in zip(arrays["cut_lo"], cols, vals):
+            update.p.add_row(float(lo), highs.INF, c, v)
+        update.row_part = [int(c) for c in arrays["cut_part"]]
+        if "center_u" in arrays:
+            update.center = DualPoint(arrays["center_u"].copy(), float(header["center_L"]), np.zeros(0), None, 0.0)
+        update.radius, update.serious, update.null = header["radius"], header["serious"], header["null"]
+        update.last_pred = header["last_pred"]
+    else:
+        update.alpha, update.stall, update.since_best = header["alpha"], header["stall"], header["since_best"]
+        update.best = np.inf if header["best"] is None else header["best"]
+    if st.best is not None and "inc_starts" in arrays:
+        st.best.payload["candidate"] = Candidate(st.best.solution, st.best.objective, arrays["inc_starts"],
+                                                 arrays.get("inc_x"))
+
+
 def _polish(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[np.ndarray]) -> None:
     """The final restricted MILP over the undecided jobs, in the time left."""
     opts = st.opts
     gap = st.gap
-    if not opts.polish or st.best is None or (gap is not None and gap <= opts.gap):
+    if not opts.polish or st.best is None or "candidate" not in st.best.payload or (gap is not None and gap <= opts.gap):
         return
     limit = st.clock.cap(opts.polish_time)
     if limit is not None and limit < 1.0:

@@ -303,23 +303,49 @@ class SubproblemPool:
 def run_on_pool(inst: Instance, opts, root_fn, *, method: str, clock, comm=None):
     """Run a decomposition: rank 0 calls ``root_fn(inst, opts, pool, clock)``
     and returns its result; the other ranks serve the pool and return a
-    :class:`~carbonsched.result.WorkerReport`. A worker that fails aborts
-    the whole job rather than leave rank 0 waiting."""
+    :class:`~carbonsched.result.WorkerReport`.
+
+    An error on any rank ends every rank at once: the failing rank prints
+    its message (a traceback for what is not a :class:`CarbonschedError`,
+    i.e. a bug) and aborts the communicator, since the others may be
+    waiting for it inside a collective."""
     from ..result import WorkerReport
 
     pool = SubproblemPool(inst, comm if comm is not None else get_comm())
     if not pool.is_root:
         try:
             pool.serve()
-        except Exception:
-            import traceback
-
-            traceback.print_exc()
-            pool.comm.Abort(1)
+        except BaseException as e:
+            _abort(pool, e)
         mine = [inst.site_ids[int(s)] for s in pool._mine()]
         return WorkerReport(rank=pool.rank, method=method, sites=mine,
                             busy_s=float(pool.site_time[pool.owner == pool.rank].sum()))
     try:
         return root_fn(inst, opts, pool, clock)
+    except BaseException as e:
+        if pool.size > 1:
+            _abort(pool, e)
+        raise
     finally:
         pool.close()
+
+
+def _abort(pool: SubproblemPool, e: BaseException) -> None:
+    """Print this rank's error once and end every rank of the job."""
+    import sys
+    import traceback
+
+    from ..constants import ExitCode
+    from ..errors import CarbonschedError
+
+    prefix = f"[rank {pool.rank}] " if pool.size > 1 else ""
+    if isinstance(e, CarbonschedError):
+        print(f"{prefix}carbonsched: error: {e}", file=sys.stderr, flush=True)
+    elif isinstance(e, KeyboardInterrupt):
+        print(f"{prefix}carbonsched: stopped at once ({e})", file=sys.stderr, flush=True)
+    else:
+        traceback.print_exc()
+        sys.stderr.flush()
+    code = ExitCode.INTERRUPTED if isinstance(e, KeyboardInterrupt) else ExitCode.BAD_INPUT
+    if pool.comm is not None and pool.size > 1:
+        pool.comm.Abort(int(code))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..check import evaluate
+from ..clock import BudgetExhausted, Clock
 from ..derived import facility_load, job_room, site_costs
 from ..fixed import FixedScheduleModel
 from ..instance import Instance
@@ -94,13 +95,21 @@ class PrimalRecovery:
     undecided, started from the incumbent. Both return a :class:`Candidate`
     (or None); the caller keeps the best."""
 
-    def __init__(self, inst: Instance, pool, method: str):
-        self.inst, self.pool, self.method = inst, pool, method
-        self.fixed = FixedScheduleModel(inst)
+    def __init__(self, inst: Instance, pool, method: str, clock: Clock | None = None):
+        self.inst, self.pool, self.method, self.clock = inst, pool, method, clock
+        self._fixed: FixedScheduleModel | None = None  # built at the first recovery, within the clock
         self.seen: set = set()
         self.recoveries = 0
         self.recovery_s = 0.0
         self.polish_s = 0.0
+
+    @property
+    def fixed(self) -> FixedScheduleModel:
+        """The fixed-schedule model, built on first use (raises
+        :class:`BudgetExhausted` when the clock runs out while building)."""
+        if self._fixed is None:
+            self._fixed = FixedScheduleModel(self.inst, clock=self.clock)
+        return self._fixed
 
     def _exact_units(self, sol: Solution) -> Solution | None:
         """Re-dispatch every site exactly (MILP where committed) for the LP's
@@ -121,8 +130,14 @@ class PrimalRecovery:
         return sol
 
     def from_choice(self, chosen: np.ndarray, score: np.ndarray, time_limit: float | None = None) -> Candidate | None:
-        """A feasible schedule from one job choice, or None (nothing new, or
-        nothing feasible found)."""
+        """A feasible schedule from one job choice, or None (nothing new,
+        nothing feasible found, or no time left to build the model)."""
+        try:
+            return self._from_choice(chosen, score, time_limit)
+        except BudgetExhausted:
+            return None
+
+    def _from_choice(self, chosen: np.ndarray, score: np.ndarray, time_limit: float | None) -> Candidate | None:
         inst = self.inst
         t0 = time.perf_counter()
         drop = np.zeros(inst.J, bool)
