@@ -1,0 +1,316 @@
+"""Never lose a found schedule (issue 10): signals, wall-clock limits, atomic
+output, checkpoint/resume, MPI faults, and malformed input -- each run as a
+user would run it, through the command line in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from carbonsched import ExitCode, load_instance, read_solution, solve
+from carbonsched.check import check_solution
+
+from mpi_util import mpiexec
+
+CLI = [sys.executable, "-m", "carbonsched"]
+ENV = dict(os.environ, PYTHONUNBUFFERED="1")
+
+
+def run(args: list[str], timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=ENV, **kw)
+
+
+def no_traceback(p: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in p.stderr and "Traceback" not in p.stdout, p.stderr[-3000:]
+
+
+def _has_incumbent(line: str) -> bool:
+    """A Lagrangian trace row with an incumbent: iter, bound, incumbent, ..."""
+    parts = line.split()
+    return len(parts) >= 4 and parts[0].isdigit() and parts[2] != "-"
+
+
+def _start_and_signal(cmd: list[str], sig: int, *, ready, grace: float = 30) -> tuple[int, str, str]:
+    """Start ``cmd``, wait until ``ready(line)`` holds for a stdout line,
+    send ``sig``, and return (rc, stdout, stderr)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            start_new_session=True)
+    seen = []
+    t0 = time.time()
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append(line)
+        if ready(line):
+            break
+        assert time.time() - t0 < 120, "never became ready:\n" + "".join(seen[-20:])
+    os.kill(proc.pid, sig)
+    out, err = proc.communicate(timeout=grace)
+    return proc.returncode, "".join(seen) + out, err
+
+
+# -- signals ---------------------------------------------------------------------
+@pytest.mark.mpi
+@pytest.mark.parametrize("ranks", [1, 2])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_writes_the_incumbent(tmp_path, ranks, sig):
+    out = tmp_path / "sol.json"
+    args = ["solve", "small", "--method", "lagrangian", "--gap", "0", "--time-limit", "100", "--out", str(out)]
+    cmd = [*CLI, *args] if ranks == 1 else [mpiexec(), "-n", str(ranks), *CLI, *args]
+    rc, stdout, stderr = _start_and_signal(cmd, sig, ready=_has_incumbent)
+    assert rc == ExitCode.INTERRUPTED, stdout[-2000:] + stderr[-2000:]
+    assert "Traceback" not in stderr
+    d = json.loads(out.read_text())
+    assert d["status"] == "interrupted" and d["objective"] is not None and d["bound"] >= d["objective"]
+    inst = load_instance("small")
+    rep = check_solution(inst, read_solution(d, inst))
+    assert rep.ok, rep.violations
+
+
+def test_sigint_stops_a_monolithic_solve_and_keeps_its_incumbent(tmp_path):
+    out = tmp_path / "sol.json"
+    cmd = [*CLI, "solve", "small", "--gap", "0", "--time-limit", "100", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    time.sleep(6)  # HiGHS has an incumbent of small after about 2 s
+    t = time.time()
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert time.time() - t < 5, "HiGHS did not stop promptly on SIGINT"
+    assert proc.returncode == ExitCode.INTERRUPTED, stdout[-2000:] + stderr[-2000:]
+    d = json.loads(out.read_text())
+    inst = load_instance("small")
+    assert d["status"] == "interrupted" and check_solution(inst, read_solution(d, inst)).ok
+
+
+# -- wall-clock limits ------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["monolithic", "benders", "lagrangian", "energy-only", "compute-only"])
+def test_time_limit_5_on_medium_holds(method):
+    t = time.time()
+    p = run(["solve", "medium", "--method", method, "--time-limit", "5", "--quiet"])
+    wall = time.time() - t
+    no_traceback(p)
+    assert wall <= 5 * 1.05 + 2, f"{method}: --time-limit 5 took {wall:.2f} s of wall time"
+    assert p.returncode in (ExitCode.FEASIBLE, ExitCode.NO_SCHEDULE, ExitCode.INFEASIBLE), p.stdout[-1500:]
+
+
+def test_budget_below_the_emission_floor_is_proven_at_once(tmp_path):
+    d = load_instance("medium").to_dict()
+    d["carbon_budget_t"] = 100.0
+    f = tmp_path / "tight.json"
+    f.write_text(json.dumps(d))
+    for method in ("monolithic", "lagrangian"):
+        t = time.time()
+        p = run(["solve", str(f), "--method", method, "--time-limit", "5", "--quiet"])
+        assert p.returncode == ExitCode.INFEASIBLE, p.stdout[-1500:]
+        assert "status   budget_infeasible" in p.stdout and "carbon_budget_t = 100 t is below" in p.stdout
+        assert time.time() - t < 5
+
+
+# -- output -------------------------------------------------------------------------
+def test_a_kill_during_the_write_leaves_the_old_or_the_new_file(tmp_path):
+    """A writer alternates two large solution files in a loop and is killed
+    at random moments: the file is always one of the two, whole."""
+    target = tmp_path / "sol.json"
+    code = f"""
+import sys
+from carbonsched import load_instance, solve, write_solution
+inst = load_instance("small")
+res = solve(inst, "energy-only")
+a = res.solution
+write_solution(a, inst, {str(target)!r})
+print("ready", flush=True)
+i = 0
+while True:
+    a.stats["i"] = i % 2
+    write_solution(a, inst, {str(target)!r})
+    i += 1
+"""
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdout.readline().startswith("ready")
+        time.sleep(float(rng.uniform(0.05, 0.4)))
+        proc.kill()
+        proc.wait()
+        d = json.loads(target.read_text())  # never a broken file
+        assert d["instance"] == "small" and d["stats"].get("i", 0) in (0, 1)
+
+
+def test_output_is_checked_before_the_solve_and_written_before_the_summary(tmp_path):
+    p = run(["solve", "medium", "--method", "monolithic", "--out", "/no/such/dir/s.json"], timeout=30)
+    assert p.returncode == ExitCode.BAD_INPUT and "output folder does not exist" in p.stderr
+    no_traceback(p)
+    p = run(["solve", "paper-default", "--out", "/dev/full"], timeout=30)
+    assert p.returncode == ExitCode.BAD_INPUT and "/dev/full" in p.stderr and "status" not in p.stdout
+    no_traceback(p)
+    # a closed pipe after the file is written costs nothing
+    out = tmp_path / "s.json"
+    sh = subprocess.run(f"{' '.join(CLI)} solve paper-default --out {out} | true", shell=True, capture_output=True,
+                        text=True, timeout=120, env=ENV)
+    assert "Traceback" not in sh.stderr and json.loads(out.read_text())["status"] == "optimal"
+
+
+def test_an_unprintable_site_name_costs_nothing(tmp_path):
+    d = load_instance("paper-default").to_dict()
+    old = d["sites"][0]["id"]
+    d["sites"][0]["id"] = "\ud800site"
+    for j in d["training_jobs"]:
+        j["sites"] = [("\ud800site" if s == old else s) for s in j["sites"]]
+    d["latency_ms"] = {r: {("\ud800site" if s == old else s): v for s, v in row.items()}
+                       for r, row in d["latency_ms"].items()}
+    f = tmp_path / "odd.json"
+    f.write_text(json.dumps(d))
+    out = tmp_path / "s.json"
+    p = run(["solve", str(f), "--out", str(out), "--quiet"])
+    no_traceback(p)
+    assert p.returncode == ExitCode.OK and json.loads(out.read_text())["status"] == "optimal"
+
+
+# -- checkpoint / resume ------------------------------------------------------------
+@pytest.mark.parametrize("method", ["lagrangian", "benders"])
+def test_resume_matches_the_uninterrupted_run(tmp_path, optima, method):
+    inst, mono, _ = optima["budget_binding"]
+    whole = solve(inst, method, gap=1e-4)
+    ck = tmp_path / "run.ckpt.npz"
+    first = solve(inst, method, gap=1e-4, max_iterations=6, checkpoint=ck)
+    assert first.solution.stats["stop"] == "iteration_limit" and ck.exists()
+    resumed = solve(inst, method, gap=1e-4, resume=ck)
+    assert resumed.solution.stats["resumed_after"] == 6
+    if method == "lagrangian":  # multipliers, cuts and centre restored: the same iterates, the same answer
+        assert resumed.objective == pytest.approx(whole.objective, rel=1e-9)
+        assert resumed.bound == pytest.approx(whole.bound, rel=1e-9)
+    else:  # Benders: cuts and phase restored, the site LPs' warm bases are not: the same answer to the gap asked
+        assert abs(resumed.objective - whole.objective) <= 1e-4 * abs(whole.objective)
+    assert resumed.bound >= mono.objective - 1e-6 * abs(mono.objective) >= resumed.objective - 1e-5 * abs(
+        mono.objective)
+    assert resumed.check.ok
+
+
+def test_resume_after_sigkill(tmp_path):
+    ck = tmp_path / "small.ckpt.npz"
+    out = tmp_path / "sol.json"
+    cmd = [*CLI, "solve", "small", "--method", "lagrangian", "--gap", "0", "--time-limit", "100",
+           "--checkpoint", str(ck), "--checkpoint-every", "0.2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    t0 = time.time()
+    while not ck.exists() and time.time() - t0 < 60:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.kill()
+    proc.communicate()
+    p = run(["solve", "small", "--method", "lagrangian", "--resume", str(ck), "--time-limit", "8", "--out", str(out)])
+    no_traceback(p)
+    assert "resumed from" in p.stdout and p.returncode == ExitCode.FEASIBLE, p.stdout[-2000:]
+    d = json.loads(out.read_text())
+    assert d["stats"]["resumed_after"] >= 1 and d["bound"] >= d["objective"]
+    inst = load_instance("small")
+    assert check_solution(inst, read_solution(d, inst)).ok
+
+
+def test_resume_refuses_another_instance_or_method(tmp_path):
+    ck = tmp_path / "c.npz"
+    solve(load_instance("paper-default"), "lagrangian", max_iterations=2, checkpoint=ck)
+    p = run(["solve", "paper-default", "--method", "benders", "--resume", str(ck)], timeout=60)
+    assert p.returncode == ExitCode.BAD_INPUT and "cannot resume it with benders" in p.stderr
+    p = run(["solve", "paper-default", "--method", "lagrangian", "--no-battery", "--resume", str(ck)], timeout=60)
+    assert p.returncode == ExitCode.BAD_INPUT and "another instance" in p.stderr
+    no_traceback(p)
+
+
+# -- MPI faults -------------------------------------------------------------------------
+@pytest.mark.mpi
+def test_mpi_bad_instance_ends_every_rank_with_one_message(tmp_path):
+    d = load_instance("small").to_dict()
+    d["training_jobs"][0]["duration"] = -3
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(d))
+    solve_args = ["solve", "--method", "lagrangian", "--quiet"]
+    p = subprocess.run([mpiexec(), "-n", "1", *CLI, *solve_args, str(bad), ":", "-n", "1", *CLI, *solve_args,
+                        "small"], capture_output=True, text=True, timeout=60, env=ENV)
+    assert p.returncode == ExitCode.BAD_INPUT
+    assert p.stderr.count("training_jobs[0].duration: must be >= 1") == 1 and "Traceback" not in p.stderr
+    # a bad file on another rank is never read: rank 0's instance is the run's
+    p = subprocess.run([mpiexec(), "-n", "1", *CLI, *solve_args, "paper-default", ":", "-n", "1", *CLI, *solve_args,
+                        str(bad)], capture_output=True, text=True, timeout=120, env=ENV)
+    assert p.returncode in (ExitCode.OK, ExitCode.FEASIBLE) and "Traceback" not in p.stderr
+
+
+# -- malformed input ------------------------------------------------------------------------
+def _instance_text(tmp_path: Path, name: str, text: str) -> Path:
+    f = tmp_path / name
+    f.write_text(text)
+    return f
+
+
+def test_malformed_inputs_give_clean_errors(tmp_path):
+    base = load_instance("paper-default").to_dict()
+
+    def edited(fn) -> str:
+        d = json.loads(json.dumps(base))
+        fn(d)
+        return json.dumps(d)
+
+    def rename(d: dict, old: str, new: str) -> None:
+        d[new] = d.pop(old)
+
+    cases = {
+        "huge integer literal": (edited(lambda d: d["training_jobs"][0].update(duration=424242)).replace(
+            "424242", "1" + "0" * 400), "training_jobs[0].duration: must be a finite number of sensible size"),
+        "deep nesting": ('{"name": ' + "[" * 600 + "]" * 600 + "}", "nested"),
+        "a billion periods": (edited(lambda d: d.update(periods=10**9)), "periods: must be at most 100000"),
+        "pue 1e300": (edited(lambda d: d["sites"][0].update(pue=1e300)), "sites[0].pue: must be at most 10"),
+        "misspelt budget": (edited(lambda d: rename(d, "carbon_budget_t", "carbon_budget")),
+                            "did you mean 'carbon_budget_t'"),
+        "misspelt jobs": (edited(lambda d: rename(d, "training_jobs", "trainingjobs")), "did you mean 'training_jobs'"),
+        "misspelt battery": (edited(lambda d: rename(d["sites"][1], "battery", "batteries")), "did you mean 'battery'"),
+        "not json": ("{periods: 3", "not valid JSON"),
+    }
+    for what, (text, needle) in cases.items():
+        f = _instance_text(tmp_path, "i.json", text)
+        # solve reads instances through the same loader; it is run on two of the cases
+        cmds = [["info", str(f)]] + ([["solve", str(f), "--quiet"]] if what in ("misspelt budget", "deep nesting") else [])
+        for cmd in cmds:
+            p = run(cmd, timeout=60)
+            assert p.returncode == ExitCode.BAD_INPUT, (what, p.stdout[-500:], p.stderr[-500:])
+            assert needle in p.stderr, (what, p.stderr[-1500:])
+            no_traceback(p)
+    p = run(["info", str(tmp_path)], timeout=60)
+    assert p.returncode == ExitCode.BAD_INPUT and "is a directory" in p.stderr
+    no_traceback(p)
+    for limit in ("0", "-1", "nan"):
+        p = run(["solve", "small", "--time-limit", limit], timeout=60)
+        assert p.returncode == ExitCode.BAD_INPUT and "option time_limit" in p.stderr, (limit, p.stderr)
+
+
+def test_malformed_solution_files_are_refused_or_flagged(tmp_path):
+    out = tmp_path / "s.json"
+    assert run(["solve", "paper-default", "--out", str(out), "--quiet"]).returncode == ExitCode.OK
+    good = json.loads(out.read_text())
+    bad_types = {"training": 5, "inference": [1], "sites": {"id": 5}, "objective": "abc"}
+    for key, value in bad_types.items():
+        d = dict(good)
+        d[key] = value
+        f = _instance_text(tmp_path, "bad.json", json.dumps(d))
+        p = run(["check", "paper-default", str(f)], timeout=60)
+        no_traceback(p)
+        assert p.returncode == ExitCode.BAD_INPUT and key in p.stderr, (key, p.stderr)
+    flagged = {"bound below objective": ({"bound": good["objective"] - 100.0, "gap": 0.0}, "bound:"),
+               "another instance": ({"instance": "small"}, "instance: the file is for 'small'"),
+               "inconsistent gap": ({"gap": 0.5}, "gap: file says 0.5")}
+    for what, (change, needle) in flagged.items():
+        f = _instance_text(tmp_path, "bad.json", json.dumps({**good, **change}))
+        p = run(["check", "paper-default", str(f)], timeout=60)
+        assert p.returncode == ExitCode.CHECK_FAILED and needle in p.stdout, (what, p.stdout)
+
+
+def test_no_schedule_is_not_success():
+    p = run(["solve", "medium", "--time-limit", "3", "--quiet"], timeout=60)
+    assert p.returncode == ExitCode.NO_SCHEDULE and "status   time_limit" in p.stdout
