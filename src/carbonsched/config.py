@@ -66,6 +66,12 @@ def _positive_int(v: Any) -> int:
     return int(v)
 
 
+def _nonneg_int(v: Any) -> int:
+    if isinstance(v, bool) or float(v) != int(v) or int(v) < 0:
+        raise ValueError(f"must be an integer >= 0, got {v!r}")
+    return int(v)
+
+
 def _boolean(v: Any) -> bool:
     if not isinstance(v, bool):
         raise ValueError(f"must be true or false, got {v!r}")
@@ -143,6 +149,10 @@ class BendersOptions(DecompositionOptions):
                                  _unit_interval)
     lp_iterations: int = option(100, "most iterations of the LP phase before the integer phase", _positive_int)
     heuristic: bool = option(True, "incumbents from repairing the LP master's job choice", _boolean)
+    seed_lagrangian: int = option(
+        0, "cross-decomposition: first run this many Lagrangian (bundle) iterations on the pool; every site "
+           "problem solved at prices gives the master a valid optimality cut, and their repaired job choices "
+           "give incumbents (0: off)", _nonneg_int)
 
 
 @dataclass(frozen=True)
@@ -234,7 +244,7 @@ def add_option_arguments(parser: argparse.ArgumentParser, groups: Iterable[tuple
 def _cli_type(default: Any, dom: Callable[[Any], Any]) -> Callable[[str], Any]:
     """argparse type: the option's own domain check, on the string parsed
     as a number where the option is numeric."""
-    if dom in (_positive_int,):
+    if dom in (_positive_int, _nonneg_int):
         return lambda s: _int_text(s)
     if dom in (_positive_float, _nonneg_float, _unit_interval):
         return float

@@ -31,7 +31,7 @@ import pyomo.environ as pyo
 from .. import highs
 from ..clock import BudgetExhausted, Clock
 from ..compute import add_facility_load, build_compute, compute_arrays
-from ..config import BendersOptions
+from ..config import BendersOptions, LagrangianOptions
 from ..constants import TerminationCondition as TC
 from ..derived import facility_load, max_supply, site_cost_floor, site_costs, site_emission_cap
 from ..diagnose import budget_below_least_emissions, diagnose
@@ -140,6 +140,25 @@ class BendersMaster:
                 chosen[j] = k
         return chosen, inst.val[jj] * np.maximum(xk, 1e-3)
 
+    def add_price_cut(self, s: int, value: float, pi: np.ndarray, mu: float, dt: float) -> None:
+        """Optimality cut from site ``s``'s Lagrangian problem solved at
+        prices ``pi`` [H] ($/MWh) and carbon price ``mu`` ($/t) with optimal
+        value ``value`` = min cost + mu E - sum_t pi_t dt supplied_t. For any
+        load P and allocation b, a dispatch meeting them costs at least
+        ``value + sum_t pi_t dt P_t - mu b`` (supplied = P, E <= b, mu >= 0):
+
+            theta[s] - sum_t pi_t dt Pv[s,t] + mu b[s] >= value
+        """
+        g = pi * dt
+        nz = np.abs(g) > 1e-12
+        cols = [np.array([self.theta[s]]), self.Pv[s][nz]]
+        vals = [np.array([1.0]), -g[nz]]
+        if self.b is not None and mu > 0:
+            cols.append(np.array([self.b[s]]))
+            vals.append(np.array([mu]))
+        self.p.add_row(float(value), highs.INF, np.concatenate(cols), np.concatenate(vals))
+        self.cuts += 1
+
     def point(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """(P [S,H], b [S] or None, theta [S]) of a master vector."""
         return x[self.Pv], (x[self.b] if self.b is not None else None), x[self.theta]
@@ -212,6 +231,8 @@ def _run(inst: Instance, opts: BendersOptions, pool: SubproblemPool, clock: Cloc
     restored = st.restore()
     if restored is not None:
         _restore(*restored, st, master, ph)
+    elif opts.seed_lagrangian > 0:
+        _seed_from_lagrangian(st, master, pool, rec)
     log.header(f"Benders: {inst.S} sites over {pool.size} rank(s), {master.p.num_col} master columns "
                f"({master.p.integer_cols.size} binaries), stabilisation "
                f"{'in-out' if opts.stabilize == 'inout' else 'off'}")
@@ -261,6 +282,40 @@ def _restore(header: dict, arrays: dict, st: RunState[BendersOptions], master: B
     master.p.set_integrality(relax=ph.name == "lp")
     if st.best is not None:
         st.best.payload["x"] = arrays["inc_x"].copy()
+
+
+def _seed_from_lagrangian(st: RunState[BendersOptions], master: BendersMaster, pool: SubproblemPool,
+                          rec: PrimalRecovery | None) -> None:
+    """Cross-decomposition: ``seed_lagrangian`` bundle iterations of the
+    Lagrangian dual on the same pool. Each gives the master one optimality
+    cut per site (:meth:`BendersMaster.add_price_cut`), a proven bound L(u),
+    and a job choice repaired into an incumbent."""
+    from .lagrangian import evaluate_dual, setup_dual
+
+    inst, opts = st.inst, st.opts
+    t0 = time.perf_counter()
+    lay, compute, update, u = setup_dual(inst, LagrangianOptions(threads=opts.threads))
+    done = 0
+    for _ in range(opts.seed_lagrangian):
+        if st.stop_reason() is not None:
+            break
+        pt, _ = evaluate_dual(inst, lay, u, compute, pool)
+        pi, mu, _ = lay.split(u)
+        for s in range(inst.S):
+            master.add_price_cut(s, -pt.parts[s + 1][0], pi[s], mu, inst.dt)
+        st.tighten(pt.L)
+        if rec is not None and (done < 10 or done % 5 == 0):
+            cand = rec.from_choice(pt.choice.chosen, pt.choice.score, st.clock.left())
+            if cand is not None and cand.objective > st.objective:
+                st.offer(cand.solution, cand.objective, x=master.vector(inst, cand.solution, cand.starts))
+        u = update.step(pt)
+        done += 1
+        if update.converged(1e-7 * max(1.0, abs(st.bound))):
+            break
+    st.timings["seed_s"] += time.perf_counter() - t0
+    st.stats["seed_iterations"] = done
+    st.log.note(f"seeded from {done} Lagrangian iterations: {master.cuts} cuts, bound {st.bound:,.4f}, "
+                f"incumbent {st.objective:,.4f} ({time.perf_counter() - t0:.2f} s)")
 
 
 def _master_gap(st: RunState[BendersOptions], ph: _Phase) -> float:

@@ -52,7 +52,7 @@ from .pool import SubproblemPool, run_on_pool
 from .recovery import Candidate, PrimalRecovery
 from .trace import IterationLog
 
-__all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "evaluate_dual", "solve_lagrangian"]
+__all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "evaluate_dual", "setup_dual", "solve_lagrangian"]
 
 
 # ----------------------------------------------------------------------------
@@ -373,7 +373,7 @@ def solve_lagrangian(inst: Instance, opts: LagrangianOptions, *, clock: Clock, c
     return run_on_pool(inst, opts, _run, method="lagrangian", clock=clock, comm=comm)
 
 
-def _setup(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool):
+def setup_dual(inst: Instance, opts: LagrangianOptions):
     """The multiplier layout, the compute side, the dual update and the
     starting point: pi at the grid's marginal price (import price + carbon
     price x intensity), mu = lam = 0."""
@@ -402,7 +402,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         return finish(st, pool)
     try:
         with st.timed("build_s"):
-            lay, compute, update, u = _setup(inst, opts, pool)
+            lay, compute, update, u = setup_dual(inst, opts)
             pool.calibrate()
             rec = PrimalRecovery(inst, pool, method="lagrangian", clock=clock)
     except BudgetExhausted as e:
