@@ -9,6 +9,11 @@
 #SBATCH --time=01:00:00
 set -euo pipefail
 python -m pip install --user -e .            # or a prepared virtualenv
-carbonsched generate --family large --seed 1 --out large.json
-# the mpich wheel's mpiexec works on one node; across nodes use the site's MPI launcher
-srun carbonsched solve large.json --method lagrangian --time-limit 3000 --gap 0.005 --out large-lagrangian.json
+carbonsched generate --family large --seed 1 --budget-fraction 0.7 --out large.json
+# The mpich wheel's mpiexec works on one node; across nodes use the site's MPI launcher (srun), with
+# mpi4py built against the site's MPI. --cpu-bind=cores keeps each rank on its core, so a rank's
+# HiGHS solves are not migrated (and its cache kept) while rank 0 works on the master.
+srun --cpu-bind=cores carbonsched solve large.json --method lagrangian --time-limit 3000 --gap 0.005 \
+    --checkpoint large.ckpt.npz --out large-lagrangian.json
+# SIGTERM at the walltime (Slurm sends it before SIGKILL) makes the run write its best schedule and bound,
+# status 'interrupted'; resubmit with --resume large.ckpt.npz to continue from the last checkpoint.

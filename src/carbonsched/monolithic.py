@@ -7,6 +7,7 @@ from .clock import BudgetExhausted, Clock
 from .config import SolveOptions
 from .constants import SolutionStatus
 from .constants import TerminationCondition as TC
+from .decomposition.pool import peak_rss_mb
 from .diagnose import budget_below_least_emissions, diagnose
 from .instance import Instance
 from .model import build_monolithic, extract_solution
@@ -46,6 +47,7 @@ def solve_monolithic(inst: Instance, opts: SolveOptions, *, clock: Clock | None 
     info = highs.solve(p, time_limit=clock.left(), mip_gap=opts.gap, threads=opts.threads, log=opts.solver_log)
     timings = {"build_s": t_build, "translate_s": p.compile_s, "solve_s": info.solve_s}
     stats = {"binaries": int(p.integer_cols.size), "columns": p.num_col, "rows": p.num_row,
+             "peak_memory_mb_per_rank": [peak_rss_mb()],
              "nodes": info.nodes, "highs_status": info.raw_status, "stop": info.termination.value}
     if not info.has_solution:
         if info.infeasible:

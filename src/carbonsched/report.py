@@ -72,12 +72,17 @@ def _timing_lines(res: Result) -> list[str]:
     parts = ", ".join(f"{k.removesuffix('_s')} {v:.3f} s" for k, v in t.items())
     lines = ["", f"timings  {parts}"]
     spread, load = res.solution.stats.get("sites_per_rank"), res.solution.stats.get("rank_load_s")
+    mem = res.solution.stats.get("peak_memory_mb_per_rank") or []
     if spread and load and len(spread) > 1:
         mean = sum(load) / len(load)
-        lines.append("ranks    " + ", ".join(f"rank {r}: {n} sites, {t:.2f} s" for r, (n, t) in enumerate(zip(spread, load)))
-                     + (f"  (max/mean load {max(load) / mean:.2f})" if mean > 0 else ""))
+        lines.append("ranks    " + ", ".join(
+            f"rank {r}: {n} sites, {t:.2f} s" + (f", {mem[r]:,.0f} MB" if r < len(mem) else "")
+            for r, (n, t) in enumerate(zip(spread, load)))
+            + (f"  (max/mean load {max(load) / mean:.2f})" if mean > 0 else ""))
+    elif mem:
+        lines.append(f"memory   peak {max(mem):,.0f} MB")
     st = {k: v for k, v in res.solution.stats.items() if k not in ("timings_s", "trace", "rank_load_s",
-                                                                    "sites_per_rank")}
+                                                                    "sites_per_rank", "peak_memory_mb_per_rank")}
     if st:
         lines.append("stats    " + ", ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}"
                                            for k, v in st.items()))

@@ -177,7 +177,7 @@ def finish(state: RunState[Any], pool) -> Result:
     stop = state.stop or TC.STALLED
     state.checkpoint(force=True)
     stats = {**state.stats, "iterations": state.iteration, "resumed_after": state.resumed_from, "ranks": pool.size,
-             "stop": stop.value,
+             "stop": stop.value, "peak_memory_mb_per_rank": pool.peak_memory_mb(),
              "trace": state.trace, "rank_load_s": pool.loads().tolist(), "sites_per_rank": pool.sites_per_rank()}
     timings = dict(state.timings)
     bound = state.bound if np.isfinite(state.bound) else None

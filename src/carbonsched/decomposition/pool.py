@@ -28,9 +28,22 @@ from ..instance import Instance
 from ..solution import SITE_SERIES
 from .subproblem import SiteSubproblem
 
-__all__ = ["PoolEval", "PoolPrice", "SubproblemPool", "comm_rank", "get_comm", "lpt_assignment", "run_on_pool"]
+__all__ = ["PoolEval", "PoolPrice", "SubproblemPool", "comm_rank", "get_comm", "lpt_assignment", "peak_rss_mb",
+           "run_on_pool"]
 
-_EVAL, _EXACT, _PRICE, _CALIBRATE, _STOP = range(5)
+_EVAL, _EXACT, _PRICE, _CALIBRATE, _STOP, _MEMORY = range(6)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (MB; ru_maxrss is in kB on Linux)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Linux/macOS
+        return float("nan")
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    import sys
+
+    return kb / 1024.0 / (1024.0 if sys.platform == "darwin" else 1.0)
 
 
 def get_comm():
@@ -268,6 +281,16 @@ class SubproblemPool:
             self._command(_STOP)
         self.closed = True
 
+    def peak_memory_mb(self) -> list[float]:
+        """Peak resident memory of every rank (MB), gathered on rank 0."""
+        self._command(_MEMORY)
+        return self._reduce(self._do_memory()).tolist()
+
+    def _do_memory(self) -> np.ndarray:
+        buf = np.zeros(self.size)
+        buf[self.rank] = peak_rss_mb()
+        return buf
+
     def sites_per_rank(self) -> list[int]:
         """How many sites each rank owns."""
         return np.bincount(self.owner, minlength=self.size).tolist()
@@ -290,6 +313,9 @@ class SubproblemPool:
                 self._reduce(self._do_calibrate())
                 self.owner = self._bcast(None)
                 self._finish_calibrate()
+                continue
+            if cmd == _MEMORY:
+                self._reduce(self._do_memory())
                 continue
             if cmd in (_EVAL, _EXACT):
                 P = self._Bcast(np.empty((S, H)))
