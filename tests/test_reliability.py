@@ -243,6 +243,22 @@ def test_mpi_bad_instance_ends_every_rank_with_one_message(tmp_path):
     assert p.returncode in (ExitCode.OK, ExitCode.FEASIBLE) and "Traceback" not in p.stderr
 
 
+@pytest.mark.mpi
+@pytest.mark.parametrize("kind,traceback", [("bug", True), ("solver", False)])
+def test_a_failing_worker_ends_every_rank(kind, traceback):
+    """An exception on a worker rank, mid-run, while rank 0 waits in a
+    collective: every rank ends at once, the worker's message printed once
+    (with a traceback only for a bug)."""
+    inject = str(Path(__file__).parent / "inject_worker_failure.py")
+    args = ["solve", "small", "--method", "lagrangian", "--gap", "0", "--time-limit", "100", "--quiet"]
+    t = time.time()
+    p = subprocess.run([mpiexec(), "-n", "1", *CLI, *args, ":", "-n", "1", sys.executable, inject, kind, *args],
+                       capture_output=True, text=True, timeout=60, env=ENV)
+    assert time.time() - t < 15 and p.returncode != 0  # two interpreter starts, a calibration, then the abort
+    assert p.stderr.count("injected") == (2 if traceback else 1), p.stderr[-2000:]
+    assert ("Traceback" in p.stderr) == traceback
+
+
 # -- malformed input ------------------------------------------------------------------------
 def _instance_text(tmp_path: Path, name: str, text: str) -> Path:
     f = tmp_path / name
