@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from .errors import OptionError
 
 __all__ = ["BendersOptions", "DecompositionOptions", "LagrangianOptions", "SolveOptions", "add_option_arguments",
-           "make_options", "option_docs"]
+           "make_options"]
 
 
 # --------------------------------------------------------------------------
@@ -200,22 +200,12 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def option_docs(cls: type[SolveOptions]) -> list[tuple[str, str]]:
-    """(name, description with unit and default) of every option of ``cls``."""
-    out = []
-    for f in fields(cls):
-        unit = f" [{f.metadata['unit']}]" if f.metadata.get("unit") else ""
-        default = "none" if f.default is None else f.default
-        out.append((f.name, f"{f.metadata['doc']}{unit} (default {default})"))
-    return out
-
-
 def add_option_arguments(parser: argparse.ArgumentParser, groups: Iterable[tuple[str, type[SolveOptions]]],
                          *, skip: Iterable[str] = ()) -> None:
     """Add one flag per option to ``parser``: each group names a class, and
     lists only the options its parent groups did not already list. Flags
     default to ``argparse.SUPPRESS`` so that only what the user gave
-    reaches :func:`options_from_namespace` (the dataclass keeps the default)."""
+    reaches the options object (the dataclass keeps the default)."""
     seen: set[str] = set(skip)
     for title, cls in groups:
         g = parser.add_argument_group(title)
@@ -238,12 +228,12 @@ def add_option_arguments(parser: argparse.ArgumentParser, groups: Iterable[tuple
             choices = getattr(dom, "choices", None)
             metavar = None if choices else f.name.split("_")[-1].upper()
             g.add_argument(_flag(f.name), dest=f.name, default=argparse.SUPPRESS, choices=choices, metavar=metavar,
-                           type=_cli_type(f.default, dom), help=helptext)
+                           type=_cli_type(dom), help=helptext)
 
 
-def _cli_type(default: Any, dom: Callable[[Any], Any]) -> Callable[[str], Any]:
-    """argparse type: the option's own domain check, on the string parsed
-    as a number where the option is numeric."""
+def _cli_type(dom: Callable[[Any], Any]) -> Callable[[str], Any]:
+    """argparse type: the string parsed as the option's kind of number (the
+    domain itself is checked when the options object is made, in one place)."""
     if dom in (_positive_int, _nonneg_int):
         return lambda s: _int_text(s)
     if dom in (_positive_float, _nonneg_float, _unit_interval):
@@ -258,14 +248,3 @@ def _int_text(s: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer, got {s!r}") from None
 
 
-def options_from_namespace(ns: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
-    """The options the user gave on the command line (those in ``names``)."""
-    given: Mapping[str, Any] = vars(ns)
-    return {k: given[k] for k in names if k in given}
-
-
-def all_option_names(classes: Iterable[type[SolveOptions]]) -> list[str]:
-    out: list[str] = []
-    for cls in classes:
-        out += [f.name for f in fields(cls) if f.name not in out]
-    return out

@@ -196,6 +196,8 @@ def finish(state: RunState[Any], pool) -> Result:
         status = SolutionStatus.INTERRUPTED
     else:
         status = SolutionStatus.FEASIBLE
+    if stop is TC.INTERRUPTED:
+        state.log.note(f"{state.method}: {interrupts.reason() or 'stop requested'}; writing the best schedule so far")
     sol = state.best.solution
     sol.method, sol.status = state.method, status.value
     stats["incumbent_value"] = state.best.objective
