@@ -360,7 +360,8 @@ def solve(p: HighsProblem, *, time_limit: float | None = None, mip_gap: float | 
     clock for this solve (None: none), ``mip_gap`` (None: HiGHS's 1e-4),
     ``threads`` (None: as before), ``log`` HiGHS's own output, ``presolve``
     (None: HiGHS chooses). A solve with no verdict (numerical trouble, often
-    from a warm start) is retried cold, then without presolve."""
+    from a warm start) is retried cold, then without presolve, then with the
+    interior-point solver."""
     h = p.h
     h.setOptionValue("output_flag", bool(log))
     h.setOptionValue("mip_rel_gap", 1e-4 if mip_gap is None else float(mip_gap))
@@ -372,13 +373,16 @@ def solve(p: HighsProblem, *, time_limit: float | None = None, mip_gap: float | 
     _run_with_deadline(p, time_limit)
     st = h.getModelStatus()
     if termination_of(st) is TC.ERROR:
-        for cold_presolve in ("choose", "off"):
+        # no verdict: cold, then cold without presolve, then the interior-point solver (with crossover)
+        for cold_presolve, method in (("choose", "choose"), ("off", "choose"), ("choose", "ipm")):
             h.clearSolver()
             h.setOptionValue("presolve", cold_presolve)
+            h.setOptionValue("solver", method)
             _run_with_deadline(p, None if deadline is None else deadline - time.perf_counter())
             st = h.getModelStatus()
             if termination_of(st) is not TC.ERROR:
                 break
+        h.setOptionValue("solver", "choose")
         h.setOptionValue("presolve", "choose" if presolve is None else ("on" if presolve else "off"))
     dt = time.perf_counter() - t0
     info = h.getInfo()

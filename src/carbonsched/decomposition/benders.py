@@ -344,7 +344,14 @@ def _iterate(st: RunState[BendersOptions], master: BendersMaster, pool: Subprobl
         st.diagnosis = d.messages
         return TC(d.status.value) if d.status is not None else TC.INFEASIBLE
     if not info.has_solution:
-        return TC.INTERRUPTED if info.termination is TC.INTERRUPTED else TC.TIME_LIMIT
+        if info.termination is TC.INTERRUPTED:
+            return TC.INTERRUPTED
+        if info.termination is TC.TIME_LIMIT or st.clock.expired():
+            return TC.TIME_LIMIT
+        st.diagnosis = [f"the master {'LP' if ph.name == 'lp' else 'MILP'} ended {info.raw_status} after every retry "
+                        "(numerical trouble); the bound and incumbent so far stand"]
+        st.log.note(st.diagnosis[0])
+        return TC.ERROR
     x = p.values().copy()
     Pm, bm, th = master.point(x)
     # LP phase: the master LP's optimum bounds OB (not a time-limited LP's value); MIP phase: its dual bound
