@@ -54,3 +54,16 @@ def test_option_of_another_method_is_refused(capsys):
     assert main(["solve", "--method", "lagrangian", "--stabilize", "none"]) == ExitCode.BAD_INPUT
     assert "unknown option 'stabilize' for LagrangianOptions" in capsys.readouterr().err
 
+
+
+@pytest.mark.parametrize("cmd", ["solve", "check", "generate", "info", "study"])
+def test_help_of_every_command(cmd, capsys):
+    with pytest.raises(SystemExit) as ei:
+        main([cmd, "--help"])
+    assert ei.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: carbonsched" in out
+    if cmd == "solve":  # flags come from the option table, with units, defaults and the exit codes
+        for text in ("--time-limit", "[s]", "--seed-lagrangian", "--no-heuristic", "--dual-update", "--checkpoint",
+                     "15%", "130 interrupted"):
+            assert text in out, text

@@ -216,11 +216,11 @@ def add_option_arguments(parser: argparse.ArgumentParser, groups: Iterable[tuple
             dom = f.metadata["domain"]
             unit = f" [{f.metadata['unit']}]" if f.metadata.get("unit") else ""
             default = "none" if f.default is None else f.default
-            helptext = f"{f.metadata['doc']}{unit} (default {default})"
+            helptext = f"{f.metadata['doc']}{unit} (default {default})".replace("%", "%%")  # argparse formats help
             if dom is _boolean:
                 if f.default is True:
                     g.add_argument(_flag("no_" + f.name), dest=f.name, action="store_false", default=argparse.SUPPRESS,
-                                   help=f"turn off: {f.metadata['doc']}")
+                                   help=f"turn off: {f.metadata['doc']}".replace("%", "%%"))
                 else:
                     g.add_argument(_flag(f.name), dest=f.name, action="store_true", default=argparse.SUPPRESS,
                                    help=helptext)
