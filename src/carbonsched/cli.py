@@ -157,8 +157,8 @@ def apply_ablations(inst, args):
 
 
 def _prepare(args: argparse.Namespace):
-    """(instance after ablations, options) for ``solve``: bad options fail
-    before the instance is read, the output path before any work."""
+    """(instance after ablations, method, options) for ``solve``: bad
+    options fail before the instance is read, the output path before any work."""
     from .config import make_options
     from .instance import load_instance
     from .solution import check_writable
@@ -166,7 +166,7 @@ def _prepare(args: argparse.Namespace):
     options = make_options(METHODS[args.method].options, **_given_options(args))
     if args.out is not None:
         check_writable(args.out)
-    return apply_ablations(load_instance(args.instance), args), options
+    return apply_ablations(load_instance(args.instance), args), args.method, options
 
 
 def _on_rank0_then_everywhere(fn, comm):
@@ -201,8 +201,7 @@ def cmd_solve(args, clock: Clock) -> int:
     from .solution import write_solution_or_fallback
 
     comm = _comm()
-    method = _on_rank0_then_everywhere(lambda: args.method, comm)
-    inst, options = _on_rank0_then_everywhere(lambda: _prepare(args), comm)
+    inst, method, options = _on_rank0_then_everywhere(lambda: _prepare(args), comm)
     with interrupts.handling_signals():
         res = solve(inst, method, options, comm=comm, clock=clock)
     if not isinstance(res, Result):  # a worker rank: rank 0 reports

@@ -418,9 +418,14 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
     recent = dual.recent  # the job choices of the last 20 iterations
     log.header(f"Lagrangian: {inst.S} sites over {pool.size} rank(s), {lay.n} multipliers "
                f"(capacity {'dualised' if lay.has_lam else 'kept'}), dual update {opts.dual_update}")
-    # keep up to 15% of the time limit (at most polish_time) for the final polish
-    reserve = 0.0 if (opts.time_limit is None or not opts.polish) else min(opts.polish_time, 0.15 * opts.time_limit)
-    while (stop := st.stop_reason(reserve=reserve)) is None:
+    # keep up to 15% of the time limit (at most polish_time) for the final polish -- only once there is an
+    # incumbent to polish; without one the iterations get the whole budget
+    polish_reserve = 0.0 if (opts.time_limit is None or not opts.polish) else min(opts.polish_time,
+                                                                                 0.15 * opts.time_limit)
+    while True:
+        reserve = polish_reserve if st.best is not None else 0.0
+        if (stop := st.stop_reason(reserve=reserve)) is not None:
+            break
         st.iteration += 1
         tc = time.perf_counter()
         pt, psec = evaluate_dual(inst, lay, dual.u, compute, pool)
