@@ -155,6 +155,13 @@ class BendersOptions(DecompositionOptions):
            "give incumbents (0: off)", _nonneg_int)
 
 
+def _share(v: Any) -> float:
+    v = _positive_float(v)
+    if v > 1.0:
+        raise ValueError("must be in (0, 1]")
+    return v
+
+
 @dataclass(frozen=True)
 class LagrangianOptions(DecompositionOptions):
     """Lagrangian relaxation (see :mod:`carbonsched.decomposition.lagrangian`)."""
@@ -165,6 +172,8 @@ class LagrangianOptions(DecompositionOptions):
                                  _boolean)
     recover_every: int = option(5, "primal recovery every this many iterations (and in each of the first 10)",
                                 _positive_int)
+    recovery_share: float = option(0.6, "a due recovery is skipped while recoveries have taken more than this "
+                                   "share of the run's time so far (the dual steps get the rest)", _share)
     polish: bool = option(True, "finish with a restricted MILP over the undecided jobs", _boolean)
     polish_time: float = option(30.0, "most seconds for the final polish (at most 15% of a time limit)",
                                 _positive_float, unit="s")

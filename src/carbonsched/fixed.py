@@ -39,6 +39,9 @@ class FixedScheduleModel:
                                dtype=np.int32).reshape(rr.size, inst.H)
         self.y_ub = np.array([[c.y[k, t].ub for t in range(inst.H)] for k in range(rr.size)],
                              dtype=float).reshape(rr.size, inst.H)
+        ints = self.p.integer_cols
+        self.x_int = np.intersect1d(ints, self.x_cols[self.x_cols >= 0])  # integer columns of the jobs
+        self.unit_int = np.setdiff1d(ints, self.x_int)  # and of committed units
         self.build_s = time.perf_counter() - t0
         self.last_x: np.ndarray | None = None
         self.last_info: highs.SolveInfo | None = None  # the last solve's outcome (infeasible, or out of time)
@@ -51,30 +54,11 @@ class FixedScheduleModel:
         ``relax_units=True`` relaxes committed generators' binaries (an LP;
         the caller then re-dispatches those sites exactly). Returns
         (solution or None, solver objective or None)."""
-        t0 = time.perf_counter()
-        h = self.p.h
-        self.p.set_integrality(relax=relax_units)
-        ok = self.x_cols >= 0
         val = np.zeros(self.x_cols.size)
         val[np.asarray(starts, dtype=int)] = 1.0
-        h.changeColsBounds(int(ok.sum()), self.x_cols[ok], val[ok], val[ok])
-        yc = self.y_cols.ravel()
-        yok = yc >= 0
-        if y is not None:
-            yv = np.asarray(y, float).ravel()
-            h.changeColsBounds(int(yok.sum()), yc[yok], yv[yok], yv[yok])
-        else:
-            h.changeColsBounds(int(yok.sum()), yc[yok], np.zeros(int(yok.sum())), self.y_ub.ravel()[yok])
-        info = highs.solve(self.p, time_limit=time_limit, mip_gap=1e-6)
-        self.last_info = info
-        self.solves += 1
-        self.solve_s += time.perf_counter() - t0
-        if not info.has_solution:
-            return None, None
-        self.last_x = self.p.values().copy()
-        self.p.load_into_pyomo()
-        sol = extract_solution(self.m, self.inst, method, "feasible")
-        return sol, info.objective
+        sol, obj, _ = self.solve_bounds(val, val, y=y, time_limit=time_limit, method=method, integer_x=False,
+                                        integer_units=not relax_units, gap=1e-6)
+        return sol, obj
 
     def solve_restricted(self, lower: np.ndarray, upper: np.ndarray, *, start: np.ndarray | None = None,
                          time_limit: float | None = None, gap: float = 1e-4, threads: int | None = None,
@@ -83,19 +67,44 @@ class FixedScheduleModel:
         ``upper`` (0/1 arrays over triples): a restricted MILP over the jobs
         left free. ``start``: a full column vector to start from (e.g. the
         incumbent's ``last_x``). Returns (solution, objective, bound)."""
+        return self.solve_bounds(lower, upper, start=start, time_limit=time_limit, gap=gap, threads=threads,
+                                 method=method)
+
+    def solve_bounds(self, lower: np.ndarray, upper: np.ndarray, *, y: np.ndarray | None = None,
+                     integer_x: bool = True, integer_units: bool = True, start: np.ndarray | None = None,
+                     time_limit: float | None = None, gap: float = 1e-4, threads: int | None = None,
+                     method: str = "fixed") -> tuple[Solution | None, float | None, float | None]:
+        """Solve with each triple's x within [``lower``, ``upper``] (arrays
+        over triples), y fixed to ``y`` [pairs, H] if given; ``integer_x`` /
+        ``integer_units``: keep the job / committed-unit binaries integer
+        (else relaxed). Returns (solution or None, objective, bound); the
+        column vector is kept in ``last_x``, the outcome in ``last_info``."""
+        t0 = time.perf_counter()
         h = self.p.h
-        self.p.set_integrality(relax=False)
+        self.p.set_integrality(relax=not integer_x, cols=self.x_int)
+        self.p.set_integrality(relax=not integer_units, cols=self.unit_int)
         ok = self.x_cols >= 0
         h.changeColsBounds(int(ok.sum()), self.x_cols[ok], np.asarray(lower, float)[ok],
                            np.asarray(upper, float)[ok])
         yc = self.y_cols.ravel()
         yok = yc >= 0
-        h.changeColsBounds(int(yok.sum()), yc[yok], np.zeros(int(yok.sum())), self.y_ub.ravel()[yok])
+        if y is not None:
+            yv = np.asarray(y, float).ravel()
+            h.changeColsBounds(int(yok.sum()), yc[yok], yv[yok], yv[yok])
+        else:
+            h.changeColsBounds(int(yok.sum()), yc[yok], np.zeros(int(yok.sum())), self.y_ub.ravel()[yok])
         if start is not None:
             self.p.set_start(start)
         info = highs.solve(self.p, time_limit=time_limit, mip_gap=gap, threads=threads)
+        self.last_info = info
+        self.solves += 1
+        self.solve_s += time.perf_counter() - t0
         if not info.has_solution:
             return None, None, info.bound
         self.last_x = self.p.values().copy()
         self.p.load_into_pyomo()
         return extract_solution(self.m, self.inst, method, "feasible"), info.objective, info.bound
+
+    def x_values(self) -> np.ndarray:
+        """[triples] x of the last solve (0 for a triple without a column)."""
+        return np.where(self.x_cols >= 0, self.last_x[np.maximum(self.x_cols, 0)], 0.0)

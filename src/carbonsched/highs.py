@@ -72,8 +72,10 @@ class _Deadline:
 
 
 def _interrupt_callback(callback_type, message, data_out, data_in, deadline: _Deadline) -> None:
-    if data_in is not None and (interrupts.requested() or time.perf_counter() > deadline.at):
-        data_in.user_interrupt = True
+    # set the flag both ways: HiGHS keeps the callback's input between runs, so a flag left True by an
+    # interrupted solve would stop the next solve of the same object at its first callback
+    if data_in is not None:
+        data_in.user_interrupt = bool(interrupts.requested() or time.perf_counter() > deadline.at)
 
 
 @contextmanager
@@ -112,6 +114,7 @@ class HighsProblem:
     cost: np.ndarray | None = None  # objective coefficients as compiled
     deadline: _Deadline | None = None  # the interrupt callback's deadline (None: not interruptible)
     added: list = field(default_factory=list)  # rows added after the build, (lo, hi, cols, vals), in row order
+    is_integer: np.ndarray | None = None  # per integer_cols entry: integer now (None: all as ``relaxed`` says)
 
     @property
     def num_col(self) -> int:
@@ -169,14 +172,23 @@ class HighsProblem:
         _check(self.h.deleteRows(1, np.array([first + i], dtype=np.int32)), f"{self.name}: deleting a row")
         self.added.pop(i)
 
-    def set_integrality(self, relax: bool) -> None:
-        """Relax the integer columns to continuous, or restore them."""
-        if self.integer_cols.size == 0 or relax == self.relaxed:
+    def set_integrality(self, relax: bool, cols: np.ndarray | None = None) -> None:
+        """Relax integer columns to continuous, or restore them: all of
+        them, or only ``cols`` (a subset of ``integer_cols``). ``relaxed``
+        is True once none is integer."""
+        if self.integer_cols.size == 0:
             return
-        self.relaxed = relax
-        kind = highspy.HighsVarType.kContinuous if relax else highspy.HighsVarType.kInteger
-        idx = self.integer_cols.astype(np.int32)
-        self.h.changeColsIntegrality(idx.size, idx, np.full(idx.size, kind))
+        if self.is_integer is None:
+            self.is_integer = np.full(self.integer_cols.size, not self.relaxed)
+        pos = (np.arange(self.integer_cols.size) if cols is None
+               else np.searchsorted(self.integer_cols, np.asarray(cols, dtype=np.int64)))
+        pos = pos[self.is_integer[pos] == relax]
+        if pos.size:
+            kind = highspy.HighsVarType.kContinuous if relax else highspy.HighsVarType.kInteger
+            idx = self.integer_cols[pos].astype(np.int32)
+            self.h.changeColsIntegrality(idx.size, idx, np.full(idx.size, kind))
+            self.is_integer[pos] = not relax
+        self.relaxed = not bool(self.is_integer.any())
 
 
 #: translating a model to HiGHS takes about this share of the time it took to build it (measured on the

@@ -23,9 +23,9 @@ bound.
 
 Dual update: a box-step stabilised cutting-plane ("bundle") method whose
 master is an LP solved by HiGHS (default), or subgradient with a Polyak
-step. Primal recovery: each new job choice is repaired to fit capacity and
-power (:func:`carbonsched.decomposition.recovery.repair_schedule`), then routing and
-dispatch are solved as an LP with the schedule fixed; the best is kept.
+step. Primal recovery (:mod:`.recovery`): an LP over each job's choice and
+its best alternatives decides which jobs run where within capacity, power
+and the budget, a small MILP settles the jobs it splits; the best is kept.
 """
 
 from __future__ import annotations
@@ -435,7 +435,8 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         st.tighten(pt.L)
         recent.append(pt.choice.chosen.copy())
         del recent[:-20]
-        if st.iteration <= 10 or st.iteration % opts.recover_every == 0:
+        due = st.iteration <= 10 or st.iteration % opts.recover_every == 0
+        if due and rec.recovery_s <= opts.recovery_share * clock.elapsed():
             with st.timed("recovery_s"):
                 cand = rec.from_choice(pt.choice.chosen, pt.choice.score, clock.left(reserve))
             if cand is not None:
