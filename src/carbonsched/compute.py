@@ -11,7 +11,11 @@ a Pyomo block. Only valid (job, site, start) triples and reachable
   unserved penalty, i.e. the compute side's share of OB.
 
 ``capacity=False`` leaves out the IT capacity rows (used by the Lagrangian
-method, which prices them instead).
+method, which prices them instead). ``job_load=True`` builds the routing
+side alone: instead of ``x``, the training jobs' IT load is a column
+``b.run[s, t]`` (MW) whose bounds the caller fixes to a schedule's load, and
+``b.value`` leaves out the jobs' value (the recovery's dispatch model: a
+schedule's routing and dispatch without a column per job triple).
 """
 
 from __future__ import annotations
@@ -37,13 +41,18 @@ def coverage(inst: Instance) -> dict[tuple[int, int], list[int]]:
     return cov
 
 
-def build_compute(b: pyo.Block, inst: Instance, *, capacity: bool = True, relax: bool = False) -> pyo.Block:
+def build_compute(b: pyo.Block, inst: Instance, *, capacity: bool = True, relax: bool = False,
+                  job_load: bool = False) -> pyo.Block:
     """Build the compute side on block ``b`` and return it.
 
-    ``relax=True`` makes ``x`` continuous in [0, 1] (LP relaxation).
+    ``relax=True`` makes ``x`` continuous in [0, 1] (LP relaxation);
+    ``job_load=True`` replaces the jobs by a load column per (site, period)
+    (see the module docstring).
     """
     H, dt, S = inst.H, inst.dt, inst.S
     jj, ss, tt = inst.triples
+    if job_load:
+        jj, ss, tt = jj[:0], ss[:0], tt[:0]
     rr, sr = inst.region_pairs
     b.K = pyo.RangeSet(0, jj.size - 1) if jj.size else pyo.Set(initialize=[])
     b.x = pyo.Var(b.K, domain=pyo.UnitInterval if relax else pyo.Binary)
@@ -69,7 +78,7 @@ def build_compute(b: pyo.Block, inst: Instance, *, capacity: bool = True, relax:
     b.serve = pyo.Constraint(b.Rset, b.T, rule=lambda _b, r, t: pyo.quicksum(
         _b.y[k, t] for k in by_region[r]) <= float(inst.L[r, t]))
 
-    cov = coverage(inst)
+    cov = coverage(inst) if not job_load else {}
     pairs_at: dict[int, list[int]] = defaultdict(list)
     for k, s in enumerate(sr):
         pairs_at[int(s)].append(k)
@@ -81,12 +90,16 @@ def build_compute(b: pyo.Block, inst: Instance, *, capacity: bool = True, relax:
         return float(inst.idle[s]) + pyo.quicksum(terms)
 
     b.S = pyo.Set(initialize=range(S), ordered=True)
-    b.IT = pyo.Expression(b.S, b.T, rule=_it)
+    if job_load:
+        b.run = pyo.Var(b.S, b.T, bounds=(0.0, 0.0))
+        b.IT = pyo.Expression(b.S, b.T, rule=lambda _b, s, t: _it(_b, s, t) + _b.run[s, t])
+    else:
+        b.IT = pyo.Expression(b.S, b.T, rule=_it)
     b.P = pyo.Expression(b.S, b.T, rule=lambda _b, s, t: float(inst.pue[s, t]) * _b.IT[s, t])
     if capacity:
         b.capacity = pyo.Constraint(
             b.S, b.T, rule=lambda _b, s, t: _b.IT[s, t] <= float(inst.cap[s])
-            if (s, t) in cov or pairs_at.get(s) else pyo.Constraint.Skip)
+            if job_load or (s, t) in cov or pairs_at.get(s) else pyo.Constraint.Skip)
 
     marg = inference_margin(inst)
     val_terms = [float(inst.val[jj[k]]) * b.x[k] for k in range(jj.size)]
@@ -116,7 +129,7 @@ def compute_arrays(b: pyo.Block, inst: Instance) -> tuple[list[tuple[int, int, i
     """Read a solved compute block: the started triples (j, s, start) and
     the inference array y[R, S, H] (MW)."""
     jj, ss, tt = inst.triples
-    started = [(int(jj[k]), int(ss[k]), int(tt[k])) for k in range(jj.size) if (b.x[k].value or 0.0) > 0.5]
+    started = [(int(jj[k]), int(ss[k]), int(tt[k])) for k in b.K if (b.x[k].value or 0.0) > 0.5]
     rr, sr = inst.region_pairs
     y = np.zeros((inst.R, inst.S, inst.H))
     for k in range(rr.size):

@@ -24,16 +24,25 @@ __all__ = ["FixedScheduleModel"]
 class FixedScheduleModel:
     """``solve(starts)`` with ``starts`` an array of triple indices (see
     ``Instance.triples``) returns the best routing and dispatch for that
-    schedule, or None when it cannot be powered or meet the budget."""
+    schedule, or None when it cannot be powered or meet the budget.
 
-    def __init__(self, inst: Instance, *, clock: Clock | None = None):
+    ``job_load=True`` builds it without a column per job triple: the
+    schedule enters as its IT load per (site, period), so the model is the
+    size of the energy and routing parts alone (on ``large``: 0.2 million
+    columns and rows instead of 0.65 million); only :meth:`solve` is
+    available then, not the bounds on triples of :meth:`solve_bounds`."""
+
+    def __init__(self, inst: Instance, *, clock: Clock | None = None, job_load: bool = False):
         t0 = time.perf_counter()
         self.inst = inst
-        self.m = build_monolithic(inst, clock=clock)
+        self.job_load = job_load
+        self.m = build_monolithic(inst, clock=clock, job_load=job_load)
         self.p = highs.compile_model(self.m, clock=clock, build_s=time.perf_counter() - t0)
         c = self.m.compute
         jj, _, _ = inst.triples
-        self.x_cols = self.p.cols_of(c.x[k] for k in range(jj.size)).astype(np.int32)
+        self.x_cols = self.p.cols_of(c.x[k] for k in c.K).astype(np.int32)
+        self.run_cols = (np.array([[self.p.col[c.run[s, t]] for t in range(inst.H)] for s in range(inst.S)],
+                                  dtype=np.int32).ravel() if job_load else None)
         rr, _ = inst.region_pairs
         self.y_cols = np.array([[self.p.col.get(c.y[k, t], -1) for t in range(inst.H)] for k in range(rr.size)],
                                dtype=np.int32).reshape(rr.size, inst.H)
@@ -54,6 +63,20 @@ class FixedScheduleModel:
         ``relax_units=True`` relaxes committed generators' binaries (an LP;
         the caller then re-dispatches those sites exactly). Returns
         (solution or None, solver objective or None)."""
+        if self.job_load:
+            inst = self.inst
+            jj, ss, tt = inst.triples
+            run = np.zeros((inst.S, inst.H))
+            for k in np.asarray(starts, dtype=int):
+                run[ss[k], tt[k]:tt[k] + inst.dur[jj[k]]] += inst.pow[jj[k]]
+            self.p.h.changeColsBounds(self.run_cols.size, self.run_cols, run.ravel(), run.ravel())
+            sol, obj, _ = self.solve_bounds(np.zeros(0), np.zeros(0), y=y, time_limit=time_limit, method=method,
+                                            integer_x=False, integer_units=not relax_units, gap=1e-6)
+            if sol is not None:
+                sol.training = [(inst.job_ids[jj[k]], inst.site_ids[ss[k]], int(tt[k]))
+                                for k in sorted(np.asarray(starts, dtype=int))]
+                obj += float(inst.val[jj[np.asarray(starts, dtype=int)]].sum())  # the model leaves job values out
+            return sol, obj
         val = np.zeros(self.x_cols.size)
         val[np.asarray(starts, dtype=int)] = 1.0
         sol, obj, _ = self.solve_bounds(val, val, y=y, time_limit=time_limit, method=method, integer_x=False,
@@ -61,19 +84,21 @@ class FixedScheduleModel:
         return sol, obj
 
     def solve_restricted(self, lower: np.ndarray, upper: np.ndarray, *, start: np.ndarray | None = None,
-                         time_limit: float | None = None, gap: float = 1e-4, threads: int | None = None,
+                         start_triples: np.ndarray | None = None, time_limit: float | None = None,
+                         gap: float = 1e-4, threads: int | None = None,
                          method: str = "polish") -> tuple[Solution | None, float | None, float | None]:
         """The full MILP with each triple's binary bounded by ``lower`` and
         ``upper`` (0/1 arrays over triples): a restricted MILP over the jobs
         left free. ``start``: a full column vector to start from (e.g. the
-        incumbent's ``last_x``). Returns (solution, objective, bound)."""
-        return self.solve_bounds(lower, upper, start=start, time_limit=time_limit, gap=gap, threads=threads,
-                                 method=method)
+        incumbent's ``last_x``), or ``start_triples``: just the schedule
+        (HiGHS completes the rest). Returns (solution, objective, bound)."""
+        return self.solve_bounds(lower, upper, start=start, start_triples=start_triples, time_limit=time_limit,
+                                 gap=gap, threads=threads, method=method)
 
     def solve_bounds(self, lower: np.ndarray, upper: np.ndarray, *, y: np.ndarray | None = None,
                      integer_x: bool = True, integer_units: bool = True, start: np.ndarray | None = None,
-                     time_limit: float | None = None, gap: float = 1e-4, threads: int | None = None,
-                     method: str = "fixed") -> tuple[Solution | None, float | None, float | None]:
+                     start_triples: np.ndarray | None = None, time_limit: float | None = None, gap: float = 1e-4,
+                     threads: int | None = None, method: str = "fixed") -> tuple[Solution | None, float | None, float | None]:
         """Solve with each triple's x within [``lower``, ``upper``] (arrays
         over triples), y fixed to ``y`` [pairs, H] if given; ``integer_x`` /
         ``integer_units``: keep the job / committed-unit binaries integer
@@ -84,8 +109,9 @@ class FixedScheduleModel:
         self.p.set_integrality(relax=not integer_x, cols=self.x_int)
         self.p.set_integrality(relax=not integer_units, cols=self.unit_int)
         ok = self.x_cols >= 0
-        h.changeColsBounds(int(ok.sum()), self.x_cols[ok], np.asarray(lower, float)[ok],
-                           np.asarray(upper, float)[ok])
+        if ok.any():
+            h.changeColsBounds(int(ok.sum()), self.x_cols[ok], np.asarray(lower, float)[ok],
+                               np.asarray(upper, float)[ok])
         yc = self.y_cols.ravel()
         yok = yc >= 0
         if y is not None:
@@ -95,6 +121,11 @@ class FixedScheduleModel:
             h.changeColsBounds(int(yok.sum()), yc[yok], np.zeros(int(yok.sum())), self.y_ub.ravel()[yok])
         if start is not None:
             self.p.set_start(start)
+        elif start_triples is not None:  # the schedule alone: HiGHS completes routing and dispatch
+            ok = self.x_cols >= 0
+            val = np.zeros(self.x_cols.size)
+            val[np.asarray(start_triples, dtype=int)] = 1.0
+            self.p.set_partial_start(self.x_cols[ok], val[ok])
         info = highs.solve(self.p, time_limit=time_limit, mip_gap=gap, threads=threads)
         self.last_info = info
         self.solves += 1

@@ -158,6 +158,12 @@ class HighsProblem:
         sol.value_valid = True
         self.h.setSolution(sol)
 
+    def set_partial_start(self, cols: np.ndarray, vals: np.ndarray) -> None:
+        """Offer values of some columns as a MIP start; HiGHS completes the
+        rest (with the integer ones among them fixed, an LP)."""
+        cols = np.asarray(cols, dtype=np.int32)
+        _check(self.h.setSolution(int(cols.size), cols, np.asarray(vals, dtype=float)), f"{self.name}: MIP start")
+
     def add_row(self, lo: float, hi: float, cols: np.ndarray, vals: np.ndarray) -> None:
         """Append one row lo <= vals . x[cols] <= hi (kept in ``added``, so
         a checkpoint can carry the rows a run has added: its cuts)."""

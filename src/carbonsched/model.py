@@ -18,22 +18,25 @@ from .highs import gc_paused
 from .instance import Instance
 from .solution import SITE_SERIES, Solution
 
-__all__ = ["BUILD_S_PER_ELEMENT", "build_monolithic", "estimate_build_s", "extract_solution", "model_size"]
+__all__ = ["BUILD_S_PER_ELEMENT", "MB_PER_ELEMENT", "build_monolithic", "estimate_build_s", "extract_solution",
+           "model_elements", "model_size"]
 
 
 def build_monolithic(inst: Instance, *, relax: bool = False, with_budget: bool = True,
-                     capacity: bool = True, clock: Clock | None = None) -> pyo.ConcreteModel:
+                     capacity: bool = True, job_load: bool = False, clock: Clock | None = None) -> pyo.ConcreteModel:
     """The full-horizon model maximising OB. ``relax=True`` gives its LP
     relaxation in the job binaries; ``with_budget=False`` drops the carbon
-    budget row (the model keeps ``m.total_emissions`` either way). With a
-    ``clock``, the build stops (:class:`~carbonsched.clock.BudgetExhausted`)
+    budget row (the model keeps ``m.total_emissions`` either way);
+    ``job_load=True`` has no job columns, the training load enters as fixed
+    columns ``m.compute.run[s, t]`` (see :func:`~carbonsched.compute.build_compute`).
+    With a ``clock``, the build stops (:class:`~carbonsched.clock.BudgetExhausted`)
     between blocks once the time is up."""
     if clock is not None:
-        clock.check("building the model", needs=estimate_build_s(inst))
+        clock.check("building the model", needs=estimate_build_s(inst, job_load=job_load))
     with gc_paused():
         m = pyo.ConcreteModel(name=inst.name)
         m.compute = pyo.Block()
-        build_compute(m.compute, inst, relax=relax, capacity=capacity)
+        build_compute(m.compute, inst, relax=relax, capacity=capacity, job_load=job_load)
         m.site = pyo.Block(range(inst.S))
         for s in range(inst.S):
             if clock is not None:
@@ -65,10 +68,24 @@ def extract_solution(m: pyo.ConcreteModel, inst: Instance, method: str, status: 
 BUILD_S_PER_ELEMENT = 5e-5
 
 
-def estimate_build_s(inst: Instance) -> float:
+def estimate_build_s(inst: Instance, *, job_load: bool = False) -> float:
     """Predicted seconds to build the monolithic model (see BUILD_S_PER_ELEMENT)."""
+    return BUILD_S_PER_ELEMENT * model_elements(inst, job_load=job_load)
+
+
+#: peak resident MB per model element (column or row) while building and translating the monolithic model,
+#: measured on `large` (3,790 MB for 651,562 elements; scripts/build_memory.py)
+MB_PER_ELEMENT = 5.8e-3
+
+
+def model_elements(inst: Instance, *, job_load: bool = False) -> int:
+    """Columns + rows of the monolithic model (``job_load``: without the
+    job columns and their assignment rows, with S x H load columns)."""
     size = model_size(inst)
-    return BUILD_S_PER_ELEMENT * (size["variables"] + size["constraints"])
+    n = size["variables"] + size["constraints"]
+    if job_load:
+        n -= size["job_site_start_triples"] + len(set(inst.triples[0].tolist())) - inst.S * inst.H
+    return int(n)
 
 
 def model_size(inst: Instance) -> dict[str, int]:

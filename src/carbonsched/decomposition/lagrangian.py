@@ -463,7 +463,8 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
     st.stop = st.stop or stop
     if st.stop is not TC.INTERRUPTED:
         _polish(st, rec, recent)
-    st.stats.update(dual_update=opts.dual_update, capacity_dualised=lay.has_lam, recoveries=rec.recoveries)
+    st.stats.update(dual_update=opts.dual_update, capacity_dualised=lay.has_lam, recoveries=rec.recoveries,
+                    carbon_aware_recoveries=rec.guided, full_model_skipped=rec.skipped_full)
     if opts.dual_update == "bundle":
         st.stats.update(serious_steps=update.serious, null_steps=update.null)
     return finish(st, pool)

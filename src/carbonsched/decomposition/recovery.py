@@ -42,7 +42,9 @@ from ..clock import BudgetExhausted, Clock
 from ..derived import facility_load, job_room, site_costs
 from ..fixed import FixedScheduleModel
 from ..instance import Instance
+from ..model import MB_PER_ELEMENT, model_elements
 from ..solution import SITE_SERIES, Solution
+from .pool import available_memory_mb
 
 __all__ = ["Candidate", "PrimalRecovery", "repair_schedule"]
 
@@ -127,11 +129,31 @@ class PrimalRecovery:
         self.dive_batches = 0
         self.guided = 0  # recoveries that needed the LP over candidate triples
         self.failed_batches = 0
-        self._fixed: FixedScheduleModel | None = None  # built at the first recovery, within the clock
+        self._fixed: FixedScheduleModel | None = None  # built when first needed, within the clock
+        self._dispatch: FixedScheduleModel | None = None
+        self.skipped_full = 0  # carbon-aware passes left out because the full model would not fit in memory
         self.seen: set = set()
         self.recoveries = 0
         self.recovery_s = 0.0
         self.polish_s = 0.0
+
+    @property
+    def dispatch(self) -> FixedScheduleModel:
+        """The dispatch model (schedule as load, no job columns), built on
+        first use within the clock."""
+        if self._dispatch is None:
+            self._dispatch = FixedScheduleModel(self.inst, clock=self.clock, job_load=True)
+        return self._dispatch
+
+    def full_model_fits(self) -> bool:
+        """Whether the full fixed model (a column per job triple, what the
+        carbon-aware pass and the polish need) is built already, or its
+        predicted peak memory (:data:`~carbonsched.model.MB_PER_ELEMENT`)
+        is at most half of the memory available now."""
+        if self._fixed is not None:
+            return True
+        need = MB_PER_ELEMENT * model_elements(self.inst)
+        return need <= 0.5 * available_memory_mb()
 
     @property
     def fixed(self) -> FixedScheduleModel:
@@ -233,26 +255,28 @@ class PrimalRecovery:
             return None
         self.seen.add(key)
         self.recoveries += 1
-        fx = self.fixed
-        nk = fx.x_cols.size
         clock = self.clock if self.clock is not None else Clock()
-        # first the choice itself, repaired to fit capacity and power: one LP with x fixed (fast, and
-        # enough wherever the budget and the microgrids can take the whole choice)
+        # first the choice itself, repaired to fit capacity and power, routed and dispatched by one LP of the
+        # dispatch model (no job columns: fast, and small at any scale); enough wherever the budget and the
+        # microgrids can take the whole choice
         first: Candidate | None = None
         starts = repair_schedule(inst, chosen, score)
         if starts is not None:
-            sol, _, _ = fx.solve_bounds(*(2 * [np.isin(np.arange(nk), starts).astype(float)]), integer_x=False,
-                                        integer_units=False, time_limit=clock.cap(time_limit), method=self.method)
-            if sol is None and not (fx.last_info is not None and fx.last_info.infeasible):
+            dm = self.dispatch
+            sol, _ = dm.solve(starts, time_limit=clock.cap(time_limit), method=self.method, relax_units=True)
+            if sol is None and not (dm.last_info is not None and dm.last_info.infeasible):
                 return None  # out of time
             if sol is not None:
-                first = self._finish(sol, time_limit, clock)
+                first = self._finish(sol, time_limit, clock, dm, starts)
                 # where the budget does not bind, which jobs run is a matter of capacity and price, which the
                 # choice already weighed; where it binds (within BINDING of it), let the LP weigh each job's
-                # value against its emissions, over the alternatives too
+                # value against its emissions, over the alternatives too -- on the full model, where it fits
                 if first is None or inst.budget is None or \
                         float(site_costs(inst, first.solution.sites)[1].sum()) < inst.budget * (1.0 - BINDING):
                     return first
+        if not self.full_model_fits():
+            self.skipped_full += 1
+            return first
         self.guided += 1
         second = self._guided_dive(cand, time_limit, clock)
         if first is None or (second is not None and second.objective > first.objective):
@@ -321,19 +345,20 @@ class PrimalRecovery:
             last_fixed = fix
         if sol is None:
             return None
-        return self._finish(sol, time_limit, clock)
+        return self._finish(sol, time_limit, clock, fx, np.flatnonzero(fx.x_values() > 0.5))
 
-    def _finish(self, sol: Solution, time_limit: float | None, clock: Clock) -> Candidate | None:
-        """The candidate of the fixed model's last solve, committed units
-        re-dispatched exactly."""
-        inst, fx = self.inst, self.fixed
-        x_lp = fx.last_x
-        starts = np.flatnonzero(fx.x_values() > 0.5)
+    def _finish(self, sol: Solution, time_limit: float | None, clock: Clock, fx: FixedScheduleModel,
+                starts: np.ndarray) -> Candidate | None:
+        """The candidate of ``fx``'s last solve (schedule ``starts``),
+        committed units re-dispatched exactly. Its column vector is kept as
+        a MIP start for the polish when ``fx`` is the full model."""
+        inst = self.inst
+        x_lp = None if fx.job_load else fx.last_x
         if inst.committed.any():
             exact = self._exact_units(sol)
             if exact is None:  # a committed unit cannot follow the LP's load: its MILP, schedule fixed
                 exact, _ = fx.solve(starts, time_limit=clock.cap(time_limit), method=self.method)
-                x_lp = fx.last_x
+                x_lp = None if fx.job_load else fx.last_x
             sol = exact
             if sol is None:
                 return None
@@ -346,6 +371,8 @@ class PrimalRecovery:
         others may take any triple they took recently, the incumbent's, or
         none (if optional). Returns (a candidate or None, free jobs)."""
         inst = self.inst
+        if not self.full_model_fits():
+            return None, 0
         t0 = time.perf_counter()
         nk = inst.triples[0].size
         lower = np.zeros(nk)
@@ -364,8 +391,13 @@ class PrimalRecovery:
                 lower[ks] = 1.0  # decided: keep it
             else:
                 free_jobs += 1
-        sol, _, _ = self.fixed.solve_restricted(lower, upper, start=incumbent.x, time_limit=time_limit, gap=gap,
-                                                threads=threads, method=self.method)
+        try:
+            sol, _, _ = self.fixed.solve_restricted(lower, upper, start=incumbent.x,
+                                                    start_triples=incumbent.starts if incumbent.x is None else None,
+                                                    time_limit=time_limit, gap=gap, threads=threads,
+                                                    method=self.method)
+        except BudgetExhausted:
+            sol = None
         self.polish_s += time.perf_counter() - t0
         if sol is None:
             return None, free_jobs
