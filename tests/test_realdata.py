@@ -146,3 +146,20 @@ def test_without_pvlib_the_core_runs_and_real_says_which_extra(tmp_path):
     assert "pip install 'carbonsched[data]'" in out.stderr
     assert json.loads((tmp_path / "s.json").read_text())["status"] in ("optimal", "feasible")
     assert not (tmp_path / "r.json").exists()
+
+
+def test_generate_real_from_the_command_line(tmp_path):
+    from carbonsched.cli import main
+
+    out = tmp_path / "r.json"
+    rc = main(["generate", "--real", "--sites", "4", "--regions", "2", "--periods", "48", "--jobs", "5",
+               "--budget-basis", "none", "--start", "2018-10-08T12", "--out", str(out)])
+    assert rc == 0
+    d = json.loads(out.read_text())
+    inst = parse_instance(d)
+    assert inst.H == 48 and d["provenance"]["data_sources"]["start_utc"] == "2018-10-08T12"
+    # prices are the zone's: the first site is in DE
+    de = zone_series("DE", "2018-10-08T12", 48).price
+    assert np.allclose(d["sites"][0]["grid"]["import_price"], np.round(de, 2))
+    assert main(["generate", "--start", "2018-10-08", "--out", str(tmp_path / "x.json")]) == 2
+    assert main(["generate", "--real", "--start", "2019-01-01", "--out", str(tmp_path / "y.json")]) == 2
