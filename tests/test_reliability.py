@@ -330,3 +330,20 @@ def test_malformed_solution_files_are_refused_or_flagged(tmp_path):
 def test_no_schedule_is_not_success():
     p = run(["solve", "medium", "--time-limit", "3", "--quiet"], timeout=60)
     assert p.returncode == ExitCode.NO_SCHEDULE and "status   time_limit" in p.stdout
+
+
+def test_a_model_too_big_for_the_memory_is_refused_before_building(monkeypatch):
+    """The monolithic solve and the diagnosis predict their peak memory
+    from the model's size and refuse, with the figures, instead of being
+    killed by the kernel."""
+    import carbonsched.model as model
+    from carbonsched import load_instance, solve
+    from carbonsched.diagnose import diagnose
+    from carbonsched.errors import SolverError
+
+    inst = load_instance("paper-default")
+    monkeypatch.setattr(model, "available_memory_mb", lambda: 1.0)
+    with pytest.raises(SolverError, match=r"would need about .* GB .* use --method lagrangian"):
+        solve(inst, "monolithic")
+    d = diagnose(inst)
+    assert d.status is None and "not diagnosed" in d.messages[0]

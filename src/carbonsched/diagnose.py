@@ -17,6 +17,7 @@ from .clock import BudgetExhausted, Clock
 from .constants import InfeasibilityCause, SolutionStatus
 from .derived import emissions_floor, max_supply
 from .instance import Instance
+from .model import memory_check
 
 __all__ = ["Diagnosis", "budget_below_least_emissions", "diagnose", "least_emissions", "static_required_job_problems"]
 
@@ -139,6 +140,11 @@ def diagnose(inst: Instance, *, time_limit: float | None = None) -> Diagnosis:
     proof = budget_below_least_emissions(inst)
     if proof is not None:
         return proof
+    fits, need, have = memory_check(inst)
+    if not fits:
+        return Diagnosis(None, InfeasibilityCause.UNDECIDED, [
+            f"not diagnosed: its models would need about {need / 1024:.1f} GB, more than half of the "
+            f"{have / 1024:.1f} GB available"])
     try:
         return _diagnose_by_models(inst, clock)
     except BudgetExhausted:

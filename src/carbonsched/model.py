@@ -18,8 +18,8 @@ from .highs import gc_paused
 from .instance import Instance
 from .solution import SITE_SERIES, Solution
 
-__all__ = ["BUILD_S_PER_ELEMENT", "MB_PER_ELEMENT", "build_monolithic", "estimate_build_s", "extract_solution",
-           "model_elements", "model_size"]
+__all__ = ["BUILD_S_PER_ELEMENT", "MB_PER_ELEMENT", "available_memory_mb", "build_monolithic", "estimate_build_s",
+           "extract_solution", "memory_check", "model_elements", "model_size"]
 
 
 def build_monolithic(inst: Instance, *, relax: bool = False, with_budget: bool = True,
@@ -76,6 +76,29 @@ def estimate_build_s(inst: Instance, *, job_load: bool = False) -> float:
 #: peak resident MB per model element (column or row) while building and translating the monolithic model,
 #: measured on `large` (3,790 MB for 651,562 elements; scripts/build_memory.py)
 MB_PER_ELEMENT = 5.8e-3
+
+
+def available_memory_mb() -> float:
+    """Memory the kernel says is available now (MB; /proc/meminfo
+    MemAvailable), inf where that cannot be read."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("inf")
+
+
+def memory_check(inst: Instance, *, job_load: bool = False, share: float = 0.5) -> tuple[bool, float, float]:
+    """(fits, predicted peak MB, available MB): whether building the
+    monolithic model (``job_load``: without job columns) is predicted
+    (:data:`MB_PER_ELEMENT`) to take at most ``share`` of the memory
+    available now."""
+    need = MB_PER_ELEMENT * model_elements(inst, job_load=job_load)
+    have = available_memory_mb()
+    return need <= share * have, need, have
 
 
 def model_elements(inst: Instance, *, job_load: bool = False) -> int:

@@ -28,7 +28,7 @@ from ..instance import Instance
 from ..solution import SITE_SERIES
 from .subproblem import SiteSubproblem
 
-__all__ = ["PoolEval", "PoolPrice", "SubproblemPool", "available_memory_mb", "comm_rank", "get_comm", "lpt_assignment",
+__all__ = ["PoolEval", "PoolPrice", "SubproblemPool", "comm_rank", "get_comm", "lpt_assignment",
            "peak_rss_mb", "run_on_pool"]
 
 _EVAL, _EXACT, _PRICE, _CALIBRATE, _STOP, _MEMORY = range(6)
@@ -44,19 +44,6 @@ def peak_rss_mb() -> float:
     import sys
 
     return kb / 1024.0 / (1024.0 if sys.platform == "darwin" else 1.0)
-
-
-def available_memory_mb() -> float:
-    """Memory the kernel says is available now (MB; /proc/meminfo
-    MemAvailable), inf where that cannot be read."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return float("inf")
 
 
 def get_comm():

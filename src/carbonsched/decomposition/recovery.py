@@ -42,9 +42,8 @@ from ..clock import BudgetExhausted, Clock
 from ..derived import facility_load, job_room, site_costs
 from ..fixed import FixedScheduleModel
 from ..instance import Instance
-from ..model import MB_PER_ELEMENT, model_elements
+from ..model import memory_check
 from ..solution import SITE_SERIES, Solution
-from .pool import available_memory_mb
 
 __all__ = ["Candidate", "PrimalRecovery", "repair_schedule"]
 
@@ -148,12 +147,9 @@ class PrimalRecovery:
     def full_model_fits(self) -> bool:
         """Whether the full fixed model (a column per job triple, what the
         carbon-aware pass and the polish need) is built already, or its
-        predicted peak memory (:data:`~carbonsched.model.MB_PER_ELEMENT`)
-        is at most half of the memory available now."""
-        if self._fixed is not None:
-            return True
-        need = MB_PER_ELEMENT * model_elements(self.inst)
-        return need <= 0.5 * available_memory_mb()
+        predicted peak memory is at most half of the memory available now
+        (:func:`~carbonsched.model.memory_check`)."""
+        return self._fixed is not None or memory_check(self.inst)[0]
 
     @property
     def fixed(self) -> FixedScheduleModel:
