@@ -128,3 +128,21 @@ def test_dispatch_model_without_job_columns_matches_the_full_model(optima, name)
         assert evaluate(inst, b).objective == pytest.approx(oa, rel=1e-7, abs=1e-6)
     # the full schedule is the monolithic optimum
     assert lean.solve(starts)[1] == pytest.approx(mono.objective, rel=1e-7)
+
+
+def test_without_memory_for_the_full_model_recovery_drops_the_dirtiest_jobs(monkeypatch):
+    """Where the full model would not fit, the carbon-aware pass is skipped
+    and a choice that breaks the budget is repaired on the dispatch model by
+    dropping the jobs with least value per tonne: still a checked schedule
+    within the budget, and the full model is never built."""
+    import carbonsched.decomposition.recovery as recovery
+
+    monkeypatch.setattr(recovery, "memory_check", lambda inst, **kw: (False, 1e9, 1.0))
+    inst, _ = _tight_budget_instance(0.35)
+    pool, choices = _choices(inst, 1)
+    rec = PrimalRecovery(inst, pool, "lagrangian", Clock())
+    cand = rec.from_choice(*choices[0])
+    assert cand is not None and rec.skipped_full == 1 and rec.drop_rounds >= 1 and rec._fixed is None
+    rep = check_solution(inst, cand.solution, check_reported=False)
+    assert rep.ok, rep.violations
+    assert rep.breakdown.emissions_t <= inst.budget * (1 + 1e-6)

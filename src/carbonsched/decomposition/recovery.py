@@ -127,6 +127,7 @@ class PrimalRecovery:
         self.dropped_in_dive = 0  # jobs dropped because fixing them left no feasible LP
         self.dive_batches = 0
         self.guided = 0  # recoveries that needed the LP over candidate triples
+        self.drop_rounds = 0  # dispatch-model solves after dropping the dirtiest jobs (no room for the full model)
         self.failed_batches = 0
         self._fixed: FixedScheduleModel | None = None  # built when first needed, within the clock
         self._dispatch: FixedScheduleModel | None = None
@@ -272,12 +273,39 @@ class PrimalRecovery:
                     return first
         if not self.full_model_fits():
             self.skipped_full += 1
+            if first is None and starts is not None:
+                return self._drop_dirtiest(starts, score, time_limit, clock)
             return first
         self.guided += 1
         second = self._guided_dive(cand, time_limit, clock)
         if first is None or (second is not None and second.objective > first.objective):
             return second
         return first
+
+    def _drop_dirtiest(self, starts: np.ndarray, score: np.ndarray, time_limit: float | None,
+                       clock: Clock) -> Candidate | None:
+        """Where the full model does not fit: drop the optional jobs that buy
+        least value per tonne at the grid's intensity over their run (10%,
+        25%, 50%, then all of them) until the dispatch model can power the
+        rest within the budget."""
+        inst = self.inst
+        jj, ss, tt = inst.triples
+        opt = starts[~inst.required[jj[starts]]]
+        if opt.size == 0:
+            return None
+        grid_t = inst.pue * inst.ci * inst.dt  # t per IT MW held one period, all from the grid
+        tonnes = np.array([inst.pow[jj[k]] * grid_t[ss[k], tt[k]:tt[k] + inst.dur[jj[k]]].sum() for k in opt])
+        order = opt[np.argsort(score[opt] / np.maximum(tonnes, 1e-9), kind="stable")]
+        dm = self.dispatch
+        for share in (0.1, 0.25, 0.5, 1.0):
+            self.drop_rounds += 1
+            keep = np.setdiff1d(starts, order[:max(1, int(round(share * order.size)))])
+            sol, _ = dm.solve(keep, time_limit=clock.cap(time_limit), method=self.method, relax_units=True)
+            if sol is not None:
+                return self._finish(sol, time_limit, clock, dm, keep)
+            if not (dm.last_info is not None and dm.last_info.infeasible):
+                return None  # out of time
+        return None
 
     def _guided_dive(self, cand: np.ndarray, time_limit: float | None, clock: Clock) -> Candidate | None:
         """Stages 1 and 2 of the module docstring over the triples ``cand``."""
