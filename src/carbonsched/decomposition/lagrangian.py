@@ -537,7 +537,7 @@ def _polish(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[n
     gap = st.gap
     if not opts.polish or st.best is None or "candidate" not in st.best.payload or (gap is not None and gap <= opts.gap):
         return
-    limit = st.clock.cap(opts.polish_time)
+    limit = st.clock.cap(opts.polish_time, reserve=st.finish_reserve)
     if limit is not None and limit < 1.0:
         return
     with st.timed("polish_s"):

@@ -416,10 +416,15 @@ class PrimalRecovery:
             else:
                 free_jobs += 1
         try:
-            sol, _, _ = self.fixed.solve_restricted(lower, upper, start=incumbent.x,
-                                                    start_triples=incumbent.starts if incumbent.x is None else None,
-                                                    time_limit=time_limit, gap=gap, threads=threads,
-                                                    method=self.method)
+            fx = self.fixed  # may be built only now: its build and translation count against the limit
+            if time_limit is not None:
+                time_limit -= time.perf_counter() - t0
+                if time_limit < 1.0:
+                    self.polish_s += time.perf_counter() - t0
+                    return None, free_jobs
+            sol, _, _ = fx.solve_restricted(lower, upper, start=incumbent.x,
+                                            start_triples=incumbent.starts if incumbent.x is None else None,
+                                            time_limit=time_limit, gap=gap, threads=threads, method=self.method)
         except BudgetExhausted:
             sol = None
         self.polish_s += time.perf_counter() - t0
