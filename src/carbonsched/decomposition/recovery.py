@@ -5,19 +5,24 @@ Shared by the Lagrangian method (its compute-side choices) and Benders
 
 A job choice (one triple per job, which may overload a site or break the
 carbon budget) and a score per triple (its value less its priced energy)
-become a schedule in two solves of the fixed-schedule model
-(:class:`~carbonsched.fixed.FixedScheduleModel`):
+become a schedule in up to two passes:
 
-1. an LP over the *candidate triples* -- each chosen job's choice and its
-   best alternatives by score -- with ``x`` in [0, 1]: it keeps, moves or
-   drops jobs to fit IT capacity, power and the carbon budget, weighing each
-   job's value against the energy and emissions it costs (no greedy rule
-   decides which job goes);
-2. if some jobs came out fractional, a dive: the whole jobs are fixed, and
-   each fractional job whose largest share is at least one half (else the
-   single largest) is fixed to that triple; the LP is re-solved warm, until
-   every job is whole. A fixing after which no LP is feasible is undone by
-   dropping those jobs (the LP before it powered the rest with them).
+1. the choice, repaired greedily to fit IT capacity and deliverable power
+   (:func:`repair_schedule`), routed and dispatched by one LP of the
+   *dispatch model* (:class:`~carbonsched.fixed.FixedScheduleModel` with
+   ``job_load=True``: no job columns, the schedule enters as load);
+2. only where that schedule uses the whole carbon budget or cannot meet
+   it, the carbon-aware pass on the full fixed-schedule model: an LP over
+   the *candidate triples* -- each chosen job's choice and its best
+   alternatives by score -- with ``x`` in [0, 1] keeps, moves or drops jobs
+   to fit capacity, power and the budget, weighing each job's value against
+   the energy and emissions it costs; then a dive: the whole jobs are
+   fixed, the fractional ones in capacity-feasible batches (one at a time
+   after a batch leaves no feasible LP; a triple that fails alone is
+   closed), re-solving warm until every job is whole. The better of the
+   two passes is kept. Where the full model would not fit in memory
+   (:func:`~carbonsched.model.memory_check`), a choice that breaks the
+   budget instead drops the jobs with least value per tonne.
 
 Committed generators are relaxed in both; their sites are then re-dispatched
 exactly on the subproblem pool.
@@ -243,8 +248,7 @@ class PrimalRecovery:
         return np.array(out, dtype=int)
 
     def _guided(self, chosen: np.ndarray, score: np.ndarray, time_limit: float | None) -> Candidate | None:
-        """Carbon- and capacity-aware recovery in two solves of the fixed
-        model (see :meth:`from_choice`)."""
+        """The two passes of the module docstring for one job choice."""
         inst = self.inst
         cand = self.candidate_triples(chosen, score)
         key = tuple(cand.tolist())
@@ -268,8 +272,8 @@ class PrimalRecovery:
                 # where the budget does not bind, which jobs run is a matter of capacity and price, which the
                 # choice already weighed; where it binds (within BINDING of it), let the LP weigh each job's
                 # value against its emissions, over the alternatives too -- on the full model, where it fits
-                if first is None or inst.budget is None or \
-                        float(site_costs(inst, first.solution.sites)[1].sum()) < inst.budget * (1.0 - BINDING):
+                if first is not None and (inst.budget is None or float(site_costs(
+                        inst, first.solution.sites)[1].sum()) < inst.budget * (1.0 - BINDING)):
                     return first
         if not self.full_model_fits():
             self.skipped_full += 1
