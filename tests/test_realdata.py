@@ -62,6 +62,20 @@ def test_tmy_annual_irradiance_matches_the_file():
     assert plain == pytest.approx(1566.2, abs=0.1)
 
 
+def test_a_site_may_name_a_tmy2_or_tmy3_file():
+    """Both file formats pvlib ships read into the same arrays (TMY2 keeps
+    its own column names): Miami's TMY2 is sunnier and warmer than
+    Greensboro's TMY3, and a site naming Miami's file gets its PV and heat."""
+    miami, gso = tmy_weather("12839.tm2"), tmy_weather("723170TYA.CSV")
+    assert miami.latitude == pytest.approx(25.8) and miami.utc_offset_h == -5
+    assert miami.ghi.sum() > gso.ghi.sum() and miami.temp_air.mean() > gso.temp_air.mean() + 5
+    hours = np.arange("2018-07-09T00", "2018-07-16T00", dtype="datetime64[h]")
+    from carbonsched.weather import pv_and_temperature
+
+    pv_m, t_m = pv_and_temperature(25.8, -80.27, hours, 10.0, np.random.default_rng(0), tmy="12839.tm2")
+    assert 0 < pv_m.max() <= 10.0 * 1.2 and t_m.mean() > 20.0
+
+
 def test_pv_matches_pvlib_modelchain_on_the_same_weather():
     """Our PV chain (isotropic POA, SAPM cell temperature, PVWatts DC) against
     pvlib's own ModelChain on one week of Greensboro TMY weather: the

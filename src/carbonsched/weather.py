@@ -102,7 +102,9 @@ def tmy_weather(name: str = REFERENCE_TMY) -> SiteWeather:
     pvlib = require_pvlib()
     path = tmy_path(name)
     if path.lower().endswith(".tm2"):
-        data, meta = pvlib.iotools.read_tmy2(path)
+        data, meta = pvlib.iotools.read_tmy2(path)  # TMY2 keeps its own column names; TMY3's are mapped below
+        data = data.rename(columns={"GHI": "ghi", "DNI": "dni", "DHI": "dhi", "DryBulb": "temp_air",
+                                    "Wspd": "wind_speed"})
         lat, lon, tz = meta["latitude"], meta["longitude"], meta["TZ"]
     else:
         data, meta = pvlib.iotools.read_tmy3(path, coerce_year=2001, map_variables=True)
