@@ -177,6 +177,14 @@ class LagrangianOptions(DecompositionOptions):
     polish: bool = option(True, "finish with a restricted MILP over the undecided jobs", _boolean)
     polish_time: float = option(30.0, "most seconds for the final polish (at most 15% of a time limit)",
                                 _positive_float, unit="s")
+    site_bound: bool = option(
+        True, "before the polish, bound with the site relaxation (Dantzig-Wolfe by site: job assignment, demand "
+              "and budget priced, each site's jobs, capacity and microgrid a MILP on the pool), which can go "
+              "below the LP relaxation bound", _boolean)
+    site_bound_time: float = option(30.0, "most seconds for the site relaxation (at most 20% of a time limit)",
+                                    _positive_float, unit="s")
+    site_gap: float = option(1e-5, "relative gap each site MILP of the site relaxation is solved to (its own "
+                                   "bound counts, so a looser gap only weakens the bound)", _share)
 
 
 OptionsT = TypeVar("OptionsT", bound=SolveOptions)

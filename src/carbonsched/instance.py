@@ -229,9 +229,28 @@ class Instance:
         changes = {k: (np.array(v) if isinstance(v, np.ndarray) else v) for k, v in changes.items()}
         return replace(self, **changes)
 
+    def site_only(self, s: int) -> Instance:
+        """Site ``s`` alone, as a one-site instance with every job and region
+        kept: a job keeps its triples at ``s`` (in the same order as in
+        :attr:`triples`), a region its pair with ``s`` if reachable. No job
+        is required and there is no budget: the blocks of the site
+        relaxation (:mod:`carbonsched.decomposition.site_blocks`) price
+        those rows instead."""
+        one = slice(s, s + 1)
+        changes: dict[str, Any] = {f: getattr(self, f)[one] for f in _SITE_FIELDS if getattr(self, f).size}
+        changes.update(site_ids=(self.site_ids[s],), allowed=self.allowed[:, one], lat=self.lat[:, one],
+                       required=np.zeros(self.J, dtype=bool), budget=None, name=f"{self.name}[{self.site_ids[s]}]")
+        return self.with_changes(**changes)
+
     def to_dict(self) -> dict:
         """The instance as a JSON-ready dict of MODEL.md format."""
         return instance_to_dict(self)
+
+
+#: the Instance arrays indexed by site first ([S] or [S,H])
+_SITE_FIELDS = ("cap", "idle", "pue", "f_inf", "ren", "imax", "xmax", "pb", "ps", "ci", "pc", "has_batt", "e_max",
+                "ch_max", "dis_max", "eta_c", "eta_d", "soc0", "cd", "has_gen", "gmax", "gmin", "cg", "ef",
+                "site_located", "site_lat", "site_lon")
 
 
 # --------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyomo.environ as pyo
 
-from .. import highs
+from .. import highs, interrupts
 from ..clock import BudgetExhausted, Clock
 from ..compute import add_facility_load, build_compute, inference_margin
 from ..config import LagrangianOptions
@@ -50,6 +50,7 @@ from .checkpoint import CheckpointError, pack_ragged, unpack_ragged
 from .driver import RunState, finish
 from .pool import SubproblemPool, run_on_pool
 from .recovery import Candidate, PrimalRecovery
+from .site_blocks import column_generation, fixable_triples, from_prices
 from .trace import IterationLog
 
 __all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "evaluate_dual", "setup_dual", "solve_lagrangian"]
@@ -422,8 +423,13 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
     # incumbent to polish; without one the iterations get the whole budget
     polish_reserve = 0.0 if (opts.time_limit is None or not opts.polish) else min(opts.polish_time,
                                                                                  0.15 * opts.time_limit)
+    # and up to 20% (at most site_bound_time) for the site relaxation's bound
+    site_reserve = 0.0 if (opts.time_limit is None or not opts.site_bound) else min(opts.site_bound_time,
+                                                                                   0.2 * opts.time_limit)
+    best_u, best_L = dual.u, np.inf  # the multipliers of the least L: the site relaxation starts there
+    fixed = np.zeros(inst.triples[0].size, dtype=bool)  # triples no better schedule uses (reduced-cost fixing)
     while True:
-        reserve = polish_reserve if st.best is not None else 0.0
+        reserve = (polish_reserve if st.best is not None else 0.0) + site_reserve
         if (stop := st.stop_reason(reserve=reserve)) is not None:
             break
         st.iteration += 1
@@ -433,6 +439,10 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         st.timings["compute_s"] += comp_s
         st.timings["subproblems_s"] += psec
         st.tighten(pt.L)
+        if pt.L < best_L:
+            best_u, best_L = pt.u, pt.L
+        if lay.has_lam and st.best is not None:
+            fixed |= fixable_triples(inst, pt.L, pt.choice.score, st.objective)
         recent.append(pt.choice.chosen.copy())
         del recent[:-20]
         due = st.iteration <= 10 or st.iteration % opts.recover_every == 0
@@ -462,7 +472,10 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
             break
     st.stop = st.stop or stop
     if st.stop is not TC.INTERRUPTED:
-        _polish(st, rec, recent)
+        if lay.has_lam and np.isfinite(best_L):
+            _site_bound(st, pool, lay, best_u, polish_reserve)
+        _polish(st, rec, recent, fixed if lay.has_lam else None)
+    st.stats.update(reduced_cost_fixed=int(fixed.sum()), triples=int(fixed.size))
     st.stats.update(dual_update=opts.dual_update, capacity_dualised=lay.has_lam, recoveries=rec.recoveries,
                     carbon_aware_recoveries=rec.guided, full_model_skipped=rec.skipped_full)
     if opts.dual_update == "bundle":
@@ -531,8 +544,56 @@ def _restore(header: dict, arrays: dict, st: RunState[LagrangianOptions], update
                                                  arrays.get("inc_x"))
 
 
-def _polish(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[np.ndarray]) -> None:
-    """The final restricted MILP over the undecided jobs, in the time left."""
+def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: DualLayout, u: np.ndarray,
+                polish_reserve: float) -> None:
+    """Tighten the bound with the site relaxation (:mod:`.site_blocks`):
+    site MILPs on the pool at the multipliers that the least L's prices
+    give, then stabilised column generation, within ``site_bound_time``
+    (``polish_reserve`` seconds kept for the polish)."""
+    opts, inst = st.opts, st.inst
+    gap = st.gap
+    if not opts.site_bound or inst.J == 0 or (gap is not None and gap <= opts.gap):
+        return
+    limit = st.clock.cap(opts.site_bound_time,
+                         reserve=st.finish_reserve + (polish_reserve if st.best is not None else 0.0))
+    if limit is not None and limit < 1.0:
+        return
+    t0 = time.perf_counter()
+    deadline = t0 + limit
+    pi, mu, lam = lay.split(u)
+    mult = from_prices(inst, pi * inst.dt * inst.pue + lam, mu)
+    before = st.bound
+    rounds = 0
+
+    def solve_round(m):
+        left = deadline - time.perf_counter()
+        if left < 0.5 or interrupts.requested():
+            return None
+        # the first round is worth most (multipliers near the LP's): it may take half the stage
+        return pool.site_blocks(m, site_limit=0.5 * limit if rounds == 0 else left, gap=opts.site_gap,
+                                round_limit=left)
+
+    def log(D, model, rnd):
+        nonlocal rounds
+        rounds += 1
+        st.tighten(D)
+        st.log.note(f"site relaxation round {rounds}: D {D:,.2f} model {model:,.2f} bound {st.bound:,.2f} "
+                    f"gap {st.gap if st.gap is not None else float('nan'):.4%} sites max {rnd.site_s.max():.2f} s")
+
+    with st.timed("site_bound_s"):
+        best, _, _ = column_generation(inst, mult, solve_round, deadline=deadline, log=log,
+                                       tol=max(1e-7, 0.01 * opts.gap))
+    st.tighten(best)
+    st.stats.update(lagrangian_bound=before, site_relaxation_bound=best if np.isfinite(best) else None,
+                    site_relaxation_rounds=rounds)
+
+
+def _polish(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[np.ndarray],
+            fixed: np.ndarray | None) -> None:
+    """The final restricted MILP over the undecided jobs, in the time left.
+    Where reduced-cost fixing (``fixed``: triples no better schedule uses)
+    has fixed at least half the triples, the MILP is over all the others
+    instead: then its bound is a global one."""
     opts = st.opts
     gap = st.gap
     if not opts.polish or st.best is None or "candidate" not in st.best.payload or (gap is not None and gap <= opts.gap):
@@ -540,12 +601,16 @@ def _polish(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[n
     limit = st.clock.cap(opts.polish_time, reserve=st.finish_reserve)
     if limit is not None and limit < 1.0:
         return
+    certify = fixed is not None and fixed.size > 0 and fixed.mean() >= 0.5
     with st.timed("polish_s"):
-        cand, free = rec.polish(recent, st.best.payload["candidate"], time_limit=limit, gap=opts.gap / 2,
-                                threads=opts.threads)
+        cand, free, bound = rec.polish(recent, st.best.payload["candidate"], time_limit=limit, gap=opts.gap / 2,
+                                       threads=opts.threads, fixed=fixed if certify else None)
     before = st.objective
     if cand is not None:
         st.offer(cand.solution, cand.objective, candidate=cand)
+    if certify and bound is not None:  # no schedule better than the incumbent lies outside the restriction
+        st.tighten(max(bound, st.objective))
+        st.stats["restricted_milp_bound"] = bound
     st.stats["polish_gain"] = st.objective - before
     st.log.note(f"polish: restricted MILP over {free} undecided job(s) in {st.timings['polish_s']:.2f} s, "
                 f"gain {st.objective - before:,.2f}")

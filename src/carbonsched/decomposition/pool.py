@@ -26,12 +26,13 @@ import numpy as np
 
 from ..instance import Instance
 from ..solution import SITE_SERIES
+from .site_blocks import BlockRound, SiteBlock, SiteMultipliers
 from .subproblem import SiteSubproblem
 
 __all__ = ["PoolEval", "PoolPrice", "SubproblemPool", "comm_rank", "get_comm", "lpt_assignment",
            "peak_rss_mb", "run_on_pool"]
 
-_EVAL, _EXACT, _PRICE, _CALIBRATE, _STOP, _MEMORY = range(6)
+_EVAL, _EXACT, _PRICE, _CALIBRATE, _STOP, _MEMORY, _BLOCKS = range(7)
 
 
 def peak_rss_mb() -> float:
@@ -110,6 +111,7 @@ class SubproblemPool:
         est = inst.H * (1 + inst.has_batt + inst.has_gen + 4 * inst.committed).astype(float)
         self.owner = lpt_assignment(est, self.size)
         self.subs: dict[int, SiteSubproblem] = {}
+        self.blocks: dict[int, SiteBlock] = {}  # the site relaxation's MILPs, built on first use
         self.site_time = np.zeros(inst.S)
         self.calibration_s = np.zeros(inst.S)
         self.build_s = 0.0
@@ -232,8 +234,53 @@ class SubproblemPool:
         buf[S, self.rank] = time.perf_counter() - t_rank
         return buf
 
+    def _do_blocks(self, lam: np.ndarray, nu: np.ndarray, head: np.ndarray) -> np.ndarray:
+        inst = self.inst
+        S, J, RH = inst.S, inst.J, inst.R * inst.H
+        mu, limit, gap, deadline_in = (float(v) for v in head)
+        buf = np.zeros((S + 1, max(4 + J + RH, self.size)))
+        t_rank = time.perf_counter()
+        deadline = t_rank + deadline_in
+        mult = SiteMultipliers(lam, nu, mu)
+        mine = [int(s) for s in self._mine()]
+        for i, s in enumerate(mine):
+            blk = self.blocks.get(s)
+            if blk is None:
+                blk = self.blocks[s] = SiteBlock(inst, s)
+                self.build_s += blk.build_s
+            # the round's time is shared among this rank's sites still to solve
+            share = max(0.05, (deadline - time.perf_counter()) / (len(mine) - i))
+            bound, value, jobs, served, em, sec = blk.solve(mult, time_limit=min(limit, share), gap=gap)
+            row = buf[s]
+            row[0], row[1], row[2], row[3] = bound, value, em, sec
+            row[4:4 + J] = jobs
+            row[4 + J:4 + J + RH] = served.ravel()
+        buf[S, self.rank] = time.perf_counter() - t_rank
+        return buf
+
     # ------------------------------------------------------------------
     # rank 0 API
+    def site_blocks(self, mult: SiteMultipliers, *, site_limit: float, gap: float, round_limit: float) -> BlockRound:
+        """Solve every site's block of the site relaxation
+        (:mod:`.site_blocks`) at ``mult``: each site MILP within
+        ``site_limit`` seconds and relative ``gap``, a rank's sites together
+        within ``round_limit`` seconds."""
+        inst = self.inst
+        S, J, R, H = inst.S, inst.J, inst.R, inst.H
+        lam = np.ascontiguousarray(mult.lam, dtype=float)
+        nu = np.ascontiguousarray(mult.nu, dtype=float)
+        head = np.array([mult.mu, site_limit, gap, round_limit], dtype=float)
+        self._command(_BLOCKS)
+        self._Bcast(lam)
+        self._Bcast(nu)
+        self._Bcast(head)
+        buf = self._reduce(self._do_blocks(lam, nu, head))
+        out = BlockRound(bound=buf[:S, 0].copy(), value=buf[:S, 1].copy(), emissions=buf[:S, 2].copy(),
+                         site_s=buf[:S, 3].copy(), jobs=buf[:S, 4:4 + J].copy(),
+                         served=buf[:S, 4 + J:4 + J + R * H].reshape(S, R, H).copy())
+        self.calls += 1
+        return out
+
     def evaluate(self, P: np.ndarray, b: np.ndarray | None, *, exact: bool = False) -> PoolEval:
         """Solve every site for facility load ``P`` [S,H] (MW) within
         allocations ``b`` [S] (t; None = no budget)."""
@@ -324,6 +371,11 @@ class SubproblemPool:
             elif cmd == _PRICE:
                 pi = self._Bcast(np.empty((S, H)))
                 self._reduce(self._do_price(pi, arg))
+            elif cmd == _BLOCKS:
+                lam = self._Bcast(np.empty(self.inst.J))
+                nu = self._Bcast(np.empty((self.inst.R, H)))
+                head = self._Bcast(np.empty(4))
+                self._reduce(self._do_blocks(lam, nu, head))
 
 
 def run_on_pool(inst: Instance, opts, root_fn, *, method: str, clock, comm=None):

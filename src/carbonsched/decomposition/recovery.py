@@ -393,14 +393,18 @@ class PrimalRecovery:
         return Candidate(sol, evaluate(inst, sol).objective, starts, x_lp)
 
     def polish(self, recent: list[np.ndarray], incumbent: Candidate, *, time_limit: float | None, gap: float,
-               threads: int | None = None) -> tuple[Candidate | None, int]:
+               threads: int | None = None, fixed: np.ndarray | None = None
+               ) -> tuple[Candidate | None, int, float | None]:
         """Restricted MILP: jobs whose choice was the same in ``recent`` (job
         choices of the last iterations) and in the incumbent are fixed; the
         others may take any triple they took recently, the incumbent's, or
-        none (if optional). Returns (a candidate or None, free jobs)."""
+        none (if optional). With ``fixed`` (triples that no schedule better
+        than the incumbent uses, by reduced-cost fixing) the MILP is over
+        every other triple instead, so its bound holds for the whole
+        problem. Returns (a candidate or None, free jobs, the MILP's bound)."""
         inst = self.inst
         if not self.full_model_fits():
-            return None, 0
+            return None, 0, None
         t0 = time.perf_counter()
         nk = inst.triples[0].size
         lower = np.zeros(nk)
@@ -409,13 +413,17 @@ class PrimalRecovery:
         for ch in recent:
             upper[ch[ch >= 0]] = 1.0
         jj, _, _ = inst.triples
+        if fixed is not None:
+            upper = np.where(fixed, 0.0, 1.0)
+            upper[incumbent.starts] = 1.0  # the incumbent itself stays (fixing only removes worse schedules)
+            recent = []
         free_jobs = 0
         for j in range(inst.J):
             ks = np.flatnonzero((jj == j) & (upper > 0))
             if ks.size == 0:
                 continue  # never chosen: stays off
             inc = np.intersect1d(ks, incumbent.starts)
-            if ks.size == 1 and inc.size == 1 and all(ch[j] == ks[0] for ch in recent):
+            if fixed is None and ks.size == 1 and inc.size == 1 and all(ch[j] == ks[0] for ch in recent):
                 lower[ks] = 1.0  # decided: keep it
             else:
                 free_jobs += 1
@@ -425,14 +433,14 @@ class PrimalRecovery:
                 time_limit -= time.perf_counter() - t0
                 if time_limit < 1.0:
                     self.polish_s += time.perf_counter() - t0
-                    return None, free_jobs
-            sol, _, _ = fx.solve_restricted(lower, upper, start=incumbent.x,
+                    return None, free_jobs, None
+            sol, _, bound = fx.solve_restricted(lower, upper, start=incumbent.x,
                                             start_triples=incumbent.starts if incumbent.x is None else None,
                                             time_limit=time_limit, gap=gap, threads=threads, method=self.method)
         except BudgetExhausted:
-            sol = None
+            sol, bound = None, None
         self.polish_s += time.perf_counter() - t0
         if sol is None:
-            return None, free_jobs
+            return None, free_jobs, bound
         starts = np.flatnonzero(self.fixed.x_values() > 0.5)
-        return Candidate(sol, evaluate(inst, sol).objective, starts, self.fixed.last_x), free_jobs
+        return Candidate(sol, evaluate(inst, sol).objective, starts, self.fixed.last_x), free_jobs, bound

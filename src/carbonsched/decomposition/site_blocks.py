@@ -1,0 +1,345 @@
+"""A bound beyond the LP relaxation: the site-block relaxation
+(Dantzig-Wolfe by site).
+
+The Lagrangian method dualises the IT capacity, so its compute side has the
+integrality property and its bound is the LP relaxation bound (Geoffrion).
+This relaxation dualises instead the rows that couple sites:
+
+- each job's assignment row, ``sum_k x_k <= 1`` (``= 1`` if required), with
+  multiplier ``lam[j]`` ($; >= 0, free for a required job);
+- each (region, period) serve row, ``sum_s y[r,s,t] <= L[r,t]``, with
+  ``nu[r,t]`` ($ per MW of demand served for one period, >= 0);
+- the carbon budget, with ``mu`` ($/t, >= 0).
+
+What is left splits by site: site ``s``'s jobs within its IT capacity, its
+share of the routing and its microgrid -- a MILP per site, built once on
+:meth:`Instance.site_only` by the same compute and energy builders as the
+monolithic model, re-solved with new objective coefficients only. For any
+multipliers
+
+    D(lam, nu, mu) = const + sum_j lam_j + sum nu L + mu B + sum_s z_s
+
+with ``z_s`` the site MILP's optimum less ``const`` (the unserved-demand
+penalty, -sum pen L dt, which every block carries once), is an upper bound
+on OB, and it stays one with each ``z_s`` replaced by the site MILP's own
+dual bound: the site MILPs may stop at a gap or a time limit. Its minimum
+over the multipliers lies between the MILP optimum and the LP bound.
+
+Multipliers that are near-optimal for the LP come for free from a
+capacity-dualised Lagrangian point (``rho``, ``mu``): each job's best score
+and each (region, period)'s best margin at ``rho`` (:func:`from_prices`).
+:func:`improve` then takes Polyak subgradient steps on (lam, nu, mu), each
+one a round of site MILPs on the pool.
+
+Lagrangian reduced-cost fixing (:func:`fixable_triples`) is valid at any
+point of the capacity-dualised dual: a triple whose forced use would drop
+L(u) below the incumbent can be fixed at 0 in any better schedule.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import highs
+from ..compute import inference_margin
+from ..derived import window_sums
+from ..instance import Instance
+from ..model import build_monolithic
+
+__all__ = ["BlockRound", "SiteBlock", "SiteMultipliers", "dual_value", "fixable_triples", "from_prices",
+           "SiteMaster", "column_generation", "multiplier_scale"]
+
+
+@dataclass(frozen=True)
+class SiteMultipliers:
+    """The multipliers of the rows the site relaxation dualises:
+    ``lam`` [J] $, ``nu`` [R,H] $ per MW-period, ``mu`` $/t."""
+
+    lam: np.ndarray
+    nu: np.ndarray
+    mu: float
+
+
+@dataclass
+class BlockRound:
+    """One round of site MILPs at given multipliers. ``bound`` [S]: each
+    site's proven bound on ``z_s`` ($); ``value`` [S]: the unpriced objective
+    (net of ``const``) of its best point found, a plan (nan without one); ``jobs`` [S,J]: how many starts of
+    each job that point runs at the site; ``served`` [S,R,H] (MW) and
+    ``emissions`` [S] (t) of that point; ``site_s`` [S] seconds."""
+
+    bound: np.ndarray
+    value: np.ndarray
+    jobs: np.ndarray
+    served: np.ndarray
+    emissions: np.ndarray
+    site_s: np.ndarray
+
+
+class SiteBlock:
+    """Site ``s``'s block of the site relaxation in a persistent highspy
+    model: the monolithic model of :meth:`Instance.site_only` (no budget,
+    no required job), whose objective coefficients on the job, routing,
+    grid-import and generator columns change with the multipliers."""
+
+    def __init__(self, inst: Instance, s: int):
+        t0 = time.perf_counter()
+        self.inst, self.s = inst, s
+        one = inst.site_only(s)
+        m = build_monolithic(one, with_budget=False)
+        self.p = highs.compile_model(m, interruptible=True)
+        c = m.compute
+        jj, ss, _ = inst.triples
+        self.jobs = jj[ss == s]  # job of each of this site's triples, in global order
+        self.x = self.p.cols_of(c.x[k] for k in c.K)
+        rr, sr = inst.region_pairs
+        self.regions = rr[sr == s]
+        H = inst.H
+        self.y = np.array([[self.p.col.get(c.y[k, t], -1) for t in range(H)] for k in range(self.regions.size)],
+                          dtype=np.int64).reshape(self.regions.size, H)
+        e = m.site[0]
+        self.imp = self.p.cols_of(e.imp[t] for t in range(H))
+        self.g = self.p.cols_of(e.g[t] for t in range(H)) if e.component("g") is not None else None
+        self.c0 = np.asarray(self.p.cost, dtype=float).copy()
+        self.const = -float((inst.pen[:, None] * inst.L).sum() * inst.dt)
+        self.build_s = time.perf_counter() - t0
+
+    def _costs(self, mult: SiteMultipliers) -> np.ndarray:
+        inst, s = self.inst, self.s
+        c = self.c0.copy()
+        ok = self.x >= 0
+        c[self.x[ok]] -= mult.lam[self.jobs[ok]]
+        yok = self.y >= 0
+        c[self.y[yok]] -= np.broadcast_to(mult.nu[self.regions], self.y.shape)[yok]
+        if mult.mu:
+            c[self.imp] -= mult.mu * inst.ci[s] * inst.dt
+            if self.g is not None:
+                c[self.g] -= mult.mu * inst.ef[s] * inst.dt
+        return c
+
+    def solve(self, mult: SiteMultipliers, *, time_limit: float | None, gap: float, threads: int | None = None
+              ) -> tuple[float, float, np.ndarray, np.ndarray, float, float]:
+        """(bound, value, starts per job [J], served [R,H], emissions, seconds)
+        at ``mult``: the bound on the priced objective ``z_s``, and the best
+        point's own (unpriced) objective, both net of ``const``. A MILP that ends
+        without a bound falls back to its LP relaxation's optimum."""
+        t0 = time.perf_counter()
+        inst, H = self.inst, self.inst.H
+        c = self._costs(mult)
+        self.p.h.changeColsCost(c.size, np.arange(c.size, dtype=np.int32), c)
+        info = highs.solve(self.p, time_limit=time_limit, mip_gap=gap, threads=threads)
+        bound = info.bound
+        jobs = np.zeros(inst.J)
+        served = np.zeros((inst.R, H))
+        value, emissions = float("nan"), 0.0
+        if info.has_solution:
+            v = self.p.values()
+            value = float(self.c0 @ v) + self.p.offset - self.const  # the plan's own objective, unpriced
+            xs = np.where(self.x >= 0, v[np.maximum(self.x, 0)], 0.0)
+            np.add.at(jobs, self.jobs, xs)
+            yv = np.where(self.y >= 0, v[np.maximum(self.y, 0)], 0.0)
+            np.add.at(served, self.regions, yv)
+            emissions = float(inst.ci[self.s] @ v[self.imp] * inst.dt)
+            if self.g is not None:
+                emissions += float(inst.ef[self.s] * v[self.g].sum() * inst.dt)
+        if bound is None:  # no MILP bound in the time given: the LP relaxation's optimum is one
+            self.p.set_integrality(relax=True)
+            lp = highs.solve(self.p)
+            self.p.set_integrality(relax=False)
+            bound = lp.objective if lp.optimal else None
+        if bound is None:
+            raise ArithmeticError(f"site {inst.site_ids[self.s]}: no bound from its block")
+        return float(bound) - self.const, value, jobs, served, emissions, time.perf_counter() - t0
+
+
+def from_prices(inst: Instance, rho: np.ndarray, mu: float) -> SiteMultipliers:
+    """Multipliers from a capacity-dualised Lagrangian point: ``rho`` [S,H]
+    ($ per IT MW for one period) and ``mu`` ($/t). ``lam[j]`` is job j's
+    best score (value less its IT load priced at rho; at least 0 unless the
+    job is required), ``nu[r,t]`` the best margin of serving region r in
+    period t (at least 0). At the LP dual optimum these are the LP's duals
+    of the rows the site relaxation dualises."""
+    jj, _, _ = inst.triples
+    score = inst.val[jj] - inst.pow[jj] * window_sums(inst, rho)
+    lam = np.full(inst.J, -np.inf)
+    np.maximum.at(lam, jj, score)
+    lam = np.where(inst.required, lam, np.maximum(lam, 0.0))
+    lam[~np.isfinite(lam)] = 0.0  # a job without a triple
+    rr, sr = inst.region_pairs
+    nu = np.zeros((inst.R, inst.H))
+    if rr.size:
+        coef = inference_margin(inst)[:, None] * inst.dt - inst.f_inf[sr][:, None] * rho[sr]
+        np.maximum.at(nu, rr, coef)
+    return SiteMultipliers(lam, nu, float(mu))
+
+
+def dual_value(inst: Instance, mult: SiteMultipliers, site_bounds: np.ndarray) -> float:
+    """D at ``mult`` from the sites' bounds on ``z_s`` ($): an upper bound on OB."""
+    const = -float((inst.pen[:, None] * inst.L).sum() * inst.dt)
+    has = np.zeros(inst.J, dtype=bool)
+    has[inst.triples[0]] = True
+    budget = mult.mu * inst.budget if inst.budget is not None else 0.0
+    return (const + float(mult.lam[has].sum()) + float((mult.nu * inst.L).sum()) + budget
+            + float(np.sum(site_bounds)))
+
+
+class SiteMaster:
+    """The Dantzig-Wolfe master over site plans, stabilised by a box on the
+    multipliers: an LP in highspy that picks a convex combination of each
+    site's plans (columns from the site blocks) within the dualised rows --
+    each job at most once (exactly once if required), demand per (region,
+    period), the budget. Every dualised row ``i`` also has an excess column
+    (coefficient -1, cost ``-(c_i + r_i)``) and a shortage column (+1, cost
+    ``c_i - r_i``, at least 0 on an inequality row): by LP duality they keep
+    the row's dual within ``[c_i - r_i, c_i + r_i]``, so the master's value
+    is the minimum of D's cutting-plane model over the box around the
+    centre ``c``, and its row duals are that minimiser (a box-step method
+    on D, in its primal form: column generation)."""
+
+    def __init__(self, inst: Instance):
+        self.inst = inst
+        J, R, H, S = inst.J, inst.R, inst.H, inst.S
+        n = J + R * H + (inst.budget is not None)  # the dualised rows
+        self.n = n
+        self.p = highs.new_lp(np.zeros(2 * n), np.full(2 * n, highs.INF), np.zeros(2 * n), name="site master",
+                              maximize=True)
+        rhs = np.concatenate([np.ones(J), inst.L.ravel(), [inst.budget] if inst.budget is not None else []])
+        self.equality = np.concatenate([inst.required, np.zeros(n - J, dtype=bool)])
+        for i in range(n):  # row i: plans + shortage_i - excess_i (<= or ==) rhs_i
+            self.p.add_row(float(rhs[i]) if self.equality[i] else -highs.INF, float(rhs[i]),
+                           np.array([i, n + i]), np.array([-1.0, 1.0]))
+        for _ in range(S):  # convexity
+            self.p.add_row(1.0, 1.0, np.zeros(0), np.zeros(0))
+        self.row_serve = J
+        self.row_budget = J + R * H
+        self.row_conv = n
+        self.columns = 0
+
+    def vector(self, mult: SiteMultipliers) -> np.ndarray:
+        """The multipliers as one vector in row order."""
+        parts = [mult.lam, mult.nu.ravel()] + ([np.array([mult.mu])] if self.inst.budget is not None else [])
+        return np.concatenate(parts).astype(float)
+
+    def multipliers(self, d: np.ndarray) -> SiteMultipliers:
+        inst = self.inst
+        lam = np.where(inst.required, d[:inst.J], np.maximum(d[:inst.J], 0.0))
+        nu = np.maximum(d[self.row_serve:self.row_budget].reshape(inst.R, inst.H), 0.0)
+        mu = max(float(d[self.row_budget]), 0.0) if inst.budget is not None else 0.0
+        return SiteMultipliers(lam, nu, mu)
+
+    def set_box(self, centre: np.ndarray, radius: np.ndarray) -> None:
+        n = self.n
+        lo = np.where(self.equality, centre - radius, np.maximum(centre - radius, 0.0))
+        cost = np.concatenate([-(centre + radius), lo])
+        highs._check(self.p.h.changeColsCost(2 * n, np.arange(2 * n, dtype=np.int32), cost), "site master: box")
+
+    def add(self, s: int, value: float, jobs: np.ndarray, served: np.ndarray, emissions: float) -> None:
+        """A plan of site ``s``: its objective net of const ($), starts per
+        job [J], demand served [R,H] (MW), emissions (t)."""
+        inst = self.inst
+        jr = np.flatnonzero(np.abs(jobs) > 1e-9)
+        sr = np.flatnonzero(np.abs(served.ravel()) > 1e-9)
+        idx = [jr, self.row_serve + sr]
+        vals = [jobs[jr], served.ravel()[sr]]
+        if inst.budget is not None:
+            idx.append(np.array([self.row_budget]))
+            vals.append(np.array([emissions]))
+        idx.append(np.array([self.row_conv + s]))
+        vals.append(np.array([1.0]))
+        idx_a = np.concatenate(idx).astype(np.int32)
+        highs._check(self.p.h.addCol(float(value), 0.0, highs.INF, idx_a.size, idx_a,
+                                     np.concatenate(vals).astype(float)), "site master: adding a plan")
+        self.columns += 1
+
+    def add_round(self, rnd: BlockRound) -> None:
+        for s in range(self.inst.S):
+            if np.isfinite(rnd.value[s]):
+                self.add(s, float(rnd.value[s]), rnd.jobs[s], rnd.served[s], float(rnd.emissions[s]))
+
+    def solve(self) -> tuple[float, np.ndarray]:
+        """(the model's minimum over the box incl. const, its minimiser as a
+        vector)."""
+        inst = self.inst
+        info = highs.solve(self.p)
+        if not info.optimal:
+            raise ArithmeticError(f"site master LP ended {info.raw_status}")
+        const = -float((inst.pen[:, None] * inst.L).sum() * inst.dt)
+        return float(info.objective) + const, self.p.row_duals()[:self.n].copy()
+
+
+def multiplier_scale(inst: Instance) -> SiteMultipliers:
+    """A natural size for each multiplier, to shape the box: a job's value,
+    a region's margin per MW-period, the grid price over its intensity."""
+    rr, _ = inst.region_pairs
+    marg = np.zeros(inst.R)
+    if rr.size:
+        np.maximum.at(marg, rr, inference_margin(inst) * inst.dt)
+    price = max(1.0, float(np.mean(inst.pb)))
+    return SiteMultipliers(np.maximum(inst.val, 1.0), np.repeat(np.maximum(marg, 1.0)[:, None], inst.H, axis=1),
+                           price / max(0.05, float(np.mean(inst.ci))))
+
+
+def column_generation(inst: Instance, mult: SiteMultipliers, solve_round, *, deadline: float, log=None,
+                      tol: float = 1e-6, radius: float = 0.05
+                      ) -> tuple[float, SiteMultipliers, list[tuple[float, float]]]:
+    """Minimise D from ``mult`` by stabilised column generation (see
+    :class:`SiteMaster`) until ``deadline`` (perf_counter seconds) or until
+    the predicted decrease at the centre is below ``tol`` (relative): the
+    cutting-plane model is convex and below D, so a centre that is the
+    model's minimum over a box is its global minimum, and D there is within
+    the site MILPs' gaps of the least D. ``solve_round(mult)`` returns a
+    :class:`BlockRound` (None: out of time); ``radius``: the box's first
+    half-width as a share of :func:`multiplier_scale`. Serious step when D
+    falls by at least 10% of the predicted decrease; the box doubles after
+    a good one and halves after a null step. Returns the best D, its
+    multipliers, and (D, model minimum) per round; ``log(D, model, round)``
+    sees each round."""
+    master = SiteMaster(inst)
+    scale = master.vector(multiplier_scale(inst))
+    centre, centre_D = master.vector(mult), np.inf
+    best, best_m = np.inf, mult
+    trace: list[tuple[float, float]] = []
+    pred = None
+    while time.perf_counter() < deadline:
+        rnd = solve_round(mult)
+        if rnd is None:
+            break
+        D = dual_value(inst, mult, rnd.bound)
+        if D < best:
+            best, best_m = D, mult
+        if pred is None or D <= centre_D - 0.1 * pred:
+            if pred is not None and D <= centre_D - 0.5 * pred:
+                radius = min(2.0 * radius, 10.0)
+            centre, centre_D = master.vector(mult), D
+        else:
+            radius = max(0.5 * radius, 1e-6)
+        master.add_round(rnd)
+        r = radius * scale
+        master.set_box(centre, r)
+        model, d = master.solve()
+        pred = centre_D - model
+        trace.append((D, model))
+        if log is not None:
+            log(D, model, rnd)
+        if pred <= tol * max(1.0, abs(centre_D)):  # the model (<= D, convex) has no lower point: c is optimal
+            break
+        mult = master.multipliers(d)
+    return best, best_m, trace
+
+
+def fixable_triples(inst: Instance, L: float, score: np.ndarray, incumbent: float) -> np.ndarray:
+    """[triples] bool: triples that no schedule better than ``incumbent``
+    uses, by the capacity-dualised Lagrangian bound ``L`` at a point whose
+    triple scores are ``score``. Forcing triple k of job j changes that
+    bound by ``score_k - best_j`` (``best_j``: the job's best score, or 0 if
+    it may be left out), so k is fixable when ``L + score_k - best_j <
+    incumbent``."""
+    jj, _, _ = inst.triples
+    best = np.full(inst.J, -np.inf)
+    np.maximum.at(best, jj, score)
+    best = np.where(inst.required, best, np.maximum(best, 0.0))
+    loss = best[jj] - score
+    return L - loss < incumbent - 1e-9 * max(1.0, abs(incumbent))

@@ -1,0 +1,173 @@
+"""The site relaxation (Dantzig-Wolfe by site), reduced-cost fixing and
+the restricted MILP: every bound they give is >= the monolithic optimum,
+the site relaxation can go below the LP relaxation bound, and fixing never
+removes an optimal schedule."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from carbonsched import solve
+from carbonsched.config import LagrangianOptions
+from carbonsched.decomposition.lagrangian import evaluate_dual, setup_dual
+from carbonsched.decomposition.pool import SubproblemPool
+from carbonsched.decomposition.site_blocks import (
+    SiteMultipliers,
+    column_generation,
+    dual_value,
+    fixable_triples,
+    from_prices,
+)
+from carbonsched.fixed import FixedScheduleModel
+
+from cases import CASES
+
+
+def _pool(inst):
+    pool = SubproblemPool(inst, None)
+    pool.calibrate()
+    return pool
+
+
+def _round(pool):
+    return lambda m: pool.site_blocks(m, site_limit=60.0, gap=1e-9, round_limit=600.0)
+
+
+def _tol(x):
+    return 1e-6 * max(1.0, abs(x))
+
+
+def _lagrangian_points(inst, iterations=80):
+    """The points of a bundle run: (L, triple scores, u) per iteration."""
+    lay, compute, update, u = setup_dual(inst, LagrangianOptions())
+    pool = _pool(inst)
+    out = []
+    for _ in range(iterations):
+        pt, _ = evaluate_dual(inst, lay, u, compute, pool)
+        out.append((pt.L, pt.choice.score, pt.u))
+        u = update.step(pt)
+    return lay, out
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_site_relaxation_bound_lies_between_the_optimum_and_the_lp_bound(optima, name):
+    """Column generation from the grid prices converges to the Dantzig-
+    Wolfe bound by site: never below the MILP optimum, never above the LP
+    relaxation bound; every D it evaluates on the way is a valid bound."""
+    inst, mono, lp_bound = optima[name]
+    pool = _pool(inst)
+    seen = []
+    mult = from_prices(inst, inst.pb * inst.dt * inst.pue, 0.0)
+    best, _, trace = column_generation(inst, mult, _round(pool), deadline=time.perf_counter() + 120,
+                                       log=lambda D, model, rnd: seen.append(D), tol=1e-9)
+    opt = mono.objective
+    assert len(trace) >= 2  # it did iterate
+    assert min(seen) == pytest.approx(best)
+    assert all(D >= opt - _tol(opt) for D in seen)
+    assert best <= lp_bound + _tol(lp_bound)
+    # converged: the model's minimum meets the best D
+    assert trace[-1][1] >= best - 1e-5 * abs(best)
+
+
+@pytest.mark.parametrize("name", ["no_budget", "forces_feasibility_cuts"])
+def test_site_relaxation_is_stronger_than_the_lp_relaxation(optima, name):
+    """On these two cases the site MILPs' integrality closes part of the
+    LP gap (hand-checked: 76% and 41% of it)."""
+    inst, mono, lp_bound = optima[name]
+    best, _, _ = column_generation(inst, from_prices(inst, inst.pb * inst.dt * inst.pue, 0.0), _round(_pool(inst)),
+                                   deadline=time.perf_counter() + 120, tol=1e-9)
+    assert lp_bound - best >= 0.25 * (lp_bound - mono.objective)
+
+
+@pytest.mark.parametrize("name", ["budget_binding", "committed_generator"])
+def test_site_relaxation_is_valid_at_any_multipliers(optima, name):
+    """D is an upper bound on OB for any multipliers of the right signs,
+    including far-off random ones."""
+    inst, mono, _ = optima[name]
+    pool = _pool(inst)
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        lam = rng.uniform(-1, 2, inst.J) * inst.val
+        lam = np.where(inst.required, lam, np.maximum(lam, 0.0))
+        mult = SiteMultipliers(lam, rng.uniform(0, 300, (inst.R, inst.H)), float(rng.uniform(0, 200)))
+        rnd = pool.site_blocks(mult, site_limit=60.0, gap=1e-9, round_limit=600.0)
+        assert dual_value(inst, mult, rnd.bound) >= mono.objective - _tol(mono.objective)
+
+
+def _optimal_triples(inst, mono):
+    jj, ss, tt = inst.triples
+    key = {(int(jj[k]), int(ss[k]), int(tt[k])): k for k in range(jj.size)}
+    return np.array([key[(inst.job_index(j), inst.site_index(s), int(t))] for j, s, t in mono.solution.training],
+                    dtype=int)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_reduced_cost_fixing_keeps_an_optimal_schedule(optima, name):
+    """Fix every triple that any Lagrangian point proves useless for a
+    schedule better than the optimum less a hair: the optimal schedule
+    keeps all its triples, and the restricted MILP over what is left has
+    the monolithic optimum, with a bound above it."""
+    inst, mono, _ = optima[name]
+    opt = mono.objective
+    _, points = _lagrangian_points(inst)
+    fixed = np.zeros(inst.triples[0].size, dtype=bool)
+    for L, score, _u in points:
+        fixed |= fixable_triples(inst, L, score, opt - _tol(opt))
+    assert not fixed[_optimal_triples(inst, mono)].any()
+    fx = FixedScheduleModel(inst)
+    sol, obj, bound = fx.solve_restricted(np.zeros(fixed.size), np.where(fixed, 0.0, 1.0), gap=1e-9)
+    assert sol is not None
+    assert obj == pytest.approx(opt, rel=1e-6)
+    assert bound >= opt - _tol(opt)
+
+
+def test_reduced_cost_fixing_fixes_triples_on_the_cases():
+    """It does fix: over the six cases, a share of the triples (so the test
+    above is not vacuous)."""
+    total = fixed_n = 0
+    for make in CASES.values():
+        inst = make()
+        mono = solve(inst, "monolithic", gap=1e-9)
+        _, points = _lagrangian_points(inst, iterations=60)
+        fixed = np.zeros(inst.triples[0].size, dtype=bool)
+        for L, score, _u in points:
+            fixed |= fixable_triples(inst, L, score, mono.objective - _tol(mono.objective))
+        total += fixed.size
+        fixed_n += int(fixed.sum())
+    assert fixed_n >= 0.25 * total
+
+
+@pytest.mark.parametrize("name", ["site_without_battery", "committed_generator"])
+def test_restricted_milp_after_fixing_certifies_the_run(optima, name):
+    """Where fixing removes at least half the triples, the Lagrangian run's
+    polish is the restricted MILP over the rest, and its bound is global:
+    the run ends with a gap below what the dual iterations reached."""
+    inst, mono, lp_bound = optima[name]
+    res = solve(inst, "lagrangian", LagrangianOptions(gap=1e-6, max_iterations=60, site_bound=False))
+    st = res.solution.stats
+    assert st["reduced_cost_fixed"] >= 0.5 * st["triples"]
+    assert "restricted_milp_bound" in st
+    assert res.check.ok, res.check.violations
+    opt = mono.objective
+    assert res.bound >= opt - _tol(opt) and res.objective <= opt + _tol(opt)
+    assert res.bound < lp_bound - _tol(lp_bound)  # below what the dual iterations alone can prove
+    assert res.gap <= 1e-6
+
+
+@pytest.mark.parametrize("name", ["no_budget", "forces_feasibility_cuts"])
+def test_lagrangian_run_ends_below_the_lp_bound_with_the_site_relaxation(optima, name):
+    """The whole run: the site relaxation after the dual iterations brings
+    the reported bound below the LP relaxation bound, still above the
+    optimum; the schedule passes the checker."""
+    inst, mono, lp_bound = optima[name]
+    res = solve(inst, "lagrangian", LagrangianOptions(gap=1e-9, max_iterations=60, polish=False))
+    st = res.solution.stats
+    opt = mono.objective
+    assert res.check.ok, res.check.violations
+    assert st["site_relaxation_rounds"] >= 1
+    assert st["lagrangian_bound"] >= lp_bound - _tol(lp_bound)
+    assert opt - _tol(opt) <= res.bound < lp_bound - 0.25 * (lp_bound - opt)
+    assert res.objective <= opt + _tol(opt)
