@@ -439,7 +439,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         st.timings["compute_s"] += comp_s
         st.timings["subproblems_s"] += psec
         st.tighten(pt.L)
-        if pt.L < best_L:
+        if best_L > pt.L:
             best_u, best_L = pt.u, pt.L
         if lay.has_lam and st.best is not None:
             fixed |= fixable_triples(inst, pt.L, pt.choice.score, st.objective)

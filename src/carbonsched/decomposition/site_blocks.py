@@ -49,8 +49,17 @@ from ..derived import window_sums
 from ..instance import Instance
 from ..model import build_monolithic
 
-__all__ = ["BlockRound", "SiteBlock", "SiteMultipliers", "dual_value", "fixable_triples", "from_prices",
-           "SiteMaster", "column_generation", "multiplier_scale"]
+__all__ = [
+    "BlockRound",
+    "SiteBlock",
+    "SiteMaster",
+    "SiteMultipliers",
+    "column_generation",
+    "dual_value",
+    "fixable_triples",
+    "from_prices",
+    "multiplier_scale",
+]
 
 
 @dataclass(frozen=True)
@@ -308,10 +317,10 @@ def column_generation(inst: Instance, mult: SiteMultipliers, solve_round, *, dea
         if rnd is None:
             break
         D = dual_value(inst, mult, rnd.bound)
-        if D < best:
+        if best > D:
             best, best_m = D, mult
-        if pred is None or D <= centre_D - 0.1 * pred:
-            if pred is not None and D <= centre_D - 0.5 * pred:
+        if pred is None or centre_D - 0.1 * pred >= D:
+            if pred is not None and centre_D - 0.5 * pred >= D:
                 radius = min(2.0 * radius, 10.0)
             centre, centre_D = master.vector(mult), D
         else:
