@@ -580,9 +580,13 @@ def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: Dual
         st.log.note(f"site relaxation round {rounds}: D {D:,.2f} model {model:,.2f} bound {st.bound:,.2f} "
                     f"gap {st.gap if st.gap is not None else float('nan'):.4%} sites max {rnd.site_s.max():.2f} s")
 
+    best = np.inf
     with st.timed("site_bound_s"):
-        best, _, _ = column_generation(inst, mult, solve_round, deadline=deadline, log=log,
-                                       tol=max(1e-7, 0.01 * opts.gap))
+        try:
+            best, _, _ = column_generation(inst, mult, solve_round, deadline=deadline, log=log,
+                                           tol=max(1e-7, 0.01 * opts.gap))
+        except (ArithmeticError, SolverError) as e:  # every D logged so far is a valid bound and is kept
+            st.log.note(f"site relaxation stopped: {e}")
     st.tighten(best)
     st.stats.update(lagrangian_bound=before, site_relaxation_bound=best if np.isfinite(best) else None,
                     site_relaxation_rounds=rounds)

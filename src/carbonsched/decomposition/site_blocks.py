@@ -220,8 +220,9 @@ class SiteMaster:
         for i in range(n):  # row i: plans + shortage_i - excess_i (<= or ==) rhs_i
             self.p.add_row(float(rhs[i]) if self.equality[i] else -highs.INF, float(rhs[i]),
                            np.array([i, n + i]), np.array([-1.0, 1.0]))
-        for _ in range(S):  # convexity
-            self.p.add_row(1.0, 1.0, np.zeros(0), np.zeros(0))
+        for _ in range(S):  # convexity: [0, 1] until the site has a plan, then = 1
+            self.p.add_row(0.0, 1.0, np.zeros(0), np.zeros(0))
+        self.has_plan = np.zeros(S, dtype=bool)
         self.row_serve = J
         self.row_budget = J + R * H
         self.row_conv = n
@@ -262,6 +263,16 @@ class SiteMaster:
         highs._check(self.p.h.addCol(float(value), 0.0, highs.INF, idx_a.size, idx_a,
                                      np.concatenate(vals).astype(float)), "site master: adding a plan")
         self.columns += 1
+        if not self.has_plan[s]:
+            self.has_plan[s] = True
+            highs._check(self.p.h.changeRowBounds(self.row_conv + s, 1.0, 1.0), "site master: convexity")
+
+    @property
+    def complete(self) -> bool:
+        """Every site has a plan: only then is the master's value the
+        cutting-plane model of D (a site MILP may end its first round
+        without a feasible point)."""
+        return bool(self.has_plan.all())
 
     def add_round(self, rnd: BlockRound) -> None:
         for s in range(self.inst.S):
@@ -292,18 +303,19 @@ def multiplier_scale(inst: Instance) -> SiteMultipliers:
 
 
 def column_generation(inst: Instance, mult: SiteMultipliers, solve_round, *, deadline: float, log=None,
-                      tol: float = 1e-6, radius: float = 0.05
+                      tol: float = 1e-6, radius: float = 0.01
                       ) -> tuple[float, SiteMultipliers, list[tuple[float, float]]]:
     """Minimise D from ``mult`` by stabilised column generation (see
     :class:`SiteMaster`) until ``deadline`` (perf_counter seconds) or until
-    the predicted decrease at the centre is below ``tol`` (relative): the
-    cutting-plane model is convex and below D, so a centre that is the
-    model's minimum over a box is its global minimum, and D there is within
-    the site MILPs' gaps of the least D. ``solve_round(mult)`` returns a
+    the predicted decrease at the centre is below ``tol`` (relative) with
+    the model's minimiser inside the box: the cutting-plane model is convex
+    and below D, so the centre is then its global minimum, and D there is
+    within the site MILPs' gaps of the least D (on the box's edge, the box
+    widens instead). ``solve_round(mult)`` returns a
     :class:`BlockRound` (None: out of time); ``radius``: the box's first
     half-width as a share of :func:`multiplier_scale`. Serious step when D
     falls by at least 10% of the predicted decrease; the box doubles after
-    a good one and halves after a null step. Returns the best D, its
+    a good one and halves after a null step (down to 1e-3). Returns the best D, its
     multipliers, and (D, model minimum) per round; ``log(D, model, round)``
     sees each round."""
     master = SiteMaster(inst)
@@ -319,22 +331,29 @@ def column_generation(inst: Instance, mult: SiteMultipliers, solve_round, *, dea
         D = dual_value(inst, mult, rnd.bound)
         if best > D:
             best, best_m = D, mult
-        if pred is None or centre_D - 0.1 * pred >= D:
+        if pred is None or centre_D - 0.1 * pred >= D:  # serious step (without a model: any better D)
             if pred is not None and centre_D - 0.5 * pred >= D:
                 radius = min(2.0 * radius, 10.0)
-            centre, centre_D = master.vector(mult), D
+            if centre_D > D:
+                centre, centre_D = master.vector(mult), D
         else:
-            radius = max(0.5 * radius, 1e-6)
+            radius = max(0.5 * radius, 1e-3)  # a box shrunk to nothing stalls on a flat model (as in lagrangian.py)
         master.add_round(rnd)
         r = radius * scale
         master.set_box(centre, r)
         model, d = master.solve()
-        pred = centre_D - model
+        pred = centre_D - model if master.complete else None
         trace.append((D, model))
         if log is not None:
             log(D, model, rnd)
-        if pred <= tol * max(1.0, abs(centre_D)):  # the model (<= D, convex) has no lower point: c is optimal
-            break
+        if pred is not None and pred <= tol * max(1.0, abs(centre_D)):
+            # the centre is the model's minimum over the box; if the minimiser is inside the box, the model (convex,
+            # <= D) has no lower point anywhere and the centre is optimal; on the box's edge, widen it and go on
+            lo = np.where(master.equality, centre - r, np.maximum(centre - r, 0.0))
+            edge = (d >= centre + r - 1e-9 * (1 + np.abs(r))) | ((d <= lo + 1e-9 * (1 + np.abs(r))) & (lo > 0))
+            if not edge.any() or radius >= 10.0:
+                break
+            radius = min(4.0 * radius, 10.0)
         mult = master.multipliers(d)
     return best, best_m, trace
 
