@@ -133,14 +133,23 @@ class SiteBlock:
               ) -> tuple[float, float, np.ndarray, np.ndarray, float, float]:
         """(bound, value, starts per job [J], served [R,H], emissions, seconds)
         at ``mult``: the bound on the priced objective ``z_s``, and the best
-        point's own (unpriced) objective, both net of ``const``. A MILP that ends
-        without a bound falls back to its LP relaxation's optimum."""
+        point's own (unpriced) objective, both net of ``const``. The LP
+        relaxation is solved first and its optimum counts where the MILP,
+        stopped early, has no better bound."""
         t0 = time.perf_counter()
         inst, H = self.inst, self.inst.H
         c = self._costs(mult)
         self.p.h.changeColsCost(c.size, np.arange(c.size, dtype=np.int32), c)
-        info = highs.solve(self.p, time_limit=time_limit, mip_gap=gap, threads=threads)
-        bound = info.bound
+        # the LP relaxation first: its optimum is a bound that a MILP stopped early (before its root LP) may lack
+        self.p.set_integrality(relax=True)
+        lp = highs.solve(self.p, time_limit=time_limit)
+        self.p.set_integrality(relax=False)
+        bound = lp.objective if lp.optimal else None
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+        info = highs.solve(self.p, time_limit=max(left, 0.05) if left is not None else None, mip_gap=gap,
+                           threads=threads)
+        if info.bound is not None:
+            bound = info.bound if bound is None else min(bound, info.bound)
         jobs = np.zeros(inst.J)
         served = np.zeros((inst.R, H))
         value, emissions = float("nan"), 0.0
@@ -154,13 +163,8 @@ class SiteBlock:
             emissions = float(inst.ci[self.s] @ v[self.imp] * inst.dt)
             if self.g is not None:
                 emissions += float(inst.ef[self.s] * v[self.g].sum() * inst.dt)
-        if bound is None:  # no MILP bound in the time given: the LP relaxation's optimum is one
-            self.p.set_integrality(relax=True)
-            lp = highs.solve(self.p)
-            self.p.set_integrality(relax=False)
-            bound = lp.objective if lp.optimal else None
         if bound is None:
-            raise ArithmeticError(f"site {inst.site_ids[self.s]}: no bound from its block")
+            raise ArithmeticError(f"site {inst.site_ids[self.s]}: no bound from its block in {time_limit} s")
         return float(bound) - self.const, value, jobs, served, emissions, time.perf_counter() - t0
 
 
