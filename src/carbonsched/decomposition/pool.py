@@ -250,7 +250,9 @@ class SubproblemPool:
                 self.build_s += blk.build_s
             # the round's time is shared among this rank's sites still to solve
             share = max(0.05, (deadline - time.perf_counter()) / (len(mine) - i))
-            bound, value, jobs, served, em, sec = blk.solve(mult, time_limit=min(limit, share), gap=gap)
+            # the LP may use what is left of the round: without its bound the round proves nothing
+            bound, value, jobs, served, em, sec = blk.solve(mult, time_limit=min(limit, share), gap=gap,
+                                                            lp_time_limit=max(0.05, deadline - time.perf_counter()))
             row = buf[s]
             row[0], row[1], row[2], row[3] = bound, value, em, sec
             row[4:4 + J] = jobs

@@ -129,20 +129,22 @@ class SiteBlock:
                 c[self.g] -= mult.mu * inst.ef[s] * inst.dt
         return c
 
-    def solve(self, mult: SiteMultipliers, *, time_limit: float | None, gap: float, threads: int | None = None
-              ) -> tuple[float, float, np.ndarray, np.ndarray, float, float]:
+    def solve(self, mult: SiteMultipliers, *, time_limit: float | None, gap: float, threads: int | None = None,
+              lp_time_limit: float | None = None) -> tuple[float, float, np.ndarray, np.ndarray, float, float]:
         """(bound, value, starts per job [J], served [R,H], emissions, seconds)
         at ``mult``: the bound on the priced objective ``z_s``, and the best
         point's own (unpriced) objective, both net of ``const``. The LP
-        relaxation is solved first and its optimum counts where the MILP,
-        stopped early, has no better bound."""
+        relaxation is solved first (within ``lp_time_limit``, default
+        ``time_limit``) and its optimum counts where the MILP (within what
+        is left of ``time_limit``), stopped early, has no better bound. No
+        bound at all: nan (the round then gives no bound on OB)."""
         t0 = time.perf_counter()
         inst, H = self.inst, self.inst.H
         c = self._costs(mult)
         self.p.h.changeColsCost(c.size, np.arange(c.size, dtype=np.int32), c)
         # the LP relaxation first: its optimum is a bound that a MILP stopped early (before its root LP) may lack
         self.p.set_integrality(relax=True)
-        lp = highs.solve(self.p, time_limit=time_limit)
+        lp = highs.solve(self.p, time_limit=time_limit if lp_time_limit is None else lp_time_limit)
         self.p.set_integrality(relax=False)
         bound = lp.objective if lp.optimal else None
         left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
@@ -164,7 +166,7 @@ class SiteBlock:
             if self.g is not None:
                 emissions += float(inst.ef[self.s] * v[self.g].sum() * inst.dt)
         if bound is None:
-            raise ArithmeticError(f"site {inst.site_ids[self.s]}: no bound from its block in {time_limit} s")
+            bound = float("nan")
         return float(bound) - self.const, value, jobs, served, emissions, time.perf_counter() - t0
 
 
@@ -190,7 +192,10 @@ def from_prices(inst: Instance, rho: np.ndarray, mu: float) -> SiteMultipliers:
 
 
 def dual_value(inst: Instance, mult: SiteMultipliers, site_bounds: np.ndarray) -> float:
-    """D at ``mult`` from the sites' bounds on ``z_s`` ($): an upper bound on OB."""
+    """D at ``mult`` from the sites' bounds on ``z_s`` ($): an upper bound on
+    OB; inf where a site has no bound (nan)."""
+    if np.isnan(site_bounds).any():
+        return float("inf")
     const = -float((inst.pen[:, None] * inst.L).sum() * inst.dt)
     has = np.zeros(inst.J, dtype=bool)
     has[inst.triples[0]] = True
