@@ -163,7 +163,7 @@ def test_lagrangian_run_ends_below_the_lp_bound_with_the_site_relaxation(optima,
     the reported bound below the LP relaxation bound, still above the
     optimum; the schedule passes the checker."""
     inst, mono, lp_bound = optima[name]
-    res = solve(inst, "lagrangian", LagrangianOptions(gap=1e-9, max_iterations=60, polish=False))
+    res = solve(inst, "lagrangian", LagrangianOptions(gap=1e-9, polish=False))
     st = res.solution.stats
     opt = mono.objective
     assert res.check.ok, res.check.violations

@@ -472,7 +472,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
             break
     st.stop = st.stop or stop
     if st.stop is not TC.INTERRUPTED:
-        if lay.has_lam and np.isfinite(best_L):
+        if lay.has_lam and np.isfinite(best_L) and st.stop is not TC.ITERATION_LIMIT:  # a cap means: no more work
             _site_bound(st, pool, lay, best_u, polish_reserve)
         _polish(st, rec, recent, fixed if lay.has_lam else None)
     st.stats.update(reduced_cost_fixed=int(fixed.sum()), triples=int(fixed.size))
