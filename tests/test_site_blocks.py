@@ -171,3 +171,19 @@ def test_lagrangian_run_ends_below_the_lp_bound_with_the_site_relaxation(optima,
     assert st["lagrangian_bound"] >= lp_bound - _tol(lp_bound)
     assert opt - _tol(opt) <= res.bound < lp_bound - 0.25 * (lp_bound - opt)
     assert res.objective <= opt + _tol(opt)
+
+
+def test_site_relaxation_is_skipped_where_its_blocks_would_not_fit_in_memory(optima, monkeypatch):
+    """The site blocks together are about the monolithic model's size: where
+    that is predicted to take more than half the memory, the run skips them
+    and says so, and its bound is the Lagrangian's (never an out-of-memory
+    kill)."""
+    from carbonsched.decomposition import lagrangian
+
+    inst, mono, lp_bound = optima["no_budget"]
+    monkeypatch.setattr(lagrangian, "memory_check", lambda inst, **kw: (False, 1e9, 1.0))
+    res = solve(inst, "lagrangian", LagrangianOptions(gap=1e-9, polish=False))
+    st = res.solution.stats
+    assert st["site_relaxation_skipped"] == "memory" and "site_relaxation_rounds" not in st
+    assert res.check.ok
+    assert res.bound == pytest.approx(lp_bound, rel=1e-6)  # the Lagrangian's own bound, the LP bound here

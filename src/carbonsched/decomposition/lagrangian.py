@@ -45,6 +45,7 @@ from ..derived import window_sums
 from ..diagnose import budget_below_least_emissions, static_required_job_problems
 from ..errors import SolverError
 from ..instance import Instance
+from ..model import memory_check
 from ..result import Result, WorkerReport
 from .checkpoint import CheckpointError, pack_ragged, unpack_ragged
 from .driver import RunState, finish
@@ -557,6 +558,14 @@ def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: Dual
     limit = st.clock.cap(opts.site_bound_time,
                          reserve=st.finish_reserve + (polish_reserve if st.best is not None else 0.0))
     if limit is not None and limit < 1.0:
+        return
+    # the site blocks together are about the size of the monolithic model (on `large`: 2.75 GB for 25 of the 50
+    # sites on one rank), spread over the ranks of (usually) one machine
+    fits, need, have = memory_check(inst, share=0.5)
+    if not fits:
+        st.log.note(f"site relaxation skipped: its site MILPs would take about {need / 1024:.1f} GB, "
+                    f"more than half of the {have / 1024:.1f} GB available")
+        st.stats["site_relaxation_skipped"] = "memory"
         return
     t0 = time.perf_counter()
     deadline = t0 + limit
