@@ -17,17 +17,16 @@ import os
 import pytest
 
 from carbonsched import solve
-from carbonsched.generate import GeneratorConfig, generate
-from carbonsched.instance import load_instance, parse_instance
+from carbonsched.instance import load_instance
+
+from cases import generated_budget_binding
 
 LIMIT = float(os.environ.get("CARBONSCHED_BENCH_LIMIT", 60))
 
 
 def _budget_binding():
-    return parse_instance(generate(GeneratorConfig(
-        sites=int(os.environ.get("CARBONSCHED_BENCH_SITES", 4)), regions=3, periods=168,
-        jobs=int(os.environ.get("CARBONSCHED_BENCH_JOBS", 16)), seed=7, budget_basis="estimate",
-        budget_fraction=0.7)))
+    return generated_budget_binding(int(os.environ.get("CARBONSCHED_BENCH_SITES", 4)),
+                                    int(os.environ.get("CARBONSCHED_BENCH_JOBS", 16)))
 
 
 INSTANCES = {"generated_budget_70pct": _budget_binding, "small": lambda: load_instance("small")}
