@@ -26,6 +26,11 @@ master is an LP solved by HiGHS (default), or subgradient with a Polyak
 step. Primal recovery (:mod:`.recovery`): an LP over each job's choice and
 its best alternatives decides which jobs run where within capacity, power
 and the budget, a small MILP settles the jobs it splits; the best is kept.
+
+After the dual iterations, the site relaxation (:mod:`.site_blocks`) can
+take the bound below the LP relaxation's, and triples fixed by reduced
+costs along the way can turn the final polish into a restricted MILP whose
+bound is global.
 """
 
 from __future__ import annotations
