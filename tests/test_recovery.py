@@ -146,3 +146,15 @@ def test_without_memory_for_the_full_model_recovery_drops_the_dirtiest_jobs(monk
     rep = check_solution(inst, cand.solution, check_reported=False)
     assert rep.ok, rep.violations
     assert rep.breakdown.emissions_t <= inst.budget * (1 + 1e-6)
+
+
+def test_the_polish_knows_what_building_the_full_model_costs():
+    """A polish that must first build the full model needs its predicted
+    build and translation time; none once it is built (the Lagrangian keeps
+    a polish reserve only where the polish can use it)."""
+    from carbonsched.model import estimate_build_s
+
+    inst = CASES["budget_binding"]()
+    rec = PrimalRecovery(inst, SubproblemPool(inst, None), method="lagrangian", clock=Clock())
+    assert rec.full_model_build_s() > estimate_build_s(inst) > 0
+    assert rec.fixed is not None and rec.full_model_build_s() == 0.0

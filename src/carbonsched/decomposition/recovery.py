@@ -42,12 +42,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import highs
 from ..check import evaluate
 from ..clock import BudgetExhausted, Clock
 from ..derived import facility_load, job_room, site_costs
 from ..fixed import FixedScheduleModel
 from ..instance import Instance
-from ..model import memory_check
+from ..model import estimate_build_s, memory_check
 from ..solution import SITE_SERIES, Solution
 
 __all__ = ["Candidate", "PrimalRecovery", "repair_schedule"]
@@ -156,6 +157,13 @@ class PrimalRecovery:
         predicted peak memory is at most half of the memory available now
         (:func:`~carbonsched.model.memory_check`)."""
         return self._fixed is not None or memory_check(self.inst)[0]
+
+    def full_model_build_s(self) -> float:
+        """Predicted seconds to build and translate the full fixed model
+        (0 once it is built): a polish that must first build it needs them."""
+        if self._fixed is not None:
+            return 0.0
+        return estimate_build_s(self.inst) * (1.0 + highs.TRANSLATE_PER_BUILD)
 
     @property
     def fixed(self) -> FixedScheduleModel:
