@@ -25,6 +25,7 @@ from collections import defaultdict
 import numpy as np
 import pyomo.environ as pyo
 
+from .derived import unserved_penalty
 from .instance import Instance
 
 __all__ = ["add_facility_load", "build_compute", "compute_arrays", "coverage", "inference_margin"]
@@ -104,7 +105,7 @@ def build_compute(b: pyo.Block, inst: Instance, *, capacity: bool = True, relax:
     marg = inference_margin(inst)
     val_terms = [float(inst.val[jj[k]]) * b.x[k] for k in range(jj.size)]
     val_terms += [float(marg[k] * dt) * b.y[k, t] for k in range(rr.size) for t in range(H)]
-    const = -float((inst.pen[:, None] * inst.L).sum() * dt)
+    const = -unserved_penalty(inst)
     b.value = pyo.Expression(expr=const + pyo.quicksum(val_terms))
     return b
 

@@ -15,7 +15,7 @@ from .instance import Instance
 from .solution import Solution
 
 __all__ = ["emissions_floor", "facility_load", "job_room", "max_supply", "site_cost_floor", "site_costs", "site_emission_cap",
-           "window_sums"]
+           "unserved_penalty", "window_sums"]
 
 
 def max_supply(inst: Instance) -> np.ndarray:
@@ -30,6 +30,13 @@ def job_room(inst: Instance) -> np.ndarray:
     more than the site can power (max supply / pue less idle)."""
     power_room = max_supply(inst) / inst.pue - inst.idle[:, None]
     return np.maximum(0.0, np.minimum(inst.cap[:, None] - inst.idle[:, None], power_room))
+
+
+def unserved_penalty(inst: Instance) -> float:
+    """The penalty ($) if no inference demand were served: sum of pen x L x
+    dt. The compute side's value counts it as a constant (-) and earns it
+    back on each MWh served (:func:`~carbonsched.compute.inference_margin`)."""
+    return float((inst.pen[:, None] * inst.L).sum() * inst.dt)
 
 
 def window_sums(inst: Instance, rho: np.ndarray) -> np.ndarray:

@@ -46,7 +46,7 @@ from ..clock import BudgetExhausted, Clock
 from ..compute import add_facility_load, build_compute, inference_margin
 from ..config import LagrangianOptions
 from ..constants import TerminationCondition as TC
-from ..derived import window_sums
+from ..derived import unserved_penalty, window_sums
 from ..diagnose import budget_below_least_emissions, static_required_job_problems
 from ..errors import SolverError
 from ..instance import Instance
@@ -127,7 +127,7 @@ class ComputeRelaxation:
         self.has = np.searchsorted(jj, np.arange(inst.J), side="right") > self.first
         self.rr, self.sr = inst.region_pairs
         self.margin = inference_margin(inst)
-        self.const = -float((inst.pen[:, None] * inst.L).sum() * inst.dt)
+        self.const = -unserved_penalty(inst)
 
     def solve(self, rho: np.ndarray) -> ComputeChoice:
         inst = self.inst

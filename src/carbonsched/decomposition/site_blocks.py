@@ -28,8 +28,8 @@ over the multipliers lies between the MILP optimum and the LP bound.
 Multipliers that are near-optimal for the LP come for free from a
 capacity-dualised Lagrangian point (``rho``, ``mu``): each job's best score
 and each (region, period)'s best margin at ``rho`` (:func:`from_prices`).
-:func:`improve` then takes Polyak subgradient steps on (lam, nu, mu), each
-one a round of site MILPs on the pool.
+:func:`column_generation` then moves them (stabilised column generation,
+each round a round of site MILPs on the pool).
 
 Lagrangian reduced-cost fixing (:func:`fixable_triples`) is valid at any
 point of the capacity-dualised dual: a triple whose forced use would drop
@@ -45,7 +45,7 @@ import numpy as np
 
 from .. import highs
 from ..compute import inference_margin
-from ..derived import window_sums
+from ..derived import unserved_penalty, window_sums
 from ..instance import Instance
 from ..model import build_monolithic
 
@@ -58,6 +58,7 @@ __all__ = [
     "dual_value",
     "fixable_triples",
     "from_prices",
+    "job_best",
     "multiplier_scale",
 ]
 
@@ -113,7 +114,7 @@ class SiteBlock:
         self.imp = self.p.cols_of(e.imp[t] for t in range(H))
         self.g = self.p.cols_of(e.g[t] for t in range(H)) if e.component("g") is not None else None
         self.c0 = np.asarray(self.p.cost, dtype=float).copy()
-        self.const = -float((inst.pen[:, None] * inst.L).sum() * inst.dt)
+        self.const = -unserved_penalty(inst)
         self.build_s = time.perf_counter() - t0
 
     def _costs(self, mult: SiteMultipliers) -> np.ndarray:
@@ -142,12 +143,16 @@ class SiteBlock:
         inst, H = self.inst, self.inst.H
         c = self._costs(mult)
         self.p.h.changeColsCost(c.size, np.arange(c.size, dtype=np.int32), c)
-        # the LP relaxation first: its optimum is a bound that a MILP stopped early (before its root LP) may lack
-        self.p.set_integrality(relax=True)
-        lp = highs.solve(self.p, time_limit=time_limit if lp_time_limit is None else lp_time_limit)
-        self.p.set_integrality(relax=False)
-        bound = lp.objective if lp.optimal else None
+        bound = None
+        if self.p.integer_cols.size:
+            # the LP relaxation first: its optimum is a bound that a MILP stopped early (before its root LP) may lack
+            self.p.set_integrality(relax=True)
+            lp = highs.solve(self.p, time_limit=time_limit if lp_time_limit is None else lp_time_limit)
+            self.p.set_integrality(relax=False)
+            bound = lp.objective if lp.optimal else None
         left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+        if not self.p.integer_cols.size and lp_time_limit is not None:  # an LP block: the LP's own time
+            left = lp_time_limit
         info = highs.solve(self.p, time_limit=max(left, 0.05) if left is not None else None, mip_gap=gap,
                            threads=threads)
         if info.bound is not None:
@@ -178,11 +183,7 @@ def from_prices(inst: Instance, rho: np.ndarray, mu: float) -> SiteMultipliers:
     period t (at least 0). At the LP dual optimum these are the LP's duals
     of the rows the site relaxation dualises."""
     jj, _, _ = inst.triples
-    score = inst.val[jj] - inst.pow[jj] * window_sums(inst, rho)
-    lam = np.full(inst.J, -np.inf)
-    np.maximum.at(lam, jj, score)
-    lam = np.where(inst.required, lam, np.maximum(lam, 0.0))
-    lam[~np.isfinite(lam)] = 0.0  # a job without a triple
+    lam = job_best(inst, inst.val[jj] - inst.pow[jj] * window_sums(inst, rho))
     rr, sr = inst.region_pairs
     nu = np.zeros((inst.R, inst.H))
     if rr.size:
@@ -196,7 +197,7 @@ def dual_value(inst: Instance, mult: SiteMultipliers, site_bounds: np.ndarray) -
     OB; inf where a site has no bound (nan)."""
     if np.isnan(site_bounds).any():
         return float("inf")
-    const = -float((inst.pen[:, None] * inst.L).sum() * inst.dt)
+    const = -unserved_penalty(inst)
     has = np.zeros(inst.J, dtype=bool)
     has[inst.triples[0]] = True
     budget = mult.mu * inst.budget if inst.budget is not None else 0.0
@@ -235,7 +236,6 @@ class SiteMaster:
         self.row_serve = J
         self.row_budget = J + R * H
         self.row_conv = n
-        self.columns = 0
 
     def vector(self, mult: SiteMultipliers) -> np.ndarray:
         """The multipliers as one vector in row order."""
@@ -271,7 +271,6 @@ class SiteMaster:
         idx_a = np.concatenate(idx).astype(np.int32)
         highs._check(self.p.h.addCol(float(value), 0.0, highs.INF, idx_a.size, idx_a,
                                      np.concatenate(vals).astype(float)), "site master: adding a plan")
-        self.columns += 1
         if not self.has_plan[s]:
             self.has_plan[s] = True
             highs._check(self.p.h.changeRowBounds(self.row_conv + s, 1.0, 1.0), "site master: convexity")
@@ -295,8 +294,7 @@ class SiteMaster:
         info = highs.solve(self.p)
         if not info.optimal:
             raise ArithmeticError(f"site master LP ended {info.raw_status}")
-        const = -float((inst.pen[:, None] * inst.L).sum() * inst.dt)
-        return float(info.objective) + const, self.p.row_duals()[:self.n].copy()
+        return float(info.objective) - unserved_penalty(inst), self.p.row_duals()[:self.n].copy()
 
 
 def multiplier_scale(inst: Instance) -> SiteMultipliers:
@@ -367,6 +365,15 @@ def column_generation(inst: Instance, mult: SiteMultipliers, solve_round, *, dea
     return best, best_m, trace
 
 
+def job_best(inst: Instance, score: np.ndarray) -> np.ndarray:
+    """[J] each job's best triple score (``score`` over triples), at least 0
+    for a job that may be left out; 0 for a job without a triple."""
+    best = np.full(inst.J, -np.inf)
+    np.maximum.at(best, inst.triples[0], score)
+    best = np.where(inst.required, best, np.maximum(best, 0.0))
+    return np.where(np.isfinite(best), best, 0.0)
+
+
 def fixable_triples(inst: Instance, L: float, score: np.ndarray, incumbent: float) -> np.ndarray:
     """[triples] bool: triples that no schedule better than ``incumbent``
     uses, by the capacity-dualised Lagrangian bound ``L`` at a point whose
@@ -375,8 +382,5 @@ def fixable_triples(inst: Instance, L: float, score: np.ndarray, incumbent: floa
     it may be left out), so k is fixable when ``L + score_k - best_j <
     incumbent``."""
     jj, _, _ = inst.triples
-    best = np.full(inst.J, -np.inf)
-    np.maximum.at(best, jj, score)
-    best = np.where(inst.required, best, np.maximum(best, 0.0))
-    loss = best[jj] - score
+    loss = job_best(inst, score)[jj] - score
     return L - loss < incumbent - 1e-9 * max(1.0, abs(incumbent))
