@@ -283,7 +283,7 @@ class SubproblemPool:
         out = BlockRound(bound=buf[:S, 0].copy(), value=buf[:S, 1].copy(), emissions=buf[:S, 2].copy(),
                          site_s=buf[:S, 3].copy(), jobs=buf[:S, 4:4 + J].copy(),
                          served=buf[:S, 4 + J:4 + J + R * H].reshape(S, R, H).copy())
-        self.calls += 1
+        self._after_call(out.site_s)  # the rank loads of the summary count the site MILPs too
         return out
 
     def evaluate(self, P: np.ndarray, b: np.ndarray | None, *, exact: bool = False) -> PoolEval:
