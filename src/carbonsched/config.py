@@ -185,6 +185,12 @@ class LagrangianOptions(DecompositionOptions):
                                     _positive_float, unit="s")
     site_gap: float = option(1e-5, "relative gap each site MILP of the site relaxation is solved to (its own "
                                    "bound counts, so a looser gap only weakens the bound)", _share)
+    site_search: bool = option(
+        True, "before the polish, search for a better schedule on the site blocks: each job may move to any "
+              "start at its own site, each site's routing and emissions capped at the incumbent's (plus a share "
+              "of the budget's slack); the site MILPs run on the pool, rounds repeat while they gain", _boolean)
+    site_search_time: float = option(30.0, "most seconds for the site search (at most 15% of a time limit)",
+                                     _positive_float, unit="s")
 
 
 OptionsT = TypeVar("OptionsT", bound=SolveOptions)

@@ -57,6 +57,7 @@ from .driver import RunState, finish
 from .pool import SubproblemPool, run_on_pool
 from .recovery import Candidate, PrimalRecovery
 from .site_blocks import column_generation, fixable_triples, from_prices
+from .site_search import search_rounds
 from .trace import IterationLog
 
 __all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "evaluate_dual", "setup_dual", "solve_lagrangian"]
@@ -432,13 +433,18 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
     # and up to 20% (at most site_bound_time) for the site relaxation's bound
     site_reserve = 0.0 if (opts.time_limit is None or not opts.site_bound) else min(opts.site_bound_time,
                                                                                    0.2 * opts.time_limit)
+    # and up to 15% (at most site_search_time) for the site search, once there is an incumbent to search around
+    search_reserve = 0.0 if (opts.time_limit is None or not opts.site_search) else min(opts.site_search_time,
+                                                                                       0.15 * opts.time_limit)
     best_u, best_L = dual.u, np.inf  # the multipliers of the least L: the site relaxation starts there
+    score = None  # the last point's triple scores: the site search places the jobs that do not run by them
     fixed = np.zeros(inst.triples[0].size, dtype=bool)  # triples no better schedule uses (reduced-cost fixing)
     while True:
         # the polish's reserve only where it can use it: on `large` the full model's build (39 s) outlasted the
         # 30 s reserve, which then went unused at the end of the run
         polish_ok = st.best is not None and rec.full_model_build_s() <= 0.5 * polish_reserve
-        reserve = (polish_reserve if polish_ok else 0.0) + site_reserve
+        reserve = ((polish_reserve if polish_ok else 0.0) + site_reserve
+                   + (search_reserve if st.best is not None else 0.0))
         if (stop := st.stop_reason(reserve=reserve)) is not None:
             break
         st.iteration += 1
@@ -450,6 +456,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         st.tighten(pt.L)
         if best_L > pt.L:
             best_u, best_L = pt.u, pt.L
+        score = pt.choice.score
         if lay.has_lam and st.best is not None:
             fixed |= fixable_triples(inst, pt.L, pt.choice.score, st.objective)
         recent.append(pt.choice.chosen.copy())
@@ -482,7 +489,9 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
     st.stop = st.stop or stop
     if st.stop is not TC.INTERRUPTED:
         if lay.has_lam and np.isfinite(best_L) and st.stop is not TC.ITERATION_LIMIT:  # a cap means: no more work
-            _site_bound(st, pool, lay, best_u, polish_reserve)
+            _site_bound(st, pool, lay, best_u, polish_reserve + search_reserve)
+        if score is not None:
+            _site_search(st, pool, rec, score, polish_reserve)
         _polish(st, rec, recent, fixed if lay.has_lam else None)
     st.stats.update(reduced_cost_fixed=int(fixed.sum()), triples=int(fixed.size))
     st.stats.update(dual_update=opts.dual_update, capacity_dualised=lay.has_lam, recoveries=rec.recoveries,
@@ -569,10 +578,7 @@ def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: Dual
         return
     # the site blocks together are about the size of the monolithic model (on `large`: 2.75 GB for 25 of the 50
     # sites on one rank), spread over the ranks of (usually) one machine
-    fits, need, have = memory_check(inst, share=0.5)
-    if not fits:
-        st.log.note(f"site relaxation skipped: its site MILPs would take about {need / 1024:.1f} GB, "
-                    f"more than half of the {have / 1024:.1f} GB available")
+    if not _blocks_fit(st, "site relaxation"):
         st.stats["site_relaxation_skipped"] = "memory"
         return
     t0 = time.perf_counter()
@@ -607,6 +613,43 @@ def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: Dual
     st.tighten(best)
     st.stats.update(lagrangian_bound=before, site_relaxation_bound=best if np.isfinite(best) else None,
                     site_relaxation_rounds=rounds)
+
+
+def _blocks_fit(st: RunState[LagrangianOptions], stage: str) -> bool:
+    """Whether the site blocks (together about the monolithic model's size;
+    on `large`: 2.75 GB for 25 of the 50 sites on one rank), spread over
+    the ranks of (usually) one machine, fit in half its memory; if not, the
+    log says that ``stage`` is skipped."""
+    fits, need, have = memory_check(st.inst, share=0.5)
+    if not fits:
+        st.log.note(f"{stage} skipped: its site MILPs would take about {need / 1024:.1f} GB, "
+                    f"more than half of the {have / 1024:.1f} GB available")
+    return fits
+
+
+def _site_search(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: PrimalRecovery, score: np.ndarray,
+                 polish_reserve: float) -> None:
+    """Improve the incumbent by the site neighbourhood search
+    (:mod:`.site_search`) within ``site_search_time`` (``polish_reserve``
+    seconds kept for the polish)."""
+    opts, inst = st.opts, st.inst
+    gap = st.gap
+    if (not opts.site_search or inst.J == 0 or st.best is None or "candidate" not in st.best.payload
+            or (gap is not None and gap <= opts.gap)):
+        return
+    limit = st.clock.cap(opts.site_search_time, reserve=st.finish_reserve + polish_reserve)
+    if limit is not None and limit < 1.0:
+        return
+    if not _blocks_fit(st, "site search"):
+        st.stats["site_search_skipped"] = "memory"
+        return
+    deadline = time.perf_counter() + (limit if limit is not None else opts.site_search_time)
+    before = st.objective
+    with st.timed("site_search_s"):
+        rounds, _ = search_rounds(inst, pool, rec, st.best.payload["candidate"], score, deadline=deadline,
+                                  gap=min(1e-4, opts.gap), log=st.log.note,
+                                  offer=lambda c: st.offer(c.solution, c.objective, candidate=c))
+    st.stats.update(site_search_rounds=rounds, site_search_gain=st.objective - before)
 
 
 def _polish(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[np.ndarray],

@@ -29,10 +29,10 @@ from ..solution import SITE_SERIES
 from .site_blocks import BlockRound, SiteBlock, SiteMultipliers
 from .subproblem import SiteSubproblem
 
-__all__ = ["PoolEval", "PoolPrice", "SubproblemPool", "comm_rank", "get_comm", "lpt_assignment",
+__all__ = ["PoolEval", "PoolPrice", "PoolSearch", "SubproblemPool", "comm_rank", "get_comm", "lpt_assignment",
            "peak_rss_mb", "run_on_pool"]
 
-_EVAL, _EXACT, _PRICE, _CALIBRATE, _STOP, _MEMORY, _BLOCKS = range(7)
+_EVAL, _EXACT, _PRICE, _CALIBRATE, _STOP, _MEMORY, _BLOCKS, _SEARCH = range(8)
 
 
 def peak_rss_mb() -> float:
@@ -96,6 +96,18 @@ class PoolPrice:
     emissions: np.ndarray  # [S]
     site_s: np.ndarray
     rank_s: np.ndarray
+
+
+@dataclass
+class PoolSearch:
+    """One round of the site neighbourhood search (:meth:`SubproblemPool.site_search`):
+    ``value`` [S] each site's plan value net of const ($; nan: no point
+    found, the schedule's own starts kept), ``x`` [triples] the plans' job
+    columns, ``site_s`` [S] seconds."""
+
+    value: np.ndarray
+    x: np.ndarray
+    site_s: np.ndarray
 
 
 class SubproblemPool:
@@ -244,10 +256,7 @@ class SubproblemPool:
         mult = SiteMultipliers(lam, nu, mu)
         mine = [int(s) for s in self._mine()]
         for i, s in enumerate(mine):
-            blk = self.blocks.get(s)
-            if blk is None:
-                blk = self.blocks[s] = SiteBlock(inst, s)
-                self.build_s += blk.build_s
+            blk = self._block(s)
             # the round's time is shared among this rank's sites still to solve
             share = max(0.05, (deadline - time.perf_counter()) / (len(mine) - i))
             # the LP may use what is left of the round: without its bound the round proves nothing
@@ -263,8 +272,63 @@ class SubproblemPool:
         buf[S, self.rank] = time.perf_counter() - t_rank
         return buf
 
+    def _block(self, s: int) -> SiteBlock:
+        blk = self.blocks.get(s)
+        if blk is None:
+            blk = self.blocks[s] = SiteBlock(self.inst, s)
+            self.build_s += blk.build_s
+        return blk
+
+    def _do_search(self, home: np.ndarray, start: np.ndarray, served: np.ndarray, em_cap: np.ndarray,
+                   head: np.ndarray) -> np.ndarray:
+        inst = self.inst
+        S, K = inst.S, inst.triples[0].size
+        limit, gap, deadline_in = (float(v) for v in head)
+        buf = np.zeros(2 * S + K + self.size)
+        t_rank = time.perf_counter()
+        deadline = t_rank + deadline_in
+        jj = inst.triples[0]
+        on = np.zeros(K, dtype=bool)
+        on[start[start >= 0]] = True
+        mine = [int(s) for s in self._mine()]
+        for i, s in enumerate(mine):
+            blk = self._block(s)
+            share = max(0.05, (deadline - time.perf_counter()) / (len(mine) - i))
+            value, x, sec = blk.search(home[jj[blk.triples]] == s, inst.required & (home == s),
+                                       served[blk.regions, s], float(em_cap[s]), on[blk.triples],
+                                       time_limit=min(limit, share), gap=gap,
+                                       threads=1 if self.size > 1 else None)
+            buf[s], buf[S + s] = value, sec
+            buf[2 * S + blk.triples] = x
+        buf[2 * S + K + self.rank] = time.perf_counter() - t_rank
+        return buf
+
     # ------------------------------------------------------------------
     # rank 0 API
+    def site_search(self, home: np.ndarray, start: np.ndarray, served: np.ndarray, em_cap: np.ndarray, *,
+                    site_limit: float, gap: float, round_limit: float) -> PoolSearch:
+        """One round of the site neighbourhood search on the site blocks
+        (:meth:`SiteBlock.search`): job j may run only at site ``home[j]``
+        (-1: nowhere), at any start there; ``start`` [J] each job's triple in
+        the schedule searched around (-1: none), the MIP start; routing to
+        each site at most ``served`` [R,S,H] (MW); each site's emissions at
+        most ``em_cap`` [S] (t). Site MILPs within ``site_limit`` seconds and
+        relative ``gap``, a rank's sites together within ``round_limit``."""
+        inst = self.inst
+        S, K = inst.S, inst.triples[0].size
+        home = np.ascontiguousarray(home, dtype=np.int64)
+        start = np.ascontiguousarray(start, dtype=np.int64)
+        served = np.ascontiguousarray(served, dtype=float)
+        em_cap = np.ascontiguousarray(em_cap, dtype=float)
+        head = np.array([site_limit, gap, round_limit], dtype=float)
+        self._command(_SEARCH)
+        for arr in (home, start, served, em_cap, head):
+            self._Bcast(arr)
+        buf = self._reduce(self._do_search(home, start, served, em_cap, head))
+        out = PoolSearch(value=buf[:S].copy(), x=buf[2 * S:2 * S + K].copy(), site_s=buf[S:2 * S].copy())
+        self._after_call(out.site_s)
+        return out
+
     def site_blocks(self, mult: SiteMultipliers, *, site_limit: float, gap: float, round_limit: float) -> BlockRound:
         """Solve every site's block of the site relaxation
         (:mod:`.site_blocks`) at ``mult``: each site MILP within
@@ -381,6 +445,14 @@ class SubproblemPool:
                 nu = self._Bcast(np.empty((self.inst.R, H)))
                 head = self._Bcast(np.empty(4))
                 self._reduce(self._do_blocks(lam, nu, head))
+            elif cmd == _SEARCH:
+                inst = self.inst
+                home = self._Bcast(np.empty(inst.J, dtype=np.int64))
+                start = self._Bcast(np.empty(inst.J, dtype=np.int64))
+                served = self._Bcast(np.empty((inst.R, S, H)))
+                em_cap = self._Bcast(np.empty(S))
+                head = self._Bcast(np.empty(3))
+                self._reduce(self._do_search(home, start, served, em_cap, head))
 
 
 def run_on_pool(inst: Instance, opts, root_fn, *, method: str, clock, comm=None):

@@ -200,6 +200,21 @@ class PrimalRecovery:
         except BudgetExhausted:
             return None
 
+    def from_starts(self, starts: np.ndarray, time_limit: float | None = None) -> Candidate | None:
+        """The schedule ``starts`` (triples; capacity-feasible) routed and
+        dispatched at its best by the dispatch model, or None (infeasible,
+        or no time left)."""
+        clock = self.clock if self.clock is not None else Clock()
+        t0 = time.perf_counter()
+        try:
+            dm = self.dispatch
+            sol, _ = dm.solve(starts, time_limit=clock.cap(time_limit), method=self.method, relax_units=True)
+            return None if sol is None else self._finish(sol, time_limit, clock, dm, np.asarray(starts))
+        except BudgetExhausted:
+            return None
+        finally:
+            self.recovery_s += time.perf_counter() - t0
+
     def _from_choice(self, chosen: np.ndarray, score: np.ndarray, time_limit: float | None) -> Candidate | None:
         t0 = time.perf_counter()
         try:

@@ -115,6 +115,14 @@ class SiteBlock:
         self.g = self.p.cols_of(e.g[t] for t in range(H)) if e.component("g") is not None else None
         self.c0 = np.asarray(self.p.cost, dtype=float).copy()
         self.const = -unserved_penalty(inst)
+        # for the neighbourhood search (:meth:`search`): global triple and pair indices, each job's assignment row,
+        # the routing columns' own upper bounds (the demand), and an emissions row added on first use
+        self.triples = np.flatnonzero(ss == s)
+        self.pairs = np.flatnonzero(sr == s)
+        self.assign_jobs = np.array(sorted(c.Jset), dtype=np.int64)
+        self.assign_rows = np.array([self.p.row_of(c.assign[j]) for j in self.assign_jobs], dtype=np.int32)
+        self.y_ub = inst.L[self.regions]  # [pairs of s, H] MW
+        self.em_row: int | None = None
         self.build_s = time.perf_counter() - t0
 
     def _costs(self, mult: SiteMultipliers) -> np.ndarray:
@@ -173,6 +181,80 @@ class SiteBlock:
         if bound is None:
             bound = float("nan")
         return float(bound) - self.const, value, jobs, served, emissions, time.perf_counter() - t0
+
+
+    def _emission_row(self) -> int:
+        """The row ``emissions of s <= cap`` (t), added on first use, free
+        (cap inf) whenever :meth:`search` is not running."""
+        if self.em_row is None:
+            inst = self.inst
+            cols = [self.imp]
+            vals = [inst.ci[self.s] * inst.dt]
+            if self.g is not None:
+                cols.append(self.g)
+                vals.append(np.full(self.g.size, inst.ef[self.s] * inst.dt))
+            ok = np.concatenate(cols) >= 0
+            self.p.add_row(-highs.INF, highs.INF, np.concatenate(cols)[ok], np.concatenate(vals)[ok])
+            self.em_row = self.p.num_row - 1
+        return self.em_row
+
+    def search(self, allowed: np.ndarray, required: np.ndarray, served_cap: np.ndarray, em_cap: float,
+               start: np.ndarray, *, time_limit: float | None, gap: float, threads: int | None = None
+               ) -> tuple[float, np.ndarray, float]:
+        """This site's best plan in a neighbourhood of a schedule, at the
+        true (unpriced) costs: its jobs may run at any start ``allowed``
+        ([triples of s] bool, global order); the jobs ``required`` ([J]
+        bool) must run here; routing to s at most ``served_cap`` ([pairs of
+        s, H] MW); emissions at most ``em_cap`` (t). ``start`` ([triples of
+        s] bool): the schedule's own starts here, offered as a MIP start
+        (they are feasible when the caps are the schedule's own). Returns
+        (value net of ``const`` in $, or nan without a point; x [triples of
+        s] of the best point, or ``start`` without one; seconds). The block
+        is put back as it was (bounds and rows) before returning."""
+        t0 = time.perf_counter()
+        h = self.p.h
+        highs._check(h.changeColsCost(self.c0.size, np.arange(self.c0.size, dtype=np.int32), self.c0),
+                     "site block: costs")
+        ok = self.x >= 0
+        xc = self.x[ok].astype(np.int32)
+        yok = self.y >= 0
+        yc = self.y[yok].astype(np.int32)
+        req = required[self.assign_jobs]
+        req_rows = self.assign_rows[req]
+        er = self._emission_row()
+        try:
+            h.changeColsBounds(xc.size, xc, np.zeros(xc.size), np.asarray(allowed, float)[ok])
+            h.changeColsBounds(yc.size, yc, np.zeros(yc.size), np.minimum(served_cap, self.y_ub)[yok])
+            if req_rows.size:
+                h.changeRowsBounds(req_rows.size, req_rows, np.ones(req_rows.size), np.ones(req_rows.size))
+            h.changeRowBounds(er, -highs.INF, float(em_cap) if np.isfinite(em_cap) else highs.INF)
+            x0 = np.asarray(start, float)[ok]
+            # the schedule's own starts first (x fixed: the site's dispatch at its caps), whose whole column vector
+            # then starts the search, so the site never ends below the schedule it searches around
+            h.changeColsBounds(xc.size, xc, x0, x0)
+            first = highs.solve(self.p, time_limit=time_limit, mip_gap=gap, threads=threads)
+            h.changeColsBounds(xc.size, xc, np.zeros(xc.size), np.asarray(allowed, float)[ok])
+            v0 = self.p.values().copy() if first.has_solution else None
+            if v0 is not None:
+                self.p.set_start(v0)
+            left = None if time_limit is None else max(0.05, time_limit - (time.perf_counter() - t0))
+            info = highs.solve(self.p, time_limit=left, mip_gap=gap, threads=threads)
+            v = self.p.values() if info.has_solution else v0
+            if v is not None and v0 is not None and float(self.c0 @ v) < float(self.c0 @ v0):
+                v = v0
+            if v is not None:
+                value = float(self.c0 @ v) + self.p.offset - self.const
+                x = np.where(ok, v[np.maximum(self.x, 0)], 0.0)
+            else:
+                value, x = float("nan"), np.asarray(start, float).copy()
+        finally:
+            h.changeColsBounds(xc.size, xc, np.zeros(xc.size), np.ones(xc.size))
+            h.changeColsBounds(yc.size, yc, np.zeros(yc.size), self.y_ub[yok])
+            if req_rows.size:
+                h.changeRowsBounds(req_rows.size, req_rows, np.full(req_rows.size, -highs.INF),
+                                   np.ones(req_rows.size))
+            h.changeRowBounds(er, -highs.INF, highs.INF)
+        return value, x, time.perf_counter() - t0
 
 
 def from_prices(inst: Instance, rho: np.ndarray, mu: float) -> SiteMultipliers:
