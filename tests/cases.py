@@ -71,3 +71,10 @@ def generated_budget_binding(sites: int = 4, jobs: int = 16) -> Instance:
     binding case, sized by the caller."""
     return parse_instance(generate(GeneratorConfig(sites=sites, regions=3, periods=168, jobs=jobs, seed=7,
                                                    budget_basis="estimate", budget_fraction=0.7)))
+
+
+def triples_of(inst: Instance, sol) -> np.ndarray:
+    """The triple indices of a solution's training schedule."""
+    jj, ss, tt = inst.triples
+    key = {(int(jj[k]), int(ss[k]), int(tt[k])): k for k in range(jj.size)}
+    return np.array([key[(inst.job_index(j), inst.site_index(s), int(t))] for j, s, t in sol.training], dtype=int)

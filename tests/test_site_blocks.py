@@ -23,7 +23,7 @@ from carbonsched.decomposition.site_blocks import (
 )
 from carbonsched.fixed import FixedScheduleModel
 
-from cases import CASES
+from cases import CASES, triples_of
 
 
 def _pool(inst):
@@ -97,13 +97,6 @@ def test_site_relaxation_is_valid_at_any_multipliers(optima, name):
         assert dual_value(inst, mult, rnd.bound) >= mono.objective - _tol(mono.objective)
 
 
-def _optimal_triples(inst, mono):
-    jj, ss, tt = inst.triples
-    key = {(int(jj[k]), int(ss[k]), int(tt[k])): k for k in range(jj.size)}
-    return np.array([key[(inst.job_index(j), inst.site_index(s), int(t))] for j, s, t in mono.solution.training],
-                    dtype=int)
-
-
 @pytest.mark.parametrize("name", list(CASES))
 def test_reduced_cost_fixing_keeps_an_optimal_schedule(optima, name):
     """Fix every triple that any Lagrangian point proves useless for a
@@ -116,7 +109,7 @@ def test_reduced_cost_fixing_keeps_an_optimal_schedule(optima, name):
     fixed = np.zeros(inst.triples[0].size, dtype=bool)
     for L, score, _u in points:
         fixed |= fixable_triples(inst, L, score, opt - _tol(opt))
-    assert not fixed[_optimal_triples(inst, mono)].any()
+    assert not fixed[triples_of(inst, mono.solution)].any()
     fx = FixedScheduleModel(inst)
     sol, obj, bound = fx.solve_restricted(np.zeros(fixed.size), np.where(fixed, 0.0, 1.0), gap=1e-9)
     assert sol is not None

@@ -200,7 +200,7 @@ class SiteBlock:
 
     def search(self, allowed: np.ndarray, required: np.ndarray, served_cap: np.ndarray, em_cap: float,
                start: np.ndarray, *, time_limit: float | None, gap: float, threads: int | None = None
-               ) -> tuple[float, np.ndarray, float]:
+               ) -> tuple[float, np.ndarray, np.ndarray, float]:
         """This site's best plan in a neighbourhood of a schedule, at the
         true (unpriced) costs: its jobs may run at any start ``allowed``
         ([triples of s] bool, global order); the jobs ``required`` ([J]
@@ -209,7 +209,8 @@ class SiteBlock:
         s] bool): the schedule's own starts here, offered as a MIP start
         (they are feasible when the caps are the schedule's own). Returns
         (value net of ``const`` in $, or nan without a point; x [triples of
-        s] of the best point, or ``start`` without one; seconds). The block
+        s] and routing y [pairs of s, H] (MW) of the best point, or ``start``
+        and ``served_cap`` without one; seconds). The block
         is put back as it was (bounds and rows) before returning."""
         t0 = time.perf_counter()
         h = self.p.h
@@ -245,8 +246,9 @@ class SiteBlock:
             if v is not None:
                 value = float(self.c0 @ v) + self.p.offset - self.const
                 x = np.where(ok, v[np.maximum(self.x, 0)], 0.0)
+                y = np.where(yok, v[np.maximum(self.y, 0)], 0.0)
             else:
-                value, x = float("nan"), np.asarray(start, float).copy()
+                value, x, y = float("nan"), np.asarray(start, float).copy(), np.minimum(served_cap, self.y_ub)
         finally:
             h.changeColsBounds(xc.size, xc, np.zeros(xc.size), np.ones(xc.size))
             h.changeColsBounds(yc.size, yc, np.zeros(yc.size), self.y_ub[yok])
@@ -254,7 +256,7 @@ class SiteBlock:
                 h.changeRowsBounds(req_rows.size, req_rows, np.full(req_rows.size, -highs.INF),
                                    np.ones(req_rows.size))
             h.changeRowBounds(er, -highs.INF, highs.INF)
-        return value, x, time.perf_counter() - t0
+        return value, x, y, time.perf_counter() - t0
 
 
 def from_prices(inst: Instance, rho: np.ndarray, mu: float) -> SiteMultipliers:

@@ -94,10 +94,15 @@ def search_rounds(inst: Instance, pool, rec: PrimalRecovery, incumbent: Candidat
                 log(f"site search round {rounds}: the schedule is locally optimal ({time.perf_counter() - t0:.2f} s)")
             break
         cand = rec.from_starts(starts, time_limit=deadline - time.perf_counter())
+        plans = float(np.sum(res.value)) - unserved_penalty(inst)  # nan where a site found no point
+        if (cand is None or cand.objective < plans) and time.perf_counter() < deadline:
+            # re-routing lost to the plans (committed units re-dispatched after a relaxed LP): keep their routing
+            kept = rec.from_starts(starts, time_limit=deadline - time.perf_counter(), y=res.y)
+            if kept is not None and (cand is None or kept.objective > cand.objective):
+                cand = kept
         better = cand is not None and cand.objective > best.objective + 1e-9 * max(1.0, abs(best.objective))
         if log is not None:
             obj = f"{cand.objective:,.2f}" if cand is not None else "none"
-            plans = float(np.sum(res.value)) - unserved_penalty(inst)  # nan where a site found no point
             log(f"site search round {rounds}: {np.setdiff1d(starts, best.starts).size} start(s) changed, site plans "
                 f"{plans:,.2f}, routed and dispatched {obj} (incumbent {best.objective:,.2f}), sites max "
                 f"{np.nanmax(res.site_s):.2f} s, {time.perf_counter() - t0:.2f} s")
