@@ -18,7 +18,7 @@ from carbonsched.decomposition.lagrangian import evaluate_dual, setup_dual
 from carbonsched.decomposition.pool import SubproblemPool
 from carbonsched.decomposition.recovery import Candidate, PrimalRecovery
 from carbonsched.decomposition.site_blocks import from_prices
-from carbonsched.decomposition.site_search import emission_caps, homes, search_rounds
+from carbonsched.decomposition.site_search import emission_caps, homes, plans_solution, search_rounds
 from carbonsched.derived import site_costs, unserved_penalty
 
 from cases import CASES, generated_budget_binding, triples_of
@@ -54,8 +54,11 @@ def test_site_plans_around_the_optimum_add_up_to_the_optimum(optima, name):
     assert not np.isnan(res.value).any()
     plans = float(res.value.sum()) - unserved_penalty(inst)
     assert plans == pytest.approx(mono.objective, abs=1e-5 * max(1.0, abs(mono.objective)))
-    # the plans keep to the caps: emissions within the budget, routing within the demand
-    assert res.y.min() >= -1e-7
+    # the plans make a schedule: it passes the checker, and its objective is theirs
+    sol = plans_solution(inst, np.flatnonzero(res.x > 0.5), res.y, res.dispatch, "test")
+    rep = check_solution(inst, sol, check_reported=False)
+    assert rep.ok, str(rep)
+    assert rep.breakdown.objective == pytest.approx(plans, abs=1e-5 * max(1.0, abs(plans)))
 
 
 @pytest.mark.parametrize("name", list(CASES))

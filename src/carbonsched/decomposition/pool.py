@@ -103,11 +103,14 @@ class PoolSearch:
     """One round of the site neighbourhood search (:meth:`SubproblemPool.site_search`):
     ``value`` [S] each site's plan value net of const ($; nan: no point
     found, the schedule's own starts kept), ``x`` [triples] the plans' job
-    columns, ``y`` [pairs, H] their routing (MW), ``site_s`` [S] seconds."""
+    columns, ``y`` [pairs, H] their routing (MW), ``dispatch`` [S,
+    len(SITE_SERIES), H+1] their dispatch (zeros where value is nan),
+    ``site_s`` [S] seconds."""
 
     value: np.ndarray
     x: np.ndarray
     y: np.ndarray
+    dispatch: np.ndarray
     site_s: np.ndarray
 
 
@@ -284,9 +287,11 @@ class SubproblemPool:
                    head: np.ndarray) -> np.ndarray:
         inst = self.inst
         S, K, PH = inst.S, inst.triples[0].size, inst.region_pairs[0].size * inst.H
+        nd = len(SITE_SERIES) * (inst.H + 1)
         limit, gap, deadline_in = (float(v) for v in head)
-        buf = np.zeros(2 * S + K + PH + self.size)
+        buf = np.zeros(2 * S + K + PH + S * nd + self.size)
         ybuf = buf[2 * S + K:2 * S + K + PH].reshape(-1, inst.H)
+        dbuf = buf[2 * S + K + PH:2 * S + K + PH + S * nd].reshape(S, nd)
         t_rank = time.perf_counter()
         deadline = t_rank + deadline_in
         jj = inst.triples[0]
@@ -296,14 +301,16 @@ class SubproblemPool:
         for i, s in enumerate(mine):
             blk = self._block(s)
             share = max(0.05, (deadline - time.perf_counter()) / (len(mine) - i))
-            value, x, y, sec = blk.search(home[jj[blk.triples]] == s, inst.required & (home == s),
+            value, x, y, disp, sec = blk.search(home[jj[blk.triples]] == s, inst.required & (home == s),
                                        served[blk.regions, s], float(em_cap[s]), on[blk.triples],
                                        time_limit=min(limit, share), gap=gap,
                                        threads=1 if self.size > 1 else None)
             buf[s], buf[S + s] = value, sec
             buf[2 * S + blk.triples] = x
             ybuf[blk.pairs] = y
-        buf[2 * S + K + PH + self.rank] = time.perf_counter() - t_rank
+            if disp is not None:
+                dbuf[s] = disp.ravel()
+        buf[2 * S + K + PH + S * nd + self.rank] = time.perf_counter() - t_rank
         return buf
 
     # ------------------------------------------------------------------
@@ -328,9 +335,12 @@ class SubproblemPool:
         for arr in (home, start, served, em_cap, head):
             self._Bcast(arr)
         buf = self._reduce(self._do_search(home, start, served, em_cap, head))
-        PH = inst.region_pairs[0].size * inst.H
+        PH, nd = inst.region_pairs[0].size * inst.H, len(SITE_SERIES) * (inst.H + 1)
         out = PoolSearch(value=buf[:S].copy(), x=buf[2 * S:2 * S + K].copy(),
-                         y=buf[2 * S + K:2 * S + K + PH].reshape(-1, inst.H).copy(), site_s=buf[S:2 * S].copy())
+                         y=buf[2 * S + K:2 * S + K + PH].reshape(-1, inst.H).copy(),
+                         dispatch=buf[2 * S + K + PH:2 * S + K + PH + S * nd].reshape(S, len(SITE_SERIES),
+                                                                                        inst.H + 1).copy(),
+                         site_s=buf[S:2 * S].copy())
         self._after_call(out.site_s)
         return out
 

@@ -200,22 +200,15 @@ class PrimalRecovery:
         except BudgetExhausted:
             return None
 
-    def from_starts(self, starts: np.ndarray, time_limit: float | None = None, *, y: np.ndarray | None = None
-                    ) -> Candidate | None:
+    def from_starts(self, starts: np.ndarray, time_limit: float | None = None) -> Candidate | None:
         """The schedule ``starts`` (triples; capacity-feasible) routed and
         dispatched at its best by the dispatch model, or None (infeasible,
-        or no time left). With routing ``y`` [pairs, H] (MW) fixed, the
-        committed units are dispatched exactly in the same solve (a MILP
-        where a site has one)."""
+        or no time left)."""
         clock = self.clock if self.clock is not None else Clock()
         t0 = time.perf_counter()
         try:
             dm = self.dispatch
-            sol, _ = dm.solve(starts, y=y, time_limit=clock.cap(time_limit), method=self.method,
-                              relax_units=y is None)
-            if y is not None:
-                return None if sol is None else Candidate(sol, evaluate(self.inst, sol).objective,
-                                                          np.asarray(starts), None)
+            sol, _ = dm.solve(starts, time_limit=clock.cap(time_limit), method=self.method, relax_units=True)
             return None if sol is None else self._finish(sol, time_limit, clock, dm, np.asarray(starts))
         except BudgetExhausted:
             return None

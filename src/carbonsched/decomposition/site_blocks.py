@@ -46,8 +46,10 @@ import numpy as np
 from .. import highs
 from ..compute import inference_margin
 from ..derived import unserved_penalty, window_sums
+from ..energy import site_arrays
 from ..instance import Instance
 from ..model import build_monolithic
+from ..solution import SITE_SERIES
 
 __all__ = [
     "BlockRound",
@@ -100,6 +102,7 @@ class SiteBlock:
         self.inst, self.s = inst, s
         one = inst.site_only(s)
         m = build_monolithic(one, with_budget=False)
+        self.one, self.m = one, m  # (the compiled model's column map keeps m alive anyway)
         self.p = highs.compile_model(m, interruptible=True)
         c = m.compute
         jj, ss, _ = inst.triples
@@ -200,7 +203,7 @@ class SiteBlock:
 
     def search(self, allowed: np.ndarray, required: np.ndarray, served_cap: np.ndarray, em_cap: float,
                start: np.ndarray, *, time_limit: float | None, gap: float, threads: int | None = None
-               ) -> tuple[float, np.ndarray, np.ndarray, float]:
+               ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray | None, float]:
         """This site's best plan in a neighbourhood of a schedule, at the
         true (unpriced) costs: its jobs may run at any start ``allowed``
         ([triples of s] bool, global order); the jobs ``required`` ([J]
@@ -209,11 +212,12 @@ class SiteBlock:
         s] bool): the schedule's own starts here, offered as a MIP start
         (they are feasible when the caps are the schedule's own). Returns
         (value net of ``const`` in $, or nan without a point; x [triples of
-        s] and routing y [pairs of s, H] (MW) of the best point, or ``start``
-        and ``served_cap`` without one; seconds). The block
+        s], routing y [pairs of s, H] (MW) and dispatch
+        [len(SITE_SERIES), H+1] of the best point, or ``start``,
+        ``served_cap`` and None without one; seconds). The block
         is put back as it was (bounds and rows) before returning."""
         t0 = time.perf_counter()
-        h = self.p.h
+        h, H = self.p.h, self.inst.H
         highs._check(h.changeColsCost(self.c0.size, np.arange(self.c0.size, dtype=np.int32), self.c0),
                      "site block: costs")
         ok = self.x >= 0
@@ -247,8 +251,14 @@ class SiteBlock:
                 value = float(self.c0 @ v) + self.p.offset - self.const
                 x = np.where(ok, v[np.maximum(self.x, 0)], 0.0)
                 y = np.where(yok, v[np.maximum(self.y, 0)], 0.0)
+                self.p.load_into_pyomo(v)
+                arrs = site_arrays(self.m.site[0], self.one, 0)
+                disp = np.zeros((len(SITE_SERIES), H + 1))
+                for i, k in enumerate(SITE_SERIES):
+                    disp[i, :arrs[k].size] = arrs[k]
             else:
                 value, x, y = float("nan"), np.asarray(start, float).copy(), np.minimum(served_cap, self.y_ub)
+                disp = None
         finally:
             h.changeColsBounds(xc.size, xc, np.zeros(xc.size), np.ones(xc.size))
             h.changeColsBounds(yc.size, yc, np.zeros(yc.size), self.y_ub[yok])
@@ -256,7 +266,7 @@ class SiteBlock:
                 h.changeRowsBounds(req_rows.size, req_rows, np.full(req_rows.size, -highs.INF),
                                    np.ones(req_rows.size))
             h.changeRowBounds(er, -highs.INF, highs.INF)
-        return value, x, y, time.perf_counter() - t0
+        return value, x, y, disp, time.perf_counter() - t0
 
 
 def from_prices(inst: Instance, rho: np.ndarray, mu: float) -> SiteMultipliers:

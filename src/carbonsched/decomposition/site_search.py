@@ -32,11 +32,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..check import evaluate
 from ..derived import site_costs, unserved_penalty
 from ..instance import Instance
+from ..solution import SITE_SERIES, Solution
 from .recovery import Candidate, PrimalRecovery
 
-__all__ = ["emission_caps", "homes", "search_rounds"]
+__all__ = ["emission_caps", "homes", "plans_solution", "search_rounds"]
 
 
 def homes(inst: Instance, starts: np.ndarray, score: np.ndarray) -> np.ndarray:
@@ -66,6 +68,21 @@ def emission_caps(inst: Instance, sites: dict[str, np.ndarray]) -> np.ndarray:
     return em + 0.999 * slack / inst.S
 
 
+def plans_solution(inst: Instance, starts: np.ndarray, y: np.ndarray, dispatch: np.ndarray,
+                   method: str) -> Solution:
+    """The schedule that the sites' plans make together: training
+    ``starts`` (triples), routing ``y`` [pairs, H] (MW) and each site's
+    dispatch [S, len(SITE_SERIES), H+1]."""
+    jj, ss, tt = inst.triples
+    H = inst.H
+    training = [(inst.job_ids[jj[k]], inst.site_ids[ss[k]], int(tt[k])) for k in np.sort(starts)]
+    rr, sr = inst.region_pairs
+    inference = np.zeros((inst.R, inst.S, H))
+    inference[rr, sr] = y
+    sites = {k: dispatch[:, i, :H + 1 if k == "soc_mwh" else H].copy() for i, k in enumerate(SITE_SERIES)}
+    return Solution(inst.name, method, "feasible", None, None, None, None, training, inference, sites)
+
+
 def search_rounds(inst: Instance, pool, rec: PrimalRecovery, incumbent: Candidate, score: np.ndarray, *,
                   deadline: float, gap: float, offer: Callable[[Candidate], None],
                   log: Callable[[str], None] | None = None) -> tuple[int, float]:
@@ -88,24 +105,28 @@ def search_rounds(inst: Instance, pool, rec: PrimalRecovery, incumbent: Candidat
                                emission_caps(inst, best.solution.sites), site_limit=0.6 * left, gap=gap,
                                round_limit=0.6 * left)
         rounds += 1
+        t_sites = time.perf_counter() - t0
         starts = np.flatnonzero(res.x > 0.5)
         if np.array_equal(starts, np.sort(best.starts)):
             if log is not None:
                 log(f"site search round {rounds}: the schedule is locally optimal ({time.perf_counter() - t0:.2f} s)")
             break
-        cand = rec.from_starts(starts, time_limit=deadline - time.perf_counter())
         plans = float(np.sum(res.value)) - unserved_penalty(inst)  # nan where a site found no point
-        if (cand is None or cand.objective < plans) and time.perf_counter() < deadline:
-            # re-routing lost to the plans (committed units re-dispatched after a relaxed LP): keep their routing
-            kept = rec.from_starts(starts, time_limit=deadline - time.perf_counter(), y=res.y)
-            if kept is not None and (cand is None or kept.objective > cand.objective):
-                cand = kept
+        cand = None
+        if np.isfinite(plans):  # the sites' plans as they are: a schedule, no solve needed
+            sol = plans_solution(inst, starts, res.y, res.dispatch, rec.method)
+            cand = Candidate(sol, evaluate(inst, sol).objective, starts, None)
+        # the same starts re-routed over all sites by the dispatch LP (committed units then re-dispatched
+        # exactly, which can take a MILP: capped at twice the pool round)
+        routed = rec.from_starts(starts, time_limit=min(deadline - time.perf_counter(), max(2.0, 2.0 * t_sites)))
+        if routed is not None and (cand is None or routed.objective > cand.objective):
+            cand = routed
         better = cand is not None and cand.objective > best.objective + 1e-9 * max(1.0, abs(best.objective))
         if log is not None:
             obj = f"{cand.objective:,.2f}" if cand is not None else "none"
             log(f"site search round {rounds}: {np.setdiff1d(starts, best.starts).size} start(s) changed, site plans "
                 f"{plans:,.2f}, routed and dispatched {obj} (incumbent {best.objective:,.2f}), sites max "
-                f"{np.nanmax(res.site_s):.2f} s, {time.perf_counter() - t0:.2f} s")
+                f"{np.nanmax(res.site_s):.2f} s, pool {t_sites:.2f} s, round {time.perf_counter() - t0:.2f} s")
         if not better:
             break
         gain += cand.objective - best.objective
