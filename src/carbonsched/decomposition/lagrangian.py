@@ -490,9 +490,8 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
     if st.stop is not TC.INTERRUPTED:
         if lay.has_lam and np.isfinite(best_L) and st.stop is not TC.ITERATION_LIMIT:  # a cap means: no more work
             _site_bound(st, pool, lay, best_u, polish_reserve + search_reserve)
-        if score is not None:
-            _site_search(st, pool, rec, score, polish_reserve)
-        _polish(st, rec, recent, fixed if lay.has_lam else None)
+        unused = _site_search(st, pool, rec, score, polish_reserve) if score is not None else 0.0
+        _polish(st, rec, recent, fixed if lay.has_lam else None, extra=unused)
     st.stats.update(reduced_cost_fixed=int(fixed.sum()), triples=int(fixed.size))
     st.stats.update(dual_update=opts.dual_update, capacity_dualised=lay.has_lam, recoveries=rec.recoveries,
                     carbon_aware_recoveries=rec.guided, full_model_skipped=rec.skipped_full)
@@ -628,33 +627,38 @@ def _blocks_fit(st: RunState[LagrangianOptions], stage: str) -> bool:
 
 
 def _site_search(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: PrimalRecovery, score: np.ndarray,
-                 polish_reserve: float) -> None:
+                 polish_reserve: float) -> float:
     """Improve the incumbent by the site neighbourhood search
     (:mod:`.site_search`) within ``site_search_time`` (``polish_reserve``
-    seconds kept for the polish)."""
+    seconds kept for the polish). Returns the seconds of its share it left
+    unused (the polish may take them)."""
     opts, inst = st.opts, st.inst
     gap = st.gap
     if (not opts.site_search or inst.J == 0 or st.best is None or "candidate" not in st.best.payload
             or (gap is not None and gap <= opts.gap)):
-        return
+        return 0.0
     limit = st.clock.cap(opts.site_search_time, reserve=st.finish_reserve + polish_reserve)
     if limit is not None and limit < 1.0:
-        return
+        return 0.0
     if not _blocks_fit(st, "site search"):
         st.stats["site_search_skipped"] = "memory"
-        return
-    deadline = time.perf_counter() + (limit if limit is not None else opts.site_search_time)
+        return 0.0
+    t0 = time.perf_counter()
+    deadline = t0 + (limit if limit is not None else opts.site_search_time)
     before = st.objective
     with st.timed("site_search_s"):
         rounds, _ = search_rounds(inst, pool, rec, st.best.payload["candidate"], score, deadline=deadline,
                                   gap=min(1e-4, opts.gap), log=st.log.note,
                                   offer=lambda c: st.offer(c.solution, c.objective, candidate=c))
     st.stats.update(site_search_rounds=rounds, site_search_gain=st.objective - before)
+    return max(0.0, deadline - time.perf_counter()) if limit is not None else 0.0
 
 
 def _polish(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[np.ndarray],
-            fixed: np.ndarray | None) -> None:
-    """The final restricted MILP over the undecided jobs, in the time left.
+            fixed: np.ndarray | None, *, extra: float = 0.0) -> None:
+    """The final restricted MILP over the undecided jobs, within
+    ``polish_time`` plus ``extra`` seconds (what the site search left of its
+    share) and the time left.
     Where reduced-cost fixing (``fixed``: triples no better schedule uses)
     has fixed at least half the triples, the MILP is over all the others
     instead: then its bound is a global one."""
@@ -662,7 +666,7 @@ def _polish(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[n
     gap = st.gap
     if not opts.polish or st.best is None or "candidate" not in st.best.payload or (gap is not None and gap <= opts.gap):
         return
-    limit = st.clock.cap(opts.polish_time, reserve=st.finish_reserve)
+    limit = st.clock.cap(opts.polish_time + extra, reserve=st.finish_reserve)
     if limit is not None and limit < 1.0:
         return
     certify = fixed is not None and fixed.size > 0 and fixed.mean() >= 0.5
