@@ -85,9 +85,9 @@ def test_compute_relaxation_matches_brute_force():
 @pytest.mark.mpi
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_same_objective_over_mpi_ranks(optima, tmp_path, ranks):
-    """The same iterates, and the same site relaxation bound from site
-    MILPs spread over the ranks (no_budget: the site relaxation ends below
-    the LP bound there)."""
+    """The same iterates, and the same site relaxation bound and site search
+    from site MILPs spread over the ranks (no_budget: the site relaxation
+    ends below the LP bound there)."""
     inst, mono, lp_bound = optima["no_budget"]
     p = tmp_path / "inst.json"
     p.write_text(json.dumps(inst.to_dict()))
@@ -96,6 +96,8 @@ def test_same_objective_over_mpi_ranks(optima, tmp_path, ranks):
     assert d["stats"]["ranks"] == ranks
     assert check_solution(inst, read_solution(d, inst)).ok
     assert d["stats"]["site_relaxation_rounds"] >= 1
+    # the site search's MILPs, spread over the ranks by their own plan, find the same schedules
+    assert d["stats"]["site_search_rounds"] == serial.solution.stats["site_search_rounds"] >= 1
     assert d["objective"] == pytest.approx(serial.objective, rel=1e-9)
     assert d["bound"] == pytest.approx(serial.bound, rel=1e-9)
     assert mono.objective - 1e-6 * abs(mono.objective) <= d["bound"] < lp_bound

@@ -15,7 +15,7 @@ from carbonsched import solve
 from carbonsched.check import check_solution, evaluate
 from carbonsched.config import LagrangianOptions
 from carbonsched.decomposition.lagrangian import evaluate_dual, setup_dual
-from carbonsched.decomposition.pool import SubproblemPool
+from carbonsched.decomposition.pool import SubproblemPool, block_plan
 from carbonsched.decomposition.recovery import Candidate, PrimalRecovery
 from carbonsched.decomposition.site_blocks import from_prices
 from carbonsched.decomposition.site_search import emission_caps, homes, plans_solution, search_rounds
@@ -137,3 +137,20 @@ def test_homes_put_each_job_where_it_runs_else_at_its_best_triple(optima):
         best = ks[np.argmax(score[ks])]
         want = ss[best] if (score[best] > 0 or inst.required[j]) else -1
         assert home[j] == want
+
+
+def test_block_plan_spreads_by_size_then_by_measured_times(optima):
+    """Site blocks go first by their size, then move where the measured
+    times say a fifth of the busiest rank's load can go, and stay put
+    otherwise (or while a block has no time yet)."""
+    inst, _, _ = optima["no_budget"]
+    first = block_plan(inst, 2, None, np.zeros(inst.S))
+    assert set(first.tolist()) == {0, 1}
+    owner = np.array([0, 0, 1])
+    times = np.array([5.0, 5.0, 1.0])  # rank 0 holds 10 s, rank 1 1 s
+    moved = block_plan(inst, 2, owner, times)
+    assert np.bincount(moved, times, 2).max() == pytest.approx(6.0)
+    balanced = np.array([0, 1, 1])
+    assert np.array_equal(block_plan(inst, 2, balanced, np.array([5.0, 3.0, 2.0])), balanced)
+    assert np.array_equal(block_plan(inst, 2, owner, np.array([5.0, 5.0, 0.0])), owner)
+    assert np.array_equal(block_plan(inst, 1, owner, times), owner)

@@ -29,7 +29,7 @@ from ..solution import SITE_SERIES
 from .site_blocks import BlockRound, SiteBlock, SiteMultipliers
 from .subproblem import SiteSubproblem
 
-__all__ = ["PoolEval", "PoolPrice", "PoolSearch", "SubproblemPool", "comm_rank", "get_comm", "lpt_assignment",
+__all__ = ["PoolEval", "PoolPrice", "PoolSearch", "SubproblemPool", "block_plan", "comm_rank", "get_comm", "lpt_assignment",
            "peak_rss_mb", "run_on_pool"]
 
 _EVAL, _EXACT, _PRICE, _CALIBRATE, _STOP, _MEMORY, _BLOCKS, _SEARCH = range(8)
@@ -72,6 +72,24 @@ def lpt_assignment(times: np.ndarray, ranks: int) -> np.ndarray:
         r = int(np.argmin(load))
         owner[s] = r
         load[r] += times[s]
+    return owner
+
+
+def block_plan(inst: Instance, ranks: int, owner: np.ndarray | None, times: np.ndarray) -> np.ndarray:
+    """Owner rank per site block of the site relaxation and search. With no
+    plan yet (``owner`` None): longest-processing-time-first on an estimate,
+    the site's triples plus H per routing pair. Then, once every block has
+    a measured time (``times`` [S] s, the last call's), LPT on those times,
+    taken only where it cuts the busiest rank's load by a fifth (a moved
+    block is rebuilt once on its new rank); else ``owner`` as it is."""
+    if owner is None:
+        est = (np.bincount(inst.triples[1], minlength=inst.S)
+               + inst.H * np.bincount(inst.region_pairs[1], minlength=inst.S) + 1.0)
+        return lpt_assignment(est.astype(float), ranks)
+    if ranks > 1 and (times > 0).all():
+        plan = lpt_assignment(times, ranks)
+        if np.bincount(plan, times, ranks).max() < 0.8 * np.bincount(owner, times, ranks).max():
+            return plan
     return owner
 
 
@@ -128,6 +146,12 @@ class SubproblemPool:
         self.owner = lpt_assignment(est, self.size)
         self.subs: dict[int, SiteSubproblem] = {}
         self.blocks: dict[int, SiteBlock] = {}  # the site relaxation's MILPs, built on first use
+        # the blocks are spread on their own (their MILPs' times have little to do with the energy LPs'): first
+        # by their triples, then by their measured seconds (see _plan_blocks)
+        self.block_owner: np.ndarray | None = None
+        self.block_time = np.zeros(inst.S)  # rank 0: each block's seconds in the last call
+        self.block_site_time = np.zeros(inst.S)  # rank 0: each block's seconds over the run
+        self.block_moves = 0
         self.site_time = np.zeros(inst.S)
         self.calibration_s = np.zeros(inst.S)
         self.build_s = 0.0
@@ -250,7 +274,7 @@ class SubproblemPool:
         buf[S, self.rank] = time.perf_counter() - t_rank
         return buf
 
-    def _do_blocks(self, lam: np.ndarray, nu: np.ndarray, head: np.ndarray) -> np.ndarray:
+    def _do_blocks(self, lam: np.ndarray, nu: np.ndarray, head: np.ndarray, owner: np.ndarray) -> np.ndarray:
         inst = self.inst
         S, J, RH = inst.S, inst.J, inst.R * inst.H
         mu, limit, gap, deadline_in = (float(v) for v in head)
@@ -258,7 +282,7 @@ class SubproblemPool:
         t_rank = time.perf_counter()
         deadline = t_rank + deadline_in
         mult = SiteMultipliers(lam, nu, mu)
-        mine = [int(s) for s in self._mine()]
+        mine = self._adopt_blocks(owner)
         for i, s in enumerate(mine):
             blk = self._block(s)
             # the round's time is shared among this rank's sites still to solve
@@ -276,6 +300,23 @@ class SubproblemPool:
         buf[S, self.rank] = time.perf_counter() - t_rank
         return buf
 
+    def _plan_blocks(self) -> np.ndarray:
+        """Rank 0: who holds each site block for the next call (see
+        :func:`block_plan`)."""
+        plan = block_plan(self.inst, self.size, self.block_owner, self.block_time)
+        if self.block_owner is not None:
+            self.block_moves += int((plan != self.block_owner).sum())
+        self.block_owner = plan
+        return np.ascontiguousarray(plan, dtype=np.int64)
+
+    def _adopt_blocks(self, owner: np.ndarray) -> list[int]:
+        """Take rank 0's block plan: drop the blocks this rank no longer
+        holds; return the sites it holds."""
+        self.block_owner = owner.copy()
+        for s in [s for s in self.blocks if owner[s] != self.rank]:
+            del self.blocks[s]
+        return [int(s) for s in np.flatnonzero(owner == self.rank)]
+
     def _block(self, s: int) -> SiteBlock:
         blk = self.blocks.get(s)
         if blk is None:
@@ -284,7 +325,7 @@ class SubproblemPool:
         return blk
 
     def _do_search(self, home: np.ndarray, start: np.ndarray, served: np.ndarray, em_cap: np.ndarray,
-                   head: np.ndarray) -> np.ndarray:
+                   head: np.ndarray, owner: np.ndarray) -> np.ndarray:
         inst = self.inst
         S, K, PH = inst.S, inst.triples[0].size, inst.region_pairs[0].size * inst.H
         nd = len(SITE_SERIES) * (inst.H + 1)
@@ -297,14 +338,15 @@ class SubproblemPool:
         jj = inst.triples[0]
         on = np.zeros(K, dtype=bool)
         on[start[start >= 0]] = True
-        mine = [int(s) for s in self._mine()]
+        mine = self._adopt_blocks(owner)
         for i, s in enumerate(mine):
             blk = self._block(s)
             share = max(0.05, (deadline - time.perf_counter()) / (len(mine) - i))
-            value, x, y, disp, sec = blk.search(home[jj[blk.triples]] == s, inst.required & (home == s),
-                                       served[blk.regions, s], float(em_cap[s]), on[blk.triples],
-                                       time_limit=min(limit, share), gap=gap,
-                                       threads=1 if self.size > 1 else None)
+            allowed = home[jj[blk.triples]] == s  # a job's own start elsewhere is no start here
+            value, x, y, disp, sec = blk.search(allowed, inst.required & (home == s), served[blk.regions, s],
+                                                float(em_cap[s]), on[blk.triples] & allowed,
+                                                time_limit=min(limit, share), gap=gap,
+                                                threads=1 if self.size > 1 else None)
             buf[s], buf[S + s] = value, sec
             buf[2 * S + blk.triples] = x
             ybuf[blk.pairs] = y
@@ -331,17 +373,18 @@ class SubproblemPool:
         served = np.ascontiguousarray(served, dtype=float)
         em_cap = np.ascontiguousarray(em_cap, dtype=float)
         head = np.array([site_limit, gap, round_limit], dtype=float)
+        owner = self._plan_blocks()
         self._command(_SEARCH)
-        for arr in (home, start, served, em_cap, head):
+        for arr in (home, start, served, em_cap, head, owner):
             self._Bcast(arr)
-        buf = self._reduce(self._do_search(home, start, served, em_cap, head))
+        buf = self._reduce(self._do_search(home, start, served, em_cap, head, owner))
         PH, nd = inst.region_pairs[0].size * inst.H, len(SITE_SERIES) * (inst.H + 1)
         out = PoolSearch(value=buf[:S].copy(), x=buf[2 * S:2 * S + K].copy(),
                          y=buf[2 * S + K:2 * S + K + PH].reshape(-1, inst.H).copy(),
                          dispatch=buf[2 * S + K + PH:2 * S + K + PH + S * nd].reshape(S, len(SITE_SERIES),
                                                                                         inst.H + 1).copy(),
                          site_s=buf[S:2 * S].copy())
-        self._after_call(out.site_s)
+        self._after_blocks(out.site_s)
         return out
 
     def site_blocks(self, mult: SiteMultipliers, *, site_limit: float, gap: float, round_limit: float) -> BlockRound:
@@ -354,15 +397,15 @@ class SubproblemPool:
         lam = np.ascontiguousarray(mult.lam, dtype=float)
         nu = np.ascontiguousarray(mult.nu, dtype=float)
         head = np.array([mult.mu, site_limit, gap, round_limit], dtype=float)
+        owner = self._plan_blocks()
         self._command(_BLOCKS)
-        self._Bcast(lam)
-        self._Bcast(nu)
-        self._Bcast(head)
-        buf = self._reduce(self._do_blocks(lam, nu, head))
+        for arr in (lam, nu, head, owner):
+            self._Bcast(arr)
+        buf = self._reduce(self._do_blocks(lam, nu, head, owner))
         out = BlockRound(bound=buf[:S, 0].copy(), value=buf[:S, 1].copy(), emissions=buf[:S, 2].copy(),
                          site_s=buf[:S, 3].copy(), jobs=buf[:S, 4:4 + J].copy(),
                          served=buf[:S, 4 + J:4 + J + R * H].reshape(S, R, H).copy())
-        self._after_call(out.site_s)  # the rank loads of the summary count the site MILPs too
+        self._after_blocks(out.site_s)  # the rank loads of the summary count the site MILPs too
         return out
 
     def evaluate(self, P: np.ndarray, b: np.ndarray | None, *, exact: bool = False) -> PoolEval:
@@ -406,6 +449,11 @@ class SubproblemPool:
         self.calls += 1
         self.site_time += site_s
 
+    def _after_blocks(self, site_s: np.ndarray) -> None:
+        self.calls += 1
+        self.block_time = site_s.copy()
+        self.block_site_time += site_s
+
     def close(self) -> None:
         """Release the worker ranks (rank 0 only; idempotent)."""
         if not self.closed and self.is_root:
@@ -428,7 +476,10 @@ class SubproblemPool:
 
     def loads(self) -> np.ndarray:
         """Measured solve seconds per rank under the current assignment."""
-        return np.bincount(self.owner, weights=self.site_time, minlength=self.size)
+        out = np.bincount(self.owner, weights=self.site_time, minlength=self.size)
+        if self.block_owner is not None:
+            out += np.bincount(self.block_owner, weights=self.block_site_time, minlength=self.size)
+        return out
 
     # ------------------------------------------------------------------
     # ranks > 0
@@ -459,7 +510,8 @@ class SubproblemPool:
                 lam = self._Bcast(np.empty(self.inst.J))
                 nu = self._Bcast(np.empty((self.inst.R, H)))
                 head = self._Bcast(np.empty(4))
-                self._reduce(self._do_blocks(lam, nu, head))
+                owner = self._Bcast(np.empty(S, dtype=np.int64))
+                self._reduce(self._do_blocks(lam, nu, head, owner))
             elif cmd == _SEARCH:
                 inst = self.inst
                 home = self._Bcast(np.empty(inst.J, dtype=np.int64))
@@ -467,7 +519,8 @@ class SubproblemPool:
                 served = self._Bcast(np.empty((inst.R, S, H)))
                 em_cap = self._Bcast(np.empty(S))
                 head = self._Bcast(np.empty(3))
-                self._reduce(self._do_search(home, start, served, em_cap, head))
+                owner = self._Bcast(np.empty(S, dtype=np.int64))
+                self._reduce(self._do_search(home, start, served, em_cap, head, owner))
 
 
 def run_on_pool(inst: Instance, opts, root_fn, *, method: str, clock, comm=None):
