@@ -41,12 +41,10 @@ from .recovery import Candidate, PrimalRecovery
 __all__ = ["emission_caps", "homes", "plans_solution", "search_rounds"]
 
 
-def homes(inst: Instance, starts: np.ndarray, score: np.ndarray, *, move: bool = False) -> np.ndarray:
+def homes(inst: Instance, starts: np.ndarray, score: np.ndarray) -> np.ndarray:
     """[J] the home site of each job: where it runs in the schedule
     (triples ``starts``), else the site of its best triple by ``score``
-    [triples] ($) if that is positive (or the job is required), else -1.
-    ``move=True``: the best triple's site for every job, where it runs or
-    not (where the prices would put it)."""
+    [triples] ($) if that is positive (or the job is required), else -1."""
     jj, ss, _ = inst.triples
     home = np.full(inst.J, -1, dtype=np.int64)
     if jj.size:
@@ -54,9 +52,8 @@ def homes(inst: Instance, starts: np.ndarray, score: np.ndarray, *, move: bool =
         first = order[np.r_[True, jj[order][1:] != jj[order][:-1]]]
         keep = (score[first] > 0) | inst.required[jj[first]]
         home[jj[first[keep]]] = ss[first[keep]]
-    if not move:
-        starts = np.asarray(starts, dtype=np.int64)
-        home[jj[starts]] = ss[starts]
+    starts = np.asarray(starts, dtype=np.int64)
+    home[jj[starts]] = ss[starts]
     return home
 
 
@@ -89,17 +86,13 @@ def plans_solution(inst: Instance, starts: np.ndarray, y: np.ndarray, dispatch: 
 def search_rounds(inst: Instance, pool, rec: PrimalRecovery, incumbent: Candidate, score: np.ndarray, *,
                   deadline: float, gap: float, offer: Callable[[Candidate], None],
                   log: Callable[[str], None] | None = None) -> tuple[int, float]:
-    """Search around ``incumbent`` until ``deadline`` (perf_counter s) or
-    no round gains: each round one :meth:`SubproblemPool.site_search` (site
-    MILPs to relative ``gap``) and one dispatch LP. ``score`` [triples] ($)
-    places the jobs that do not run. Where the jobs staying at their sites
-    gain nothing, one round moves every job to its best triple's site by
-    ``score`` (the incumbent is then not in the neighbourhood: kept only if
-    it gains). Each better schedule goes to ``offer``. Returns (rounds,
-    total gain in $)."""
+    """Search around ``incumbent`` until ``deadline`` (perf_counter s) or a
+    round gains nothing: each round one :meth:`SubproblemPool.site_search`
+    (site MILPs to relative ``gap``) and one dispatch LP. ``score``
+    [triples] ($) places the jobs that do not run. Each better schedule
+    goes to ``offer``. Returns (rounds, total gain in $)."""
     rounds, gain = 0, 0.0
     best = incumbent
-    move = False
     while True:
         left = deadline - time.perf_counter()
         if left < 1.0:
@@ -108,21 +101,16 @@ def search_rounds(inst: Instance, pool, rec: PrimalRecovery, incumbent: Candidat
         jj = inst.triples[0]
         start = np.full(inst.J, -1, dtype=np.int64)
         start[jj[best.starts]] = best.starts
-        home = homes(inst, best.starts, score, move=move)
-        res = pool.site_search(home, start, best.solution.inference,
+        res = pool.site_search(homes(inst, best.starts, score), start, best.solution.inference,
                                emission_caps(inst, best.solution.sites), site_limit=0.6 * left, gap=gap,
                                round_limit=0.6 * left)
         rounds += 1
         t_sites = time.perf_counter() - t0
         starts = np.flatnonzero(res.x > 0.5)
-        kind = "moves" if move else "stays"
         if np.array_equal(starts, np.sort(best.starts)):
             if log is not None:
-                log(f"site search round {rounds} ({kind}): no better schedule ({time.perf_counter() - t0:.2f} s)")
-            if move or np.array_equal(homes(inst, best.starts, score, move=True), home):
-                break
-            move = True
-            continue
+                log(f"site search round {rounds}: no better schedule, locally optimal ({time.perf_counter() - t0:.2f} s)")
+            break
         plans = float(np.sum(res.value)) - unserved_penalty(inst)  # nan where a site found no point
         cand = None
         if np.isfinite(plans):  # the sites' plans as they are: a schedule, no solve needed
@@ -136,15 +124,11 @@ def search_rounds(inst: Instance, pool, rec: PrimalRecovery, incumbent: Candidat
         better = cand is not None and cand.objective > best.objective + 1e-9 * max(1.0, abs(best.objective))
         if log is not None:
             obj = f"{cand.objective:,.2f}" if cand is not None else "none"
-            log(f"site search round {rounds} ({kind}): {np.setdiff1d(starts, best.starts).size} start(s) changed, site plans "
+            log(f"site search round {rounds}: {np.setdiff1d(starts, best.starts).size} start(s) changed, site plans "
                 f"{plans:,.2f}, routed and dispatched {obj} (incumbent {best.objective:,.2f}), sites max "
                 f"{np.nanmax(res.site_s):.2f} s, pool {t_sites:.2f} s, round {time.perf_counter() - t0:.2f} s")
         if not better:
-            if move or np.array_equal(homes(inst, best.starts, score, move=True), home):
-                break
-            move = True
-            continue
-        move = False
+            break
         gain += cand.objective - best.objective
         best = cand
         offer(cand)
