@@ -654,6 +654,30 @@ def _site_search(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: Pri
     return max(0.0, deadline - time.perf_counter()) if limit is not None else 0.0
 
 
+def _window_search(st: RunState[LagrangianOptions], rec: PrimalRecovery, limit: float | None) -> None:
+    """Restricted MILPs over time windows (:meth:`PrimalRecovery.window_search`),
+    each a quarter of the horizon, half-overlapping, in order, each around
+    the incumbent of the one before, within ``limit`` seconds in all."""
+    inst = st.inst
+    width = max(1, -(-inst.H // 4))
+    los = list(range(0, max(1, inst.H - width + 1), max(1, width // 2)))
+    if los[-1] + width < inst.H:
+        los.append(inst.H - width)
+    t0 = time.perf_counter()
+    for i, lo in enumerate(los):
+        left = None if limit is None else limit - (time.perf_counter() - t0)
+        if left is not None and left < 1.0:
+            break
+        share = None if left is None else left / (len(los) - i)
+        before = st.objective
+        cand = rec.window_search(st.best.payload["candidate"], lo, lo + width, time_limit=share,
+                                 gap=st.opts.gap / 2, threads=st.opts.threads)
+        if cand is not None:
+            st.offer(cand.solution, cand.objective, candidate=cand)
+        st.log.note(f"window search periods {lo}..{lo + width - 1}: gain {st.objective - before:,.2f} "
+                    f"({time.perf_counter() - t0:.2f} s so far)")
+
+
 def _polish(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[np.ndarray],
             fixed: np.ndarray | None, *, extra: float = 0.0) -> None:
     """The final restricted MILP over the undecided jobs, within
@@ -677,10 +701,17 @@ def _polish(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[n
         st.stats["polish_skipped"] = "time"
         return
     certify = fixed is not None and fixed.size > 0 and fixed.mean() >= 0.5
+    before = st.objective
+    if not certify:  # first time windows (jobs may cross sites there), in up to 60% of the polish's time
+        with st.timed("polish_s"):
+            _window_search(st, rec, None if limit is None else 0.6 * limit)
+        limit = st.clock.cap(None if limit is None else limit - st.timings["polish_s"], reserve=st.finish_reserve)
+        if limit is not None and limit < 1.0:
+            st.stats["polish_gain"] = st.objective - before
+            return
     with st.timed("polish_s"):
         cand, free, bound = rec.polish(recent, st.best.payload["candidate"], time_limit=limit, gap=opts.gap / 2,
                                        threads=opts.threads, fixed=fixed if certify else None)
-    before = st.objective
     if cand is not None:
         st.offer(cand.solution, cand.objective, candidate=cand)
     if certify and bound is not None:  # no schedule better than the incumbent lies outside the restriction

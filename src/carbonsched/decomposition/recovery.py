@@ -415,6 +415,46 @@ class PrimalRecovery:
                 return None
         return Candidate(sol, evaluate(inst, sol).objective, starts, x_lp)
 
+    def window_search(self, incumbent: Candidate, t_lo: int, t_hi: int, *, time_limit: float | None, gap: float,
+                      threads: int | None = None) -> Candidate | None:
+        """Restricted MILP on a time window (a large-neighbourhood search
+        that crosses sites, which the site search cannot): the jobs that
+        start in periods [``t_lo``, ``t_hi``) in ``incumbent``, and those
+        that do not run, may take any triple starting in the window (any
+        site) or none; every other job keeps its triple. Routing and
+        dispatch are free. Returns its best schedule (at least the
+        incumbent, its MIP start), or None (no time, or no full model)."""
+        inst = self.inst
+        if not self.full_model_fits():
+            return None
+        t0 = time.perf_counter()
+        jj, _, tt = inst.triples
+        starts = np.asarray(incumbent.starts, dtype=np.int64)
+        runs = np.zeros(inst.J, dtype=bool)
+        runs[jj[starts]] = True
+        free = ~runs
+        free[jj[starts]] = (tt[starts] >= t_lo) & (tt[starts] < t_hi)
+        upper = (free[jj] & (tt >= t_lo) & (tt < t_hi)).astype(float)
+        upper[starts] = 1.0
+        lower = np.zeros(jj.size)
+        lower[starts[~free[jj[starts]]]] = 1.0
+        try:
+            fx = self.fixed  # may be built only now: its build and translation count against the limit
+            if time_limit is not None:
+                time_limit -= time.perf_counter() - t0
+                if time_limit < 0.5:
+                    return None
+            sol, _, _ = fx.solve_restricted(lower, upper, start=incumbent.x,
+                                            start_triples=starts if incumbent.x is None else None,
+                                            time_limit=time_limit, gap=gap, threads=threads, method=self.method)
+        except BudgetExhausted:
+            return None
+        finally:
+            self.polish_s += time.perf_counter() - t0
+        if sol is None:
+            return None
+        return Candidate(sol, evaluate(inst, sol).objective, np.flatnonzero(fx.x_values() > 0.5), fx.last_x)
+
     def polish(self, recent: list[np.ndarray], incumbent: Candidate, *, time_limit: float | None, gap: float,
                threads: int | None = None, fixed: np.ndarray | None = None
                ) -> tuple[Candidate | None, int, float | None]:
