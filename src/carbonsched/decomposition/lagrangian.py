@@ -659,7 +659,7 @@ def _window_search(st: RunState[LagrangianOptions], rec: PrimalRecovery, limit: 
     each a quarter of the horizon, half-overlapping, in order, each around
     the incumbent of the one before, within ``limit`` seconds in all."""
     inst = st.inst
-    width = max(1, -(-inst.H // 4))
+    width = max(1, -(-inst.H // 2))
     los = list(range(0, max(1, inst.H - width + 1), max(1, width // 2)))
     if los[-1] + width < inst.H:
         los.append(inst.H - width)
