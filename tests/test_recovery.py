@@ -158,3 +158,23 @@ def test_the_polish_knows_what_building_the_full_model_costs():
     rec = PrimalRecovery(inst, SubproblemPool(inst, None), method="lagrangian", clock=Clock())
     assert rec.full_model_build_s() > estimate_build_s(inst) > 0
     assert rec.fixed is not None and rec.full_model_build_s() == 0.0
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_window_search_over_the_whole_horizon_is_the_full_milp(optima, name):
+    """A window that covers the whole horizon frees every job: the restricted
+    MILP is the full MILP, so from the first recovered schedule it reaches
+    the monolithic optimum. A half window's schedule is checked, at least
+    the incumbent and at most the optimum."""
+    inst, mono, _ = optima[name]
+    pool, choices = _choices(inst, 1)
+    rec = PrimalRecovery(inst, pool, "lagrangian", Clock())
+    start = rec.from_choice(*choices[0])
+    assert start is not None
+    opt = mono.objective
+    half = rec.window_search(start, 0, inst.H // 2, time_limit=60.0, gap=1e-9)
+    assert half is not None and check_solution(inst, half.solution, check_reported=False).ok
+    assert start.objective - 1e-6 * abs(opt) <= half.objective <= opt + 1e-6 * abs(opt)
+    whole = rec.window_search(start, 0, inst.H, time_limit=60.0, gap=1e-9)
+    assert whole is not None and check_solution(inst, whole.solution, check_reported=False).ok
+    assert whole.objective == pytest.approx(opt, rel=1e-7)
