@@ -84,7 +84,7 @@ def plans_solution(inst: Instance, starts: np.ndarray, y: np.ndarray, dispatch: 
 
 
 def search_rounds(inst: Instance, pool, rec: PrimalRecovery, incumbent: Candidate, score: np.ndarray, *,
-                  deadline: float, gap: float, offer: Callable[[Candidate], None],
+                  deadline: float, gap: float, offer: Callable[[Candidate], object],
                   log: Callable[[str], None] | None = None) -> tuple[int, float]:
     """Search around ``incumbent`` until ``deadline`` (perf_counter s) or a
     round gains nothing: each round one :meth:`SubproblemPool.site_search`
