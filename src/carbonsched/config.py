@@ -174,7 +174,8 @@ class LagrangianOptions(DecompositionOptions):
                                 _positive_int)
     recovery_share: float = option(0.6, "a due recovery is skipped while recoveries have taken more than this "
                                    "share of the run's time so far (the dual steps get the rest)", _share)
-    polish: bool = option(True, "finish with a restricted MILP over the undecided jobs", _boolean)
+    polish: bool = option(True, "finish with restricted MILPs: over time windows, where jobs may change site, "
+                          "then over the undecided jobs", _boolean)
     polish_time: float = option(30.0, "most seconds for the final polish (at most 15% of a time limit), plus "
                                 "what the site search leaves of its own share",
                                 _positive_float, unit="s")
