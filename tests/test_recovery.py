@@ -178,3 +178,41 @@ def test_window_search_over_the_whole_horizon_is_the_full_milp(optima, name):
     whole = rec.window_search(start, 0, inst.H, time_limit=60.0, gap=1e-9)
     assert whole is not None and check_solution(inst, whole.solution, check_reported=False).ok
     assert whole.objective == pytest.approx(opt, rel=1e-7)
+
+
+def test_exact_redispatch_stopped_by_its_time_limit_keeps_a_dispatch_or_fails_the_site(optima, monkeypatch):
+    """The committed units' MILPs of the exact re-dispatch run within the
+    time they are given (on xlarge, without a limit, they kept the first
+    recovery busy past the run's limit). Stopped with a dispatch, the site
+    is feasible at that dispatch's cost; stopped without one, it fails (the
+    recovery then has no candidate), and nothing raises."""
+    from carbonsched.constants import TerminationCondition as TC
+    from carbonsched.decomposition import subproblem
+    from carbonsched.derived import facility_load
+
+    inst, mono, _ = optima["committed_generator"]
+    pool = SubproblemPool(inst, None)
+    pool.calibrate()
+    P = facility_load(inst, mono.solution)
+    ref = pool.evaluate(P, None, exact=True, time_limit=60.0)
+    assert ref.feasible.all()
+    real = highs.solve
+    seen = []
+
+    def stopped(p, *, time_limit=None, with_point=True, **kw):
+        info = real(p, time_limit=time_limit, **kw)
+        if time_limit is None or p.relaxed:  # only the units' MILPs, which got a time limit
+            return info
+        seen.append(time_limit)
+        return highs.SolveInfo(TC.TIME_LIMIT, info.objective if with_point else None, None, None, info.solve_s)
+
+    monkeypatch.setattr(subproblem.highs, "solve", lambda p, **kw: stopped(p, **kw))
+    kept = pool.evaluate(P, None, exact=True, time_limit=5.0)
+    assert seen and max(seen) <= 5.0
+    assert kept.feasible.all()
+    np.testing.assert_allclose(kept.cost, ref.cost, rtol=1e-9)
+    monkeypatch.setattr(subproblem.highs, "solve", lambda p, **kw: stopped(p, with_point=False, **kw))
+    failed = pool.evaluate(P, None, exact=True, time_limit=5.0)
+    committed = np.array([not pool._sub(s).exact for s in range(inst.S)])
+    assert committed.any()
+    assert not failed.feasible[committed].any() and failed.exact_failed[committed].all()

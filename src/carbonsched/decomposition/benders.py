@@ -439,7 +439,7 @@ def _try_incumbent(st: RunState[BendersOptions], master: BendersMaster, pool: Su
     relaxed_val = value - float(evm.cost.sum())
     if relaxed_val <= st.objective + 1e-7 * max(1.0, abs(st.objective) if np.isfinite(st.objective) else 1.0):
         return []
-    exact = pool.evaluate(Pm, bm, exact=True)
+    exact = pool.evaluate(Pm, bm, exact=True, time_limit=st.clock.left(st.finish_reserve))
     if exact.feasible.all():
         val = value - float(exact.cost.sum())
         if val > st.objective:

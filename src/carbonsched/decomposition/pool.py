@@ -241,15 +241,17 @@ class SubproblemPool:
 
     # ------------------------------------------------------------------
     # the work each rank does for one command
-    def _do_eval(self, P: np.ndarray, b: np.ndarray, exact: bool) -> np.ndarray:
+    def _do_eval(self, P: np.ndarray, b: np.ndarray, exact: bool, limit: float = 0.0) -> np.ndarray:
         S, H = self.inst.S, self.inst.H
         nser = len(SITE_SERIES)
         width = H + 6 + (nser * (H + 1) if exact else 0)
         buf = np.zeros((S + 1, max(width, self.size)))
         t_rank = time.perf_counter()
-        for s in self._mine():
-            s = int(s)
-            r = self._sub(s).evaluate(P[s], float(b[s]), exact=exact)
+        mine = [int(s) for s in self._mine()]
+        for i, s in enumerate(mine):
+            # exact: the rank's sites share what is left of ``limit`` (s; 0: no limit)
+            share = max(0.05, (t_rank + limit - time.perf_counter()) / (len(mine) - i)) if limit > 0 else None
+            r = self._sub(s).evaluate(P[s], float(b[s]), exact=exact, time_limit=share)
             row = buf[s]
             row[0] = 1.0 if r.feasible else 0.0
             row[1] = r.cost
@@ -408,16 +410,19 @@ class SubproblemPool:
         self._after_blocks(out.site_s)  # the rank loads of the summary count the site MILPs too
         return out
 
-    def evaluate(self, P: np.ndarray, b: np.ndarray | None, *, exact: bool = False) -> PoolEval:
+    def evaluate(self, P: np.ndarray, b: np.ndarray | None, *, exact: bool = False,
+                 time_limit: float | None = None) -> PoolEval:
         """Solve every site for facility load ``P`` [S,H] (MW) within
-        allocations ``b`` [S] (t; None = no budget)."""
+        allocations ``b`` [S] (t; None = no budget). ``exact``: committed
+        units' MILPs, a rank's sites within ``time_limit`` seconds together."""
         S = self.inst.S
         P = np.ascontiguousarray(P, dtype=float)
         b = np.full(S, np.inf) if b is None else np.ascontiguousarray(b, dtype=float)
-        self._command(_EXACT if exact else _EVAL)
+        limit = 0.0 if time_limit is None else max(float(time_limit), 1e-3)
+        self._command(_EXACT if exact else _EVAL, limit)
         self._Bcast(P)
         self._Bcast(b)
-        buf = self._reduce(self._do_eval(P, b, exact))
+        buf = self._reduce(self._do_eval(P, b, exact, limit))
         out = self._unpack_eval(buf, exact)
         self._after_call(out.site_s)
         return out
@@ -502,7 +507,7 @@ class SubproblemPool:
             if cmd in (_EVAL, _EXACT):
                 P = self._Bcast(np.empty((S, H)))
                 b = self._Bcast(np.empty(S))
-                self._reduce(self._do_eval(P, b, cmd == _EXACT))
+                self._reduce(self._do_eval(P, b, cmd == _EXACT, arg))
             elif cmd == _PRICE:
                 pi = self._Bcast(np.empty((S, H)))
                 self._reduce(self._do_price(pi, arg))

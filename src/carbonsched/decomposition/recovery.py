@@ -173,10 +173,12 @@ class PrimalRecovery:
             self._fixed = FixedScheduleModel(self.inst, clock=self.clock)
         return self._fixed
 
-    def _exact_units(self, sol: Solution) -> Solution | None:
+    def _exact_units(self, sol: Solution, time_limit: float | None = None) -> Solution | None:
         """Re-dispatch every site exactly (MILP where committed) for the LP's
         facility load, each within its LP emissions plus an equal share of
-        the budget left over. None if a committed site cannot follow."""
+        the budget left over, a rank's sites within ``time_limit`` seconds.
+        None if a committed site cannot follow (or found no dispatch in
+        time)."""
         inst = self.inst
         P = facility_load(inst, sol)
         st = sol.sites
@@ -184,7 +186,7 @@ class PrimalRecovery:
         b = None
         if inst.budget is not None:
             b = E + max(0.0, inst.budget - float(E.sum())) / inst.S
-        ev = self.pool.evaluate(P, b, exact=True)
+        ev = self.pool.evaluate(P, b, exact=True, time_limit=time_limit)
         if not ev.feasible.all():
             return None
         for i, k in enumerate(SITE_SERIES):
@@ -406,7 +408,7 @@ class PrimalRecovery:
         inst = self.inst
         x_lp = None if fx.job_load else fx.last_x
         if inst.committed.any():
-            exact = self._exact_units(sol)
+            exact = self._exact_units(sol, clock.cap(time_limit))
             if exact is None:  # a committed unit cannot follow the LP's load: its MILP, schedule fixed
                 exact, _ = fx.solve(starts, time_limit=clock.cap(time_limit), method=self.method)
                 x_lp = None if fx.job_load else fx.last_x

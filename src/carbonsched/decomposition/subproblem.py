@@ -121,14 +121,25 @@ class SiteSubproblem:
         h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), c)
 
     # -- solves ---------------------------------------------------------
-    def evaluate(self, P: np.ndarray, b: float, *, exact: bool = False) -> SiteEval:
+    def evaluate(self, P: np.ndarray, b: float, *, exact: bool = False, time_limit: float | None = None
+                 ) -> SiteEval:
         """Min site cost for facility load ``P`` [H] (MW) within ``b`` (t).
         ``exact=False`` relaxes a committed generator's binaries (valid cuts);
-        ``exact=True`` solves the MILP (true feasible cost)."""
+        ``exact=True`` solves the MILP (true feasible cost), within
+        ``time_limit`` seconds: stopped there, its best dispatch counts
+        (feasible, cost not proven least), and without one the site fails
+        (``exact_failed``)."""
         t0 = time.perf_counter()
         self._set_fixed(P, b)
         self.p.set_integrality(relax=not exact)
-        info = highs.solve(self.p, mip_gap=1e-9)
+        milp = exact and not self.exact  # a committed unit's binaries kept
+        info = highs.solve(self.p, mip_gap=1e-9, time_limit=time_limit if milp else None)
+        if milp and not info.optimal and not info.infeasible:
+            # the committed units' MILP ran out of its time (on xlarge a 720-hour unit-commitment MILP per site,
+            # without a limit, kept the first recovery busy past the run's limit)
+            if info.has_solution:
+                return SiteEval(True, info.objective, np.zeros(self.H), 0.0, time.perf_counter() - t0)
+            return SiteEval(False, 0.0, np.zeros(self.H), 0.0, time.perf_counter() - t0, exact_failed=True)
         if info.optimal:
             d = self.p.row_duals() if not (exact and not self.exact) else np.zeros(self.p.num_row)
             return SiteEval(True, info.objective, d[self.bal_rows].copy(), float(d[self.cap_row]),
