@@ -28,9 +28,11 @@ its best alternatives decides which jobs run where within capacity, power
 and the budget, a small MILP settles the jobs it splits; the best is kept.
 
 After the dual iterations, the site relaxation (:mod:`.site_blocks`) can
-take the bound below the LP relaxation's, and triples fixed by reduced
-costs along the way can turn the final polish into a restricted MILP whose
-bound is global.
+take the bound below the LP relaxation's; the site search
+(:mod:`.site_search`) improves the incumbent on the same site MILPs; the
+polish then searches time windows, where jobs may change site, and the
+undecided jobs. Triples fixed by reduced costs along the way can turn the
+polish into a restricted MILP whose bound is global.
 """
 
 from __future__ import annotations
@@ -656,7 +658,7 @@ def _site_search(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: Pri
 
 def _window_search(st: RunState[LagrangianOptions], rec: PrimalRecovery, limit: float | None) -> None:
     """Restricted MILPs over time windows (:meth:`PrimalRecovery.window_search`),
-    each a quarter of the horizon, half-overlapping, in order, each around
+    each half the horizon, half-overlapping, in order, each around
     the incumbent of the one before, within ``limit`` seconds in all."""
     inst = st.inst
     width = max(1, -(-inst.H // 2))
@@ -680,10 +682,10 @@ def _window_search(st: RunState[LagrangianOptions], rec: PrimalRecovery, limit: 
 
 def _polish(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[np.ndarray],
             fixed: np.ndarray | None, *, extra: float = 0.0) -> None:
-    """The final restricted MILP over the undecided jobs, within
-    ``polish_time`` plus ``extra`` seconds (what the site search left of its
-    share) and the time left.
-    Where reduced-cost fixing (``fixed``: triples no better schedule uses)
+    """The final restricted MILPs, within ``polish_time`` plus ``extra``
+    seconds (what the site search left of its share) and the time left:
+    time windows first (:func:`_window_search`, up to 60%), then the
+    undecided jobs. Where reduced-cost fixing (``fixed``: triples no better schedule uses)
     has fixed at least half the triples, the MILP is over all the others
     instead: then its bound is a global one."""
     opts = st.opts
