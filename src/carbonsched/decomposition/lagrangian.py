@@ -432,12 +432,12 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
     # incumbent to polish; without one the iterations get the whole budget
     polish_reserve = 0.0 if (opts.time_limit is None or not opts.polish) else min(opts.polish_time,
                                                                                  0.15 * opts.time_limit)
-    # and up to 20% (at most site_bound_time) for the site relaxation's bound
-    site_reserve = 0.0 if (opts.time_limit is None or not opts.site_bound) else min(opts.site_bound_time,
-                                                                                   0.2 * opts.time_limit)
-    # and up to 15% (at most site_search_time) for the site search, once there is an incumbent to search around
-    search_reserve = 0.0 if (opts.time_limit is None or not opts.site_search) else min(opts.site_search_time,
-                                                                                       0.15 * opts.time_limit)
+    # and up to 20% (at most site_bound_time) for the site relaxation's bound, and up to 15% (at most
+    # site_search_time) for the site search once there is an incumbent -- where their site blocks fit in memory
+    # (on xlarge they did not, and the 60 s kept for them went unused)
+    blocks = opts.time_limit is not None and (opts.site_bound or opts.site_search) and memory_check(inst, share=0.5)[0]
+    site_reserve = min(opts.site_bound_time, 0.2 * opts.time_limit) if blocks and opts.site_bound else 0.0
+    search_reserve = min(opts.site_search_time, 0.15 * opts.time_limit) if blocks and opts.site_search else 0.0
     best_u, best_L = dual.u, np.inf  # the multipliers of the least L: the site relaxation starts there
     score = None  # the last point's triple scores: the site search places the jobs that do not run by them
     fixed = np.zeros(inst.triples[0].size, dtype=bool)  # triples no better schedule uses (reduced-cost fixing)
