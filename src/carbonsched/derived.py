@@ -14,8 +14,8 @@ import numpy as np
 from .instance import Instance
 from .solution import Solution
 
-__all__ = ["emissions_floor", "facility_load", "job_room", "max_supply", "site_cost_floor", "site_costs", "site_emission_cap",
-           "unserved_penalty", "window_sums"]
+__all__ = ["budget_shares", "emissions_floor", "facility_load", "job_room", "max_supply", "site_cost_floor", "site_costs",
+           "site_emission_cap", "unserved_penalty", "window_sums"]
 
 
 def max_supply(inst: Instance) -> np.ndarray:
@@ -89,6 +89,16 @@ def facility_load(inst: Instance, sol: Solution) -> np.ndarray:
         j, s = inst.job_index(jid), inst.site_index(sid)
         run[s, t:t + inst.dur[j]] += inst.pow[j]
     return inst.pue * (inst.idle[:, None] + run + inst.f_inf[:, None] * sol.inference.sum(axis=0))
+
+
+def budget_shares(inst: Instance, sites: dict[str, np.ndarray]) -> np.ndarray | None:
+    """[S] each site's share of the carbon budget around a dispatch
+    ``sites`` (t): its own emissions plus an equal share of the budget's
+    slack; they add up to the budget (None without one)."""
+    if inst.budget is None:
+        return None
+    em = site_costs(inst, sites)[1]
+    return em + max(0.0, float(inst.budget) - float(em.sum())) / inst.S
 
 
 def site_costs(inst: Instance, sites: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -45,7 +45,7 @@ import numpy as np
 from .. import highs
 from ..check import evaluate
 from ..clock import BudgetExhausted, Clock
-from ..derived import facility_load, job_room, site_costs
+from ..derived import budget_shares, facility_load, job_room, site_costs
 from ..fixed import FixedScheduleModel
 from ..instance import Instance
 from ..model import estimate_build_s, memory_check
@@ -182,11 +182,7 @@ class PrimalRecovery:
         inst = self.inst
         P = facility_load(inst, sol)
         st = sol.sites
-        _, E = site_costs(inst, st)
-        b = None
-        if inst.budget is not None:
-            b = E + max(0.0, inst.budget - float(E.sum())) / inst.S
-        ev = self.pool.evaluate(P, b, exact=True, time_limit=time_limit)
+        ev = self.pool.evaluate(P, budget_shares(inst, st), exact=True, time_limit=time_limit)
         if not ev.feasible.all():
             return None
         for i, k in enumerate(SITE_SERIES):

@@ -33,7 +33,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..check import evaluate
-from ..derived import site_costs, unserved_penalty
+from ..derived import budget_shares, unserved_penalty
 from ..instance import Instance
 from ..solution import SITE_SERIES, Solution
 from .recovery import Candidate, PrimalRecovery
@@ -58,14 +58,11 @@ def homes(inst: Instance, starts: np.ndarray, score: np.ndarray) -> np.ndarray:
 
 
 def emission_caps(inst: Instance, sites: dict[str, np.ndarray]) -> np.ndarray:
-    """[S] each site's emissions cap (t): its emissions in the schedule's
-    dispatch ``sites`` plus an equal share of the budget's slack (inf
-    without a budget). The caps add up to at most the budget."""
-    em = site_costs(inst, sites)[1]
-    if inst.budget is None:
-        return np.full(inst.S, np.inf)
-    slack = max(0.0, float(inst.budget) - float(em.sum()))
-    return em + 0.999 * slack / inst.S
+    """[S] each site's emissions cap (t): its share of the budget around
+    the dispatch ``sites`` (:func:`~carbonsched.derived.budget_shares`),
+    inf without a budget."""
+    caps = budget_shares(inst, sites)
+    return np.full(inst.S, np.inf) if caps is None else caps
 
 
 def plans_solution(inst: Instance, starts: np.ndarray, y: np.ndarray, dispatch: np.ndarray,
