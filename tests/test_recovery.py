@@ -130,11 +130,11 @@ def test_dispatch_model_without_job_columns_matches_the_full_model(optima, name)
     assert lean.solve(starts)[1] == pytest.approx(mono.objective, rel=1e-7)
 
 
-def test_without_memory_for_the_full_model_recovery_drops_the_dirtiest_jobs(monkeypatch):
+def test_without_memory_for_the_full_model_recovery_keeps_the_jobs_worth_their_emissions(monkeypatch):
     """Where the full model would not fit, the carbon-aware pass is skipped
-    and a choice that breaks the budget is repaired on the dispatch model by
-    dropping the jobs with least value per tonne: still a checked schedule
-    within the budget, and the full model is never built."""
+    and a choice that breaks the budget goes to the dispatch model's keep
+    LP: still a checked schedule within the budget, and the full model is
+    never built."""
     import carbonsched.decomposition.recovery as recovery
 
     monkeypatch.setattr(recovery, "memory_check", lambda inst, **kw: (False, 1e9, 1.0))
@@ -142,10 +142,48 @@ def test_without_memory_for_the_full_model_recovery_drops_the_dirtiest_jobs(monk
     pool, choices = _choices(inst, 1)
     rec = PrimalRecovery(inst, pool, "lagrangian", Clock())
     cand = rec.from_choice(*choices[0])
-    assert cand is not None and rec.skipped_full == 1 and rec.drop_rounds >= 1 and rec._fixed is None
+    assert cand is not None and rec.skipped_full == 1 and rec.dropped_by_lp >= 1 and rec._fixed is None
     rep = check_solution(inst, cand.solution, check_reported=False)
     assert rep.ok, rep.violations
     assert rep.breakdown.emissions_t <= inst.budget * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("frac", [0.35, 0.6, 1.2])
+def test_the_keep_lp_is_the_full_models_lp_over_the_chosen_triples(frac):
+    """The dispatch model's keep LP (job shares z in [0, 1], each at its own
+    triple) is the full model's LP with x free in [0, 1] on exactly those
+    triples (required jobs at 1), units relaxed: the same optimum. The jobs
+    it runs whole fit the dispatch model, within the budget, and are worth
+    at least the required jobs alone."""
+    from carbonsched.fixed import FixedScheduleModel
+
+    inst, _ = _tight_budget_instance(frac)
+    _, choices = _choices(inst, 1)
+    chosen, score = choices[0]
+    starts = chosen[chosen >= 0]
+    assert starts.size == np.unique(inst.triples[0][starts]).size  # one triple per job
+    dm = FixedScheduleModel(inst, job_load=True)
+    full = FixedScheduleModel(inst)
+    keep, sol, obj = dm.keep_lp(starts)
+    assert keep is not None and set(keep) <= set(starts)
+    upper = np.zeros(full.x_cols.size)
+    upper[starts] = 1.0
+    lower = upper * inst.required[inst.triples[0]]
+    _, ref, _ = full.solve_bounds(lower, upper, integer_x=False, integer_units=False)
+    assert dm.keep_lp_value == pytest.approx(ref, rel=1e-7, abs=1e-6)
+    assert sol is not None and obj <= ref + 1e-6 * abs(ref)
+    assert obj == pytest.approx(dm.solve(keep, relax_units=True)[1], rel=1e-7, abs=1e-6)
+    rep = check_solution(inst, sol, check_reported=False)
+    assert rep.ok, rep.violations
+    assert rep.breakdown.objective == pytest.approx(obj, rel=1e-7, abs=1e-6)
+    if inst.budget is not None:
+        assert rep.breakdown.emissions_t <= inst.budget * (1 + 1e-6)
+    only_required = dm.solve(starts[inst.required[inst.triples[0][starts]]], relax_units=True)[1]
+    assert obj >= only_required - 1e-6 * abs(only_required)
+    # the model is back as it was: the whole schedule solves as before the keep LP
+    before = FixedScheduleModel(inst, job_load=True).solve(starts, relax_units=True)[1]
+    after = dm.solve(starts, relax_units=True)[1]
+    assert (before is None) == (after is None) and (before is None or after == pytest.approx(before, rel=1e-9))
 
 
 def test_the_polish_knows_what_building_the_full_model_costs():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import highs
 from .clock import Clock
@@ -52,6 +53,8 @@ class FixedScheduleModel:
         self.x_int = np.intersect1d(ints, self.x_cols[self.x_cols >= 0])  # integer columns of the jobs
         self.unit_int = np.setdiff1d(ints, self.x_int)  # and of committed units
         self.build_s = time.perf_counter() - t0
+        self._run_a = None  # the run columns' part of the matrix (CSC), for keep_lp
+        self.keep_lp_value: float | None = None  # the last keep LP's optimum ($, job shares in part)
         self.last_x: np.ndarray | None = None
         self.last_info: highs.SolveInfo | None = None  # the last solve's outcome (infeasible, or out of time)
         self.solves = 0
@@ -73,8 +76,7 @@ class FixedScheduleModel:
             sol, obj, _ = self.solve_bounds(np.zeros(0), np.zeros(0), y=y, time_limit=time_limit, method=method,
                                             integer_x=False, integer_units=not relax_units, gap=1e-6)
             if sol is not None:
-                sol.training = [(inst.job_ids[jj[k]], inst.site_ids[ss[k]], int(tt[k]))
-                                for k in sorted(np.asarray(starts, dtype=int))]
+                sol.training = self._training(starts)
                 obj += float(inst.val[jj[np.asarray(starts, dtype=int)]].sum())  # the model leaves job values out
             return sol, obj
         val = np.zeros(self.x_cols.size)
@@ -82,6 +84,86 @@ class FixedScheduleModel:
         sol, obj, _ = self.solve_bounds(val, val, y=y, time_limit=time_limit, method=method, integer_x=False,
                                         integer_units=not relax_units, gap=1e-6)
         return sol, obj
+
+    def keep_lp(self, starts: np.ndarray, *, time_limit: float | None = None,
+                method: str = "fixed") -> tuple[np.ndarray | None, Solution | None, float | None]:
+        """The jobs of ``starts`` (triples) worth keeping, by one LP
+        (``job_load`` models only): each job ``j`` runs a share ``z_j`` in
+        [0, 1] of its triple (1 for a required job), its load ``z_j * pow_j``
+        MW in every period of its run, and earns ``z_j * val_j`` $; units
+        relaxed. Where the whole schedule breaks the carbon budget or the
+        sites' power, the LP drops, in part, the jobs that cost the budget,
+        or the power, more than they are worth. The jobs it runs in part are
+        then dropped whole and the LP re-solved warm (their load is at most
+        the LP's in every site and period, so the sites can power it).
+        Returns (the kept triples, their routing and dispatch, objective $);
+        (None, None, None) where the LP has no answer (not even the required
+        jobs fit, or no time left: ``last_info``), and (kept, None, None)
+        where only the re-solve has none."""
+        if not self.job_load:
+            raise ValueError("keep_lp needs the dispatch model (job_load=True)")
+        inst, p = self.inst, self.p
+        h = p.h
+        jj, ss, tt = inst.triples
+        starts = np.asarray(starts, dtype=int)
+        n = starts.size
+        if self._run_a is None:
+            self._run_a = p.A[:, self.run_cols].tocsc()  # rows x (S*H), run column of (s, t) at s*H + t
+        # load of each share: z_k adds pow_j to run[s, t] over the run of triple k
+        dur = inst.dur[jj[starts]]
+        cells = np.repeat(ss[starts] * inst.H + tt[starts], dur) + _ramp(dur)
+        load = sp.csc_matrix((np.repeat(inst.pow[jj[starts]], dur), (cells, np.repeat(np.arange(n), dur))),
+                             shape=(inst.S * inst.H, n))
+        z_a = (self._run_a @ load).tocsc()
+        z_a.sort_indices()
+        val = inst.val[jj[starts]] + load.T @ p.cost[self.run_cols]
+        lower = inst.required[jj[starts]].astype(float)
+        zero = np.zeros(self.run_cols.size)
+        h.changeColsBounds(self.run_cols.size, self.run_cols, zero, zero)
+        self._free_y()
+        p.set_integrality(relax=True, cols=self.unit_int)
+        n0 = p.num_col
+        z_cols = np.arange(n0, n0 + n, dtype=np.int32)
+        highs._check(h.addCols(n, val if p.maximize else -val, lower, np.ones(n), int(z_a.nnz),
+                               z_a.indptr[:-1].astype(np.int32), z_a.indices.astype(np.int32),
+                               z_a.data.astype(float)), "keep LP: adding the job shares")
+        t0 = time.perf_counter()
+        try:
+            info = highs.solve(p, time_limit=time_limit)
+            self.last_info = info
+            if not info.has_solution:
+                return None, None, None
+            self.keep_lp_value = info.objective
+            whole = p.values()[n0:n0 + n] >= 1.0 - 1e-6
+            keep = starts[whole]
+            h.changeColsBounds(n, z_cols, whole.astype(float), whole.astype(float))
+            info = highs.solve(p, time_limit=time_limit if time_limit is None
+                               else max(0.0, time_limit - (time.perf_counter() - t0)))
+            self.last_info = info
+            if not info.has_solution:
+                return keep, None, None
+            x = p.values()
+            self.last_x = x[:n0].copy()
+            p.load_into_pyomo(self.last_x)
+            sol = extract_solution(self.m, inst, method, "feasible")
+            sol.training = self._training(keep)
+            return keep, sol, info.objective
+        finally:
+            self.solves += 1
+            self.solve_s += time.perf_counter() - t0
+            highs._check(h.deleteCols(n, z_cols), "keep LP: deleting the job shares")
+
+    def _training(self, starts: np.ndarray) -> list:
+        """The solution file's training list of the schedule ``starts``."""
+        jj, ss, tt = self.inst.triples
+        ids, sites = self.inst.job_ids, self.inst.site_ids
+        return [(ids[jj[k]], sites[ss[k]], int(tt[k])) for k in sorted(np.asarray(starts, dtype=int))]
+
+    def _free_y(self) -> None:
+        """Routing columns back to [0, their bound]."""
+        yc = self.y_cols.ravel()
+        ok = yc >= 0
+        self.p.h.changeColsBounds(int(ok.sum()), yc[ok], np.zeros(int(ok.sum())), self.y_ub.ravel()[ok])
 
     def solve_restricted(self, lower: np.ndarray, upper: np.ndarray, *, start: np.ndarray | None = None,
                          start_triples: np.ndarray | None = None, time_limit: float | None = None,
@@ -112,13 +194,13 @@ class FixedScheduleModel:
         if ok.any():
             h.changeColsBounds(int(ok.sum()), self.x_cols[ok], np.asarray(lower, float)[ok],
                                np.asarray(upper, float)[ok])
-        yc = self.y_cols.ravel()
-        yok = yc >= 0
         if y is not None:
+            yc = self.y_cols.ravel()
+            yok = yc >= 0
             yv = np.asarray(y, float).ravel()
             h.changeColsBounds(int(yok.sum()), yc[yok], yv[yok], yv[yok])
         else:
-            h.changeColsBounds(int(yok.sum()), yc[yok], np.zeros(int(yok.sum())), self.y_ub.ravel()[yok])
+            self._free_y()
         if start is not None:
             self.p.set_start(start)
         elif start_triples is not None:  # the schedule alone: HiGHS completes routing and dispatch
@@ -139,3 +221,9 @@ class FixedScheduleModel:
     def x_values(self) -> np.ndarray:
         """[triples] x of the last solve (0 for a triple without a column)."""
         return np.where(self.x_cols >= 0, self.last_x[np.maximum(self.x_cols, 0)], 0.0)
+
+
+def _ramp(n: np.ndarray) -> np.ndarray:
+    """0, 1, ..., n[0]-1, 0, 1, ..., n[1]-1, ... (offsets within each run)."""
+    n = np.asarray(n, dtype=int)
+    return np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)

@@ -496,7 +496,8 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         _polish(st, rec, recent, fixed if lay.has_lam else None, extra=unused)
     st.stats.update(reduced_cost_fixed=int(fixed.sum()), triples=int(fixed.size))
     st.stats.update(dual_update=opts.dual_update, capacity_dualised=lay.has_lam, recoveries=rec.recoveries,
-                    carbon_aware_recoveries=rec.guided, full_model_skipped=rec.skipped_full)
+                    carbon_aware_recoveries=rec.guided, full_model_skipped=rec.skipped_full,
+                    dropped_by_keep_lp=rec.dropped_by_lp)
     if opts.dual_update == "bundle":
         st.stats.update(serious_steps=update.serious, null_steps=update.null)
     return finish(st, pool)

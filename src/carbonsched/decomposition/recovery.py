@@ -21,8 +21,10 @@ become a schedule in up to two passes:
    after a batch leaves no feasible LP; a triple that fails alone is
    closed), re-solving warm until every job is whole. The better of the
    two passes is kept. Where the full model would not fit in memory
-   (:func:`~carbonsched.model.memory_check`), a choice that breaks the
-   budget instead drops the jobs with least value per tonne.
+   (:func:`~carbonsched.model.memory_check`) and there is a budget, the
+   choice goes to the dispatch model's *keep LP* instead: each
+   chosen job at its own triple runs a share in [0, 1] and earns that
+   share of its value; the jobs it runs whole are dispatched.
 
 Committed generators are relaxed in both; their sites are then re-dispatched
 exactly on the subproblem pool.
@@ -133,7 +135,7 @@ class PrimalRecovery:
         self.dropped_in_dive = 0  # jobs dropped because fixing them left no feasible LP
         self.dive_batches = 0
         self.guided = 0  # recoveries that needed the LP over candidate triples
-        self.drop_rounds = 0  # dispatch-model solves after dropping the dirtiest jobs (no room for the full model)
+        self.dropped_by_lp = 0  # jobs the dispatch model's keep LP dropped (no room for the full model)
         self.failed_batches = 0
         self._fixed: FixedScheduleModel | None = None  # built when first needed, within the clock
         self._dispatch: FixedScheduleModel | None = None
@@ -283,6 +285,11 @@ class PrimalRecovery:
         # microgrids can take the whole choice
         first: Candidate | None = None
         starts = repair_schedule(inst, chosen, score)
+        if starts is not None and inst.budget is not None and not self.full_model_fits():
+            # no room for the carbon-aware pass: the dispatch model's keep LP weighs each chosen job against
+            # the emissions and energy it costs (it keeps the whole choice where that is best)
+            self.skipped_full += 1
+            return self._keep_worth(starts, time_limit, clock)
         if starts is not None:
             dm = self.dispatch
             sol, _ = dm.solve(starts, time_limit=clock.cap(time_limit), method=self.method, relax_units=True)
@@ -299,7 +306,7 @@ class PrimalRecovery:
         if not self.full_model_fits():
             self.skipped_full += 1
             if first is None and starts is not None:
-                return self._drop_dirtiest(starts, score, time_limit, clock)
+                return self._keep_worth(starts, time_limit, clock)
             return first
         self.guided += 1
         second = self._guided_dive(cand, time_limit, clock)
@@ -307,30 +314,19 @@ class PrimalRecovery:
             return second
         return first
 
-    def _drop_dirtiest(self, starts: np.ndarray, score: np.ndarray, time_limit: float | None,
-                       clock: Clock) -> Candidate | None:
-        """Where the full model does not fit: drop the optional jobs that buy
-        least value per tonne at the grid's intensity over their run (10%,
-        25%, 50%, then all of them) until the dispatch model can power the
-        rest within the budget."""
-        inst = self.inst
-        jj, ss, tt = inst.triples
-        opt = starts[~inst.required[jj[starts]]]
-        if opt.size == 0:
-            return None
-        grid_t = inst.pue * inst.ci * inst.dt  # t per IT MW held one period, all from the grid
-        tonnes = np.array([inst.pow[jj[k]] * grid_t[ss[k], tt[k]:tt[k] + inst.dur[jj[k]]].sum() for k in opt])
-        order = opt[np.argsort(score[opt] / np.maximum(tonnes, 1e-9), kind="stable")]
+    def _keep_worth(self, starts: np.ndarray, time_limit: float | None, clock: Clock) -> Candidate | None:
+        """Where the full model does not fit and there is a budget (or the
+        dispatch model cannot power ``starts``): the jobs the keep LP of the
+        dispatch model (:meth:`~carbonsched.fixed.FixedScheduleModel.keep_lp`)
+        runs whole, each at its own triple, dispatched. The LP drops the jobs
+        that cost the budget (or the sites' power) more than they are worth,
+        in part; those in part are dropped whole."""
         dm = self.dispatch
-        for share in (0.1, 0.25, 0.5, 1.0):
-            self.drop_rounds += 1
-            keep = np.setdiff1d(starts, order[:max(1, int(round(share * order.size)))])
-            sol, _ = dm.solve(keep, time_limit=clock.cap(time_limit), method=self.method, relax_units=True)
-            if sol is not None:
-                return self._finish(sol, time_limit, clock, dm, keep)
-            if not (dm.last_info is not None and dm.last_info.infeasible):
-                return None  # out of time
-        return None
+        keep, sol, _ = dm.keep_lp(starts, time_limit=clock.cap(time_limit), method=self.method)
+        if sol is None:
+            return None
+        self.dropped_by_lp += int(starts.size - keep.size)
+        return self._finish(sol, time_limit, clock, dm, keep)
 
     def _guided_dive(self, cand: np.ndarray, time_limit: float | None, clock: Clock) -> Candidate | None:
         """Stages 1 and 2 of the module docstring over the triples ``cand``."""
