@@ -203,6 +203,7 @@ class _Phase:
     tighten: bool = False
     lp_iterations: int = 0
     mip_iterations: int = 0
+    tail_s: float = 0.0  # longest separation and incumbent check after a master solve so far (s)
 
 
 def solve_benders(inst: Instance, opts: BendersOptions, *, clock: Clock, comm=None) -> Result | WorkerReport:
@@ -336,7 +337,9 @@ def _iterate(st: RunState[BendersOptions], master: BendersMaster, pool: Subprobl
     if ph.name == "mip" and st.best is not None:
         p.set_start(st.best.payload["x"])
     mgap = _master_gap(st, ph)
-    info = highs.solve(p, time_limit=st.clock.left(), mip_gap=mgap, threads=opts.threads, log=opts.solver_log)
+    # the master keeps back what the rest of an iteration has taken, and the finish's reserve
+    info = highs.solve(p, time_limit=st.clock.left(st.finish_reserve + ph.tail_s), mip_gap=mgap,
+                       threads=opts.threads, log=opts.solver_log)
     dt_master = time.perf_counter() - tm
     st.timings["master_s"] += dt_master
     if info.infeasible:
@@ -357,6 +360,8 @@ def _iterate(st: RunState[BendersOptions], master: BendersMaster, pool: Subprobl
     # LP phase: the master LP's optimum bounds OB (not a time-limited LP's value); MIP phase: its dual bound
     st.tighten((info.objective if info.optimal else None) if ph.name == "lp" else info.bound)
     value = info.objective + float(th.sum())  # compute side value of the master point
+    if ph.name == "mip" and st.clock.expired(st.finish_reserve):
+        return TC.TIME_LIMIT  # the master's dual bound counts; no time to separate at its point
     ts = time.perf_counter()
     cuts_before = master.cuts
     evm, sub_times = _separate(st, master, pool, ph, Pm, bm, th)
@@ -364,6 +369,7 @@ def _iterate(st: RunState[BendersOptions], master: BendersMaster, pool: Subprobl
     if ph.name == "mip" and evm is not None and evm.feasible.all():
         sub_times += _try_incumbent(st, master, pool, x, value, evm, Pm, bm)
     st.timings["subproblems_s"] += time.perf_counter() - ts
+    ph.tail_s = max(ph.tail_s, time.perf_counter() - ts)
     st.timings[f"phase_{ph.name}_s"] += time.perf_counter() - tm
     rank_s = np.sum(sub_times, axis=0) if sub_times else np.zeros(pool.size)
     lp_val = value - float(evm.cost.sum()) if (evm is not None and evm.feasible.all()) else None
@@ -453,7 +459,7 @@ def _heuristic(st: RunState[BendersOptions], master: BendersMaster, rec: PrimalR
     """An incumbent from the LP master: repair its job choice, dispatch by LP."""
     with st.timed("heuristic_s"):
         chosen, score = master.choice(st.inst, x)
-        cand = rec.from_choice(chosen, score, st.clock.left())
+        cand = rec.from_choice(chosen, score, st.clock.left(st.finish_reserve))
         if cand is not None and cand.objective > st.objective:
             st.offer(cand.solution, cand.objective, x=master.vector(st.inst, cand.solution, cand.starts))
             st.log.note(f"heuristic incumbent {cand.objective:,.2f} from the LP master")

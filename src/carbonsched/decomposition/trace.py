@@ -17,6 +17,8 @@ _log = logging.getLogger("carbonsched.trace")
 def _fmt(key: str, v) -> str:
     if v is None:
         return "-"
+    if key == "t":
+        return f"{v:.1f}"
     if key == "gap":
         return f"{v:.3e}" if v == v else "-"
     if key.endswith("_s"):
@@ -29,18 +31,22 @@ def _fmt(key: str, v) -> str:
 
 
 class IterationLog:
-    """``iter`` plus the given columns, one line per iteration."""
+    """``iter``, the given columns and the run's elapsed seconds
+    (``t``, shown as ``time_s``), one line per iteration."""
+
+    #: header labels that differ from the row keys
+    LABELS = {"t": "time_s"}
 
     def __init__(self, columns: list[str], width: int = 14):
-        self.columns = ["iter", *columns]
+        self.columns = ["iter", *columns, "t"]
         self.width = width
 
     def _w(self, c: str) -> int:
-        return 6 if c in ("iter", "phase", "cuts") else self.width
+        return 6 if c in ("iter", "phase", "cuts") else 9 if c == "t" else self.width
 
     def header(self, title: str) -> None:
         _log.info(title)
-        _log.info(" ".join(f"{c:>{self._w(c)}}" for c in self.columns))
+        _log.info(" ".join(f"{self.LABELS.get(c, c):>{self._w(c)}}" for c in self.columns))
 
     def row(self, values: dict) -> None:
         _log.info(" ".join(f"{_fmt(c, values.get(c)):>{self._w(c)}}" for c in self.columns))
