@@ -13,6 +13,9 @@ __all__ = ["IterationLog"]
 
 _log = logging.getLogger("carbonsched.trace")
 
+#: header labels that differ from the row keys
+_LABELS = {"t": "time_s"}
+
 
 def _fmt(key: str, v) -> str:
     if v is None:
@@ -34,9 +37,6 @@ class IterationLog:
     """``iter``, the given columns and the run's elapsed seconds
     (``t``, shown as ``time_s``), one line per iteration."""
 
-    #: header labels that differ from the row keys
-    LABELS = {"t": "time_s"}
-
     def __init__(self, columns: list[str], width: int = 14):
         self.columns = ["iter", *columns, "t"]
         self.width = width
@@ -46,7 +46,7 @@ class IterationLog:
 
     def header(self, title: str) -> None:
         _log.info(title)
-        _log.info(" ".join(f"{self.LABELS.get(c, c):>{self._w(c)}}" for c in self.columns))
+        _log.info(" ".join(f"{_LABELS.get(c, c):>{self._w(c)}}" for c in self.columns))
 
     def row(self, values: dict) -> None:
         _log.info(" ".join(f"{_fmt(c, values.get(c)):>{self._w(c)}}" for c in self.columns))
