@@ -186,7 +186,8 @@ def finish(state: RunState[Any], pool) -> Result:
     state.checkpoint(force=True)
     stats = {**state.stats, "iterations": state.iteration, "resumed_after": state.resumed_from, "ranks": pool.size,
              "stop": stop.value, "peak_memory_mb_per_rank": pool.peak_memory_mb(),
-             "trace": state.trace, "rank_load_s": pool.loads().tolist(), "sites_per_rank": pool.sites_per_rank()}
+             "trace": state.trace, "rank_load_s": pool.loads().tolist(), "sites_per_rank": pool.sites_per_rank(),
+             "energy_respreads": pool.respreads, "energy_site_moves": pool.site_moves}
     if pool.block_owner is not None:  # the site blocks' own spread, and how many moved on measured times
         stats.update(site_blocks_per_rank=np.bincount(pool.block_owner, minlength=pool.size).tolist(),
                      site_block_moves=pool.block_moves)

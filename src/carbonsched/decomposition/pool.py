@@ -11,10 +11,13 @@ command header.
 Sites are first spread by an estimate of their size; :meth:`calibrate`
 then solves every site once at its idle load, spreads the sites again by
 the measured solve time (longest-processing-time first; a site that moves
-is built once on its new rank), and clears every solver's basis. From then
-on each site sees the same sequence of solves whatever the number of ranks,
-so the run is deterministic: 1, 2 or K ranks (or no ``mpiexec`` at all)
-give the same iterates and the same answer.
+is built once on its new rank), and clears every solver's basis. During
+the run, at fixed call counts (:data:`RESPREAD_AT`), the sites are spread
+again by the seconds measured since the last spread, and every basis is
+cleared again, moved or not. From the calibration on, each site sees the
+same sequence of solves whatever the number of ranks, so the run is
+deterministic: 1, 2 or K ranks (or no ``mpiexec`` at all) give the same
+iterates and the same answer.
 """
 
 from __future__ import annotations
@@ -30,9 +33,16 @@ from .site_blocks import BlockRound, SiteBlock, SiteMultipliers
 from .subproblem import SiteSubproblem
 
 __all__ = ["PoolEval", "PoolPrice", "PoolSearch", "SubproblemPool", "block_plan", "comm_rank", "get_comm", "lpt_assignment",
-           "peak_rss_mb", "run_on_pool"]
+           "peak_rss_mb", "respread", "run_on_pool"]
 
-_EVAL, _EXACT, _PRICE, _CALIBRATE, _STOP, _MEMORY, _BLOCKS, _SEARCH = range(8)
+_EVAL, _EXACT, _PRICE, _CALIBRATE, _STOP, _MEMORY, _BLOCKS, _SEARCH, _RESPREAD = range(9)
+
+#: the energy subproblems' calls (evaluate, price) before which they are spread again by the seconds measured
+#: since the last spread; every solver's basis is cleared at each of them, on any number of ranks, so that each
+#: site still sees the same sequence of solves whatever the number of ranks
+RESPREAD_AT = frozenset({10, 40, 160, 640, 2560})
+#: a new spread is taken only where it cuts the busiest rank's load by more than this share
+RESPREAD_GAIN = 0.1
 
 
 def peak_rss_mb() -> float:
@@ -86,9 +96,17 @@ def block_plan(inst: Instance, ranks: int, owner: np.ndarray | None, times: np.n
         est = (np.bincount(inst.triples[1], minlength=inst.S)
                + inst.H * np.bincount(inst.region_pairs[1], minlength=inst.S) + 1.0)
         return lpt_assignment(est.astype(float), ranks)
-    if ranks > 1 and (times > 0).all():
+    if (times > 0).all():
+        return respread(owner, times, ranks, gain=0.2)
+    return owner
+
+
+def respread(owner: np.ndarray, times: np.ndarray, ranks: int, *, gain: float) -> np.ndarray:
+    """LPT on the measured ``times`` [S] (s) where that cuts the busiest
+    rank's load by more than the share ``gain``; else ``owner`` as it is."""
+    if ranks > 1:
         plan = lpt_assignment(times, ranks)
-        if np.bincount(plan, times, ranks).max() < 0.8 * np.bincount(owner, times, ranks).max():
+        if np.bincount(plan, times, ranks).max() < (1.0 - gain) * np.bincount(owner, times, ranks).max():
             return plan
     return owner
 
@@ -153,6 +171,10 @@ class SubproblemPool:
         self.block_site_time = np.zeros(inst.S)  # rank 0: each block's seconds over the run
         self.block_moves = 0
         self.site_time = np.zeros(inst.S)
+        self.lp_calls = 0  # evaluate and price calls so far (RESPREAD_AT counts them)
+        self.spread_base = np.zeros(inst.S)  # site_time at the last spread
+        self.respreads = 0  # spreads after the calibration that moved sites
+        self.site_moves = 0  # energy subproblems they moved
         self.calibration_s = np.zeros(inst.S)
         self.build_s = 0.0
         self.rebalance = rebalance
@@ -419,6 +441,7 @@ class SubproblemPool:
         P = np.ascontiguousarray(P, dtype=float)
         b = np.full(S, np.inf) if b is None else np.ascontiguousarray(b, dtype=float)
         limit = 0.0 if time_limit is None else max(float(time_limit), 1e-3)
+        self._maybe_respread()
         self._command(_EXACT if exact else _EVAL, limit)
         self._Bcast(P)
         self._Bcast(b)
@@ -442,6 +465,7 @@ class SubproblemPool:
         and carbon price ``mu`` ($/t)."""
         S, H = self.inst.S, self.inst.H
         pi = np.ascontiguousarray(pi, dtype=float)
+        self._maybe_respread()
         self._command(_PRICE, float(mu))
         self._Bcast(pi)
         buf = self._reduce(self._do_price(pi, mu))
@@ -452,7 +476,28 @@ class SubproblemPool:
 
     def _after_call(self, site_s: np.ndarray) -> None:
         self.calls += 1
+        self.lp_calls += 1
         self.site_time += site_s
+
+    def _maybe_respread(self) -> None:
+        """Rank 0, before an energy call: at the calls of
+        :data:`RESPREAD_AT`, spread the sites again by their seconds since the
+        last spread (:func:`respread`: only where it cuts the busiest rank's
+        load by more than :data:`RESPREAD_GAIN`; a moved site is built once on
+        its new rank), and clear every solver's basis, as the calibration
+        does -- on any number of ranks, one included, so the run stays
+        deterministic."""
+        if not self.rebalance or self.lp_calls not in RESPREAD_AT:
+            return
+        recent = self.site_time - self.spread_base
+        self.spread_base = self.site_time.copy()
+        owner = respread(self.owner, recent, self.size, gain=RESPREAD_GAIN) if (recent > 0).all() else self.owner
+        moved = int((owner != self.owner).sum())
+        self.respreads += int(moved > 0)
+        self.site_moves += moved
+        self._command(_RESPREAD)
+        self.owner = self._bcast(np.ascontiguousarray(owner))
+        self._finish_calibrate()
 
     def _after_blocks(self, site_s: np.ndarray) -> None:
         self.calls += 1
@@ -503,6 +548,10 @@ class SubproblemPool:
                 continue
             if cmd == _MEMORY:
                 self._reduce(self._do_memory())
+                continue
+            if cmd == _RESPREAD:
+                self.owner = self._bcast(None)
+                self._finish_calibrate()
                 continue
             if cmd in (_EVAL, _EXACT):
                 P = self._Bcast(np.empty((S, H)))
