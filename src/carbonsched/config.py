@@ -150,9 +150,10 @@ class BendersOptions(DecompositionOptions):
     lp_iterations: int = option(100, "most iterations of the LP phase before the integer phase", _positive_int)
     heuristic: bool = option(True, "incumbents from repairing the LP master's job choice", _boolean)
     seed_lagrangian: int = option(
-        0, "cross-decomposition: first run this many Lagrangian (bundle) iterations on the pool; every site "
-           "problem solved at prices gives the master a valid optimality cut, and their repaired job choices "
-           "give incumbents (0: off)", _nonneg_int)
+        30, "cross-decomposition: first run this many Lagrangian (bundle) iterations on the pool; every site "
+            "problem solved at prices gives the master a valid optimality cut, and their repaired job choices "
+            "give incumbents (0: off, plain Benders from an empty master; on medium in 300 s: 67% gap plain, "
+            "1.3% seeded)", _nonneg_int)
 
 
 def _share(v: Any) -> float:

@@ -306,7 +306,7 @@ def _seed_from_lagrangian(st: RunState[BendersOptions], master: BendersMaster, p
             master.add_price_cut(s, -pt.parts[s + 1][0], pi[s], mu, inst.dt)
         st.tighten(pt.L)
         if rec is not None and (done < 10 or done % 5 == 0):
-            cand = rec.from_choice(pt.choice.chosen, pt.choice.score, st.clock.left())
+            cand = rec.from_choice(pt.choice.chosen, pt.choice.score, st.clock.left(st.finish_reserve))
             if cand is not None and cand.objective > st.objective:
                 st.offer(cand.solution, cand.objective, x=master.vector(inst, cand.solution, cand.starts))
         u = update.step(pt)
