@@ -239,10 +239,15 @@ def evaluate_dual(inst: Instance, lay: DualLayout, u: np.ndarray, compute, pool:
     """L(u), a subgradient and the per-part values; returns (point, pool wall seconds)."""
     pi, mu, lam = lay.split(u)
     rho = pi * inst.dt * inst.pue + lam
-    ch = compute.solve(rho)
+    # the workers start on their sites while rank 0 solves the compute side (they are independent given u)
     t0 = time.perf_counter()
-    pr = pool.price(pi, mu)
-    pool_s = time.perf_counter() - t0
+    pool.price_begin(pi, mu)
+    tc = time.perf_counter()
+    ch = compute.solve(rho)
+    comp_s = time.perf_counter() - tc
+    pool.note_root_work(comp_s)
+    pr = pool.price_end()
+    pool_s = time.perf_counter() - t0 - comp_s
     lin = linear_part(inst, lay)
     L = float(lin @ u) + ch.bound - float(pr.value.sum())
     P = inst.pue * ch.IT
@@ -726,6 +731,7 @@ def _polish(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[n
     if cand is not None:
         st.offer(cand.solution, cand.objective, candidate=cand)
     if certify and bound is not None:  # no schedule better than the incumbent lies outside the restriction
+        st.stats.setdefault("lagrangian_bound", st.bound)  # the bound before the exact endgame
         st.tighten(max(bound, st.objective))
         st.stats["restricted_milp_bound"] = bound
     st.stats["polish_gain"] = st.objective - before

@@ -73,11 +73,12 @@ def comm_rank(comm=None) -> int:
     return comm.Get_rank() if comm is not None else 0
 
 
-def lpt_assignment(times: np.ndarray, ranks: int) -> np.ndarray:
+def lpt_assignment(times: np.ndarray, ranks: int, *, base: np.ndarray | None = None) -> np.ndarray:
     """Owner rank per site: longest-processing-time-first greedy on the
-    measured (or estimated) times; ties broken by site index."""
+    measured (or estimated) times, each rank starting from its ``base``
+    load (default 0); ties broken by site index."""
     owner = np.zeros(times.size, dtype=int)
-    load = np.zeros(ranks)
+    load = np.zeros(ranks) if base is None else np.array(base, dtype=float)
     for s in sorted(range(times.size), key=lambda i: (-times[i], i)):
         r = int(np.argmin(load))
         owner[s] = r
@@ -101,12 +102,16 @@ def block_plan(inst: Instance, ranks: int, owner: np.ndarray | None, times: np.n
     return owner
 
 
-def respread(owner: np.ndarray, times: np.ndarray, ranks: int, *, gain: float) -> np.ndarray:
-    """LPT on the measured ``times`` [S] (s) where that cuts the busiest
-    rank's load by more than the share ``gain``; else ``owner`` as it is."""
+def respread(owner: np.ndarray, times: np.ndarray, ranks: int, *, gain: float,
+             base: np.ndarray | None = None) -> np.ndarray:
+    """LPT on the measured ``times`` [S] (s), each rank starting from its
+    ``base`` load (s; rank 0's own work), where that cuts the busiest rank's
+    load by more than the share ``gain``; else ``owner`` as it is."""
     if ranks > 1:
-        plan = lpt_assignment(times, ranks)
-        if np.bincount(plan, times, ranks).max() < (1.0 - gain) * np.bincount(owner, times, ranks).max():
+        base = np.zeros(ranks) if base is None else np.asarray(base, dtype=float)
+        plan = lpt_assignment(times, ranks, base=base)
+        if (np.bincount(plan, times, ranks) + base).max() < (1.0 - gain) * (np.bincount(owner, times, ranks)
+                                                                          + base).max():
             return plan
     return owner
 
@@ -173,6 +178,9 @@ class SubproblemPool:
         self.site_time = np.zeros(inst.S)
         self.lp_calls = 0  # evaluate and price calls so far (RESPREAD_AT counts them)
         self.spread_base = np.zeros(inst.S)  # site_time at the last spread
+        self.root_work_s = 0.0  # rank 0's own work while the workers solve (see note_root_work)
+        self.root_base = 0.0  # root_work_s at the last spread
+        self._pending: tuple[np.ndarray, float] | None = None  # the prices between price_begin and price_end
         self.respreads = 0  # spreads after the calibration that moved sites
         self.site_moves = 0  # energy subproblems they moved
         self.calibration_s = np.zeros(inst.S)
@@ -463,16 +471,37 @@ class SubproblemPool:
     def price(self, pi: np.ndarray, mu: float) -> PoolPrice:
         """Solve every site's priced problem at prices ``pi`` [S,H] ($/MWh)
         and carbon price ``mu`` ($/t)."""
-        S, H = self.inst.S, self.inst.H
+        self.price_begin(pi, mu)
+        return self.price_end()
+
+    def price_begin(self, pi: np.ndarray, mu: float) -> None:
+        """The first half of :meth:`price`: send the prices, so the workers
+        start on their sites while rank 0 does its own work (the compute
+        side) before :meth:`price_end` solves its sites and collects."""
         pi = np.ascontiguousarray(pi, dtype=float)
         self._maybe_respread()
         self._command(_PRICE, float(mu))
         self._Bcast(pi)
+        self._pending = (pi, float(mu))
+
+    def price_end(self) -> PoolPrice:
+        """The second half of :meth:`price`: rank 0's sites, then every
+        rank's answers."""
+        if self._pending is None:
+            raise RuntimeError("price_end without price_begin")
+        S, H = self.inst.S, self.inst.H
+        pi, mu = self._pending
+        self._pending = None
         buf = self._reduce(self._do_price(pi, mu))
         out = PoolPrice(value=buf[:S, 0].copy(), emissions=buf[:S, 1].copy(), site_s=buf[:S, 2].copy(),
                         supplied=buf[:S, 3:3 + H].copy(), rank_s=buf[S, :self.size].copy())
         self._after_call(out.site_s)
         return out
+
+    def note_root_work(self, seconds: float) -> None:
+        """Rank 0's own seconds between :meth:`price_begin` and
+        :meth:`price_end`: the spread counts them as load on rank 0."""
+        self.root_work_s += float(seconds)
 
     def _after_call(self, site_s: np.ndarray) -> None:
         self.calls += 1
@@ -491,7 +520,11 @@ class SubproblemPool:
             return
         recent = self.site_time - self.spread_base
         self.spread_base = self.site_time.copy()
-        owner = respread(self.owner, recent, self.size, gain=RESPREAD_GAIN) if (recent > 0).all() else self.owner
+        base = np.zeros(self.size)
+        base[0] = self.root_work_s - self.root_base  # rank 0 starts on its sites only after its own work
+        self.root_base = self.root_work_s
+        owner = (respread(self.owner, recent, self.size, gain=RESPREAD_GAIN, base=base) if (recent > 0).all()
+                 else self.owner)
         moved = int((owner != self.owner).sum())
         self.respreads += int(moved > 0)
         self.site_moves += moved
