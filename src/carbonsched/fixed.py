@@ -107,6 +107,9 @@ class FixedScheduleModel:
         jj, ss, tt = inst.triples
         starts = np.asarray(starts, dtype=int)
         n = starts.size
+        if n == 0:  # nothing to weigh: the empty schedule, dispatched
+            sol, obj = self.solve(starts, time_limit=time_limit, method=method, relax_units=True)
+            return (starts, sol, obj) if sol is not None else (None, None, None)
         if self._run_a is None:
             self._run_a = p.A[:, self.run_cols].tocsc()  # rows x (S*H), run column of (s, t) at s*H + t
         # load of each share: z_k adds pow_j to run[s, t] over the run of triple k
