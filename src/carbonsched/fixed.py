@@ -104,7 +104,7 @@ class FixedScheduleModel:
             raise ValueError("keep_lp needs the dispatch model (job_load=True)")
         inst, p = self.inst, self.p
         h = p.h
-        jj, ss, tt = inst.triples
+        jj = inst.triples[0]
         starts = np.asarray(starts, dtype=int)
         n = starts.size
         if n == 0:  # nothing to weigh: the empty schedule, dispatched
@@ -112,11 +112,7 @@ class FixedScheduleModel:
             return (starts, sol, obj) if sol is not None else (None, None, None)
         if self._run_a is None:
             self._run_a = p.A[:, self.run_cols].tocsc()  # rows x (S*H), run column of (s, t) at s*H + t
-        # load of each share: z_k adds pow_j to run[s, t] over the run of triple k
-        dur = inst.dur[jj[starts]]
-        cells = np.repeat(ss[starts] * inst.H + tt[starts], dur) + _ramp(dur)
-        load = sp.csc_matrix((np.repeat(inst.pow[jj[starts]], dur), (cells, np.repeat(np.arange(n), dur))),
-                             shape=(inst.S * inst.H, n))
+        load = self._load_matrix(starts)  # z_k adds pow_j to run[s, t] over the run of triple k
         z_a = (self._run_a @ load).tocsc()
         z_a.sort_indices()
         val = inst.val[jj[starts]] + load.T @ p.cost[self.run_cols]
@@ -155,6 +151,16 @@ class FixedScheduleModel:
             self.solves += 1
             self.solve_s += time.perf_counter() - t0
             highs._check(h.deleteCols(n, z_cols), "keep LP: deleting the job shares")
+
+    def _load_matrix(self, starts: np.ndarray) -> sp.csc_matrix:
+        """[S*H cells, len(starts)] each triple's IT load (MW) in the cells
+        (s*H + t) of its run."""
+        inst = self.inst
+        jj, ss, tt = inst.triples
+        dur = inst.dur[jj[starts]]
+        cells = np.repeat(ss[starts] * inst.H + tt[starts], dur) + _ramp(dur)
+        return sp.csc_matrix((np.repeat(inst.pow[jj[starts]], dur), (cells, np.repeat(np.arange(starts.size), dur))),
+                             shape=(inst.S * inst.H, starts.size))
 
     def _training(self, starts: np.ndarray) -> list:
         """The solution file's training list of the schedule ``starts``."""
