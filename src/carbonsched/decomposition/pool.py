@@ -177,7 +177,8 @@ class SubproblemPool:
         self.block_moves = 0
         self.site_time = np.zeros(inst.S)
         self.lp_calls = 0  # evaluate and price calls so far (RESPREAD_AT counts them)
-        self.spread_base = np.zeros(inst.S)  # site_time at the last spread
+        self.lp_time = np.zeros(inst.S)  # each site's seconds in LP rounds (what the re-spread balances)
+        self.spread_base = np.zeros(inst.S)  # lp_time at the last spread
         self.root_work_s = 0.0  # rank 0's own work while the workers solve (see note_root_work)
         self.root_base = 0.0  # root_work_s at the last spread
         self._pending: tuple[np.ndarray, float] | None = None  # the prices between price_begin and price_end
@@ -455,7 +456,7 @@ class SubproblemPool:
         self._Bcast(b)
         buf = self._reduce(self._do_eval(P, b, exact, limit))
         out = self._unpack_eval(buf, exact)
-        self._after_call(out.site_s)
+        self._after_call(out.site_s, lp=not exact)
         return out
 
     def _unpack_eval(self, buf: np.ndarray, exact: bool) -> PoolEval:
@@ -503,10 +504,17 @@ class SubproblemPool:
         :meth:`price_end`: the spread counts them as load on rank 0."""
         self.root_work_s += float(seconds)
 
-    def _after_call(self, site_s: np.ndarray) -> None:
+    def _after_call(self, site_s: np.ndarray, *, lp: bool = True) -> None:
+        """Count an energy call; ``lp``: an LP round (priced, or fixed
+        load relaxed), whose seconds the re-spread balances -- not the
+        committed units' MILPs of an exact re-dispatch, which are rare and
+        time-limited (on `large` one site's MILPs outweighed the other 49
+        sites' LPs together, and the re-spread put those 49 on one rank)."""
         self.calls += 1
         self.lp_calls += 1
         self.site_time += site_s
+        if lp:
+            self.lp_time += site_s
 
     def _maybe_respread(self) -> None:
         """Rank 0, before an energy call: at the calls of
@@ -518,8 +526,8 @@ class SubproblemPool:
         deterministic."""
         if not self.rebalance or self.lp_calls not in RESPREAD_AT:
             return
-        recent = self.site_time - self.spread_base
-        self.spread_base = self.site_time.copy()
+        recent = self.lp_time - self.spread_base
+        self.spread_base = self.lp_time.copy()
         base = np.zeros(self.size)
         base[0] = self.root_work_s - self.root_base  # rank 0 starts on its sites only after its own work
         self.root_base = self.root_work_s
