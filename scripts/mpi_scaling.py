@@ -60,16 +60,15 @@ def measure(args) -> None:
         t_price.append(time.perf_counter() - t)
     lay, compute, _, u = setup_dual(inst, LagrangianOptions())
     t_dual, t_seq = [], []
-    for _ in range(args.rounds):
-        ui = u * rng.uniform(0.8, 1.2, u.shape)  # positive scaling keeps every multiplier's sign
-        t = time.perf_counter()
-        evaluate_dual(inst, lay, ui, compute, pool)  # compute side while the workers solve
-        t_dual.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        pi, mu, lam = lay.split(ui)
-        compute.solve(pi * inst.dt * inst.pue + lam)  # compute side first, then the round
-        pool.price(pi, mu)
-        t_seq.append(time.perf_counter() - t)
+    for i in range(args.rounds):
+        # each evaluation at new multipliers (a second one at the same point would find every basis optimal);
+        # positive scaling keeps every multiplier's sign; the order alternates
+        ways = ((True, t_dual), (False, t_seq)) if i % 2 == 0 else ((False, t_seq), (True, t_dual))
+        for overlap, out in ways:  # compute side while the workers solve, or first
+            ui = u * rng.uniform(0.8, 1.2, u.shape)
+            t = time.perf_counter()
+            evaluate_dual(inst, lay, ui, compute, pool, overlap=overlap)
+            out.append(time.perf_counter() - t)
     loads = pool.loads()
     pool.close()
     print(json.dumps({"ranks": pool.size, "sites": inst.S, "periods": inst.H, "jobs": inst.J, "calibrate_s": t_cal,

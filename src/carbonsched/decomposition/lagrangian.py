@@ -235,18 +235,29 @@ def linear_part(inst: Instance, lay: DualLayout) -> np.ndarray:
                     np.repeat(inst.cap[:, None], inst.H, axis=1))
 
 
-def evaluate_dual(inst: Instance, lay: DualLayout, u: np.ndarray, compute, pool: SubproblemPool) -> tuple[DualPoint, float]:
-    """L(u), a subgradient and the per-part values; returns (point, pool wall seconds)."""
+def evaluate_dual(inst: Instance, lay: DualLayout, u: np.ndarray, compute, pool: SubproblemPool, *,
+                  overlap: bool = False) -> tuple[DualPoint, float]:
+    """L(u), a subgradient and the per-part values; returns (point, pool
+    wall seconds). ``overlap=True``: the workers start on their sites while
+    rank 0 solves the compute side (they are independent given u). Off by
+    default: on 2 ranks on 2 cores (100 sites x 168 h, 1,000 jobs;
+    ``scripts/mpi_scaling.py``) an evaluation took 264 ms overlapped against
+    230 ms with the compute side first, since the compute side's numpy
+    (multi-threaded BLAS) then shares the cores with the workers' solves;
+    with one BLAS thread both took 229 ms."""
     pi, mu, lam = lay.split(u)
     rho = pi * inst.dt * inst.pue + lam
-    # the workers start on their sites while rank 0 solves the compute side (they are independent given u)
     t0 = time.perf_counter()
-    pool.price_begin(pi, mu)
+    if overlap:
+        pool.price_begin(pi, mu)
     tc = time.perf_counter()
     ch = compute.solve(rho)
     comp_s = time.perf_counter() - tc
-    pool.note_root_work(comp_s)
-    pr = pool.price_end()
+    if overlap:
+        pool.note_root_work(comp_s)
+        pr = pool.price_end()
+    else:
+        pr = pool.price(pi, mu)
     pool_s = time.perf_counter() - t0 - comp_s
     lin = linear_part(inst, lay)
     L = float(lin @ u) + ch.bound - float(pr.value.sum())
