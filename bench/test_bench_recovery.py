@@ -20,23 +20,8 @@ import numpy as np
 import carbonsched.decomposition.recovery as recovery
 from carbonsched.check import check_solution
 from carbonsched.clock import Clock
-from carbonsched.config import LagrangianOptions
-from carbonsched.decomposition.lagrangian import evaluate_dual, setup_dual
-from carbonsched.decomposition.pool import SubproblemPool
 
-from cases import generated_budget_binding
-
-
-def _choices(inst, n):
-    pool = SubproblemPool(inst, None)
-    pool.calibrate()
-    lay, compute, update, u = setup_dual(inst, LagrangianOptions())
-    out = []
-    for _ in range(n):
-        pt, _ = evaluate_dual(inst, lay, u, compute, pool)
-        out.append((pt.choice.chosen.copy(), pt.choice.score.copy()))
-        u = update.step(pt)
-    return pool, out
+from cases import generated_budget_binding, lagrangian_choices
 
 
 def _recover_all(inst, pool, choices):
@@ -54,7 +39,7 @@ def _recover_all(inst, pool, choices):
 def test_full_model_pass_vs_keep_lp(benchmark, monkeypatch):
     inst = generated_budget_binding(int(os.environ.get("CARBONSCHED_BENCH_SITES", 10)),
                                     int(os.environ.get("CARBONSCHED_BENCH_JOBS", 60)))
-    pool, choices = _choices(inst, int(os.environ.get("CARBONSCHED_BENCH_CHOICES", 8)))
+    pool, choices = lagrangian_choices(inst, int(os.environ.get("CARBONSCHED_BENCH_CHOICES", 8)))
 
     def both():
         full = _recover_all(inst, pool, choices)

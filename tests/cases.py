@@ -78,3 +78,22 @@ def triples_of(inst: Instance, sol) -> np.ndarray:
     jj, ss, tt = inst.triples
     key = {(int(jj[k]), int(ss[k]), int(tt[k])): k for k in range(jj.size)}
     return np.array([key[(inst.job_index(j), inst.site_index(s), int(t))] for j, s, t in sol.training], dtype=int)
+
+
+def lagrangian_choices(inst: Instance, n: int):
+    """A serial pool (calibrated) and the job choices and triple scores of
+    the first ``n`` Lagrangian iterations on ``inst``: what the recovery
+    tests and benchmarks recover from."""
+    from carbonsched.config import LagrangianOptions
+    from carbonsched.decomposition.lagrangian import evaluate_dual, setup_dual
+    from carbonsched.decomposition.pool import SubproblemPool
+
+    pool = SubproblemPool(inst, None)
+    pool.calibrate()
+    lay, compute, update, u = setup_dual(inst, LagrangianOptions())
+    out = []
+    for _ in range(n):
+        pt, _ = evaluate_dual(inst, lay, u, compute, pool)
+        out.append((pt.choice.chosen.copy(), pt.choice.score.copy()))
+        u = update.step(pt)
+    return pool, out

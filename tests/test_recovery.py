@@ -9,32 +9,17 @@ import pytest
 from carbonsched import highs
 from carbonsched.check import check_solution
 from carbonsched.clock import Clock
-from carbonsched.config import LagrangianOptions
-from carbonsched.decomposition.lagrangian import evaluate_dual, setup_dual
 from carbonsched.decomposition.pool import SubproblemPool
 from carbonsched.decomposition.recovery import PrimalRecovery
 from carbonsched.instance import parse_instance
 
-from cases import CASES, _gen
-
-
-def _choices(inst, n):
-    """The job choices and scores of the first ``n`` Lagrangian iterations."""
-    pool = SubproblemPool(inst, None)
-    pool.calibrate()
-    lay, compute, update, u = setup_dual(inst, LagrangianOptions())
-    out = []
-    for _ in range(n):
-        pt, _ = evaluate_dual(inst, lay, u, compute, pool)
-        out.append((pt.choice.chosen.copy(), pt.choice.score.copy()))
-        u = update.step(pt)
-    return pool, out
+from cases import CASES, _gen, lagrangian_choices
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_recovered_schedules_are_checked_and_below_the_optimum(optima, name):
     inst, mono, _ = optima[name]
-    pool, choices = _choices(inst, 6)
+    pool, choices = lagrangian_choices(inst, 6)
     rec = PrimalRecovery(inst, pool, "lagrangian", Clock())
     found = 0
     for chosen, score in choices:
@@ -70,7 +55,7 @@ def test_budget_binding_recovery_weighs_jobs_against_emissions():
 
     inst, free = _tight_budget_instance(0.6)
     opt = solve(inst, "monolithic", gap=1e-9)
-    pool, choices = _choices(inst, 1)
+    pool, choices = lagrangian_choices(inst, 1)
     chosen, score = choices[0]
     rec = PrimalRecovery(inst, pool, "lagrangian", Clock())
     cand = rec.from_choice(chosen, score)
@@ -139,7 +124,7 @@ def test_without_memory_for_the_full_model_recovery_keeps_the_jobs_worth_their_e
 
     monkeypatch.setattr(recovery, "memory_check", lambda inst, **kw: (False, 1e9, 1.0))
     inst, _ = _tight_budget_instance(0.35)
-    pool, choices = _choices(inst, 1)
+    pool, choices = lagrangian_choices(inst, 1)
     rec = PrimalRecovery(inst, pool, "lagrangian", Clock())
     cand = rec.from_choice(*choices[0])
     assert cand is not None and rec.skipped_full == 1 and rec.dropped_by_lp >= 1 and rec._fixed is None
@@ -158,7 +143,7 @@ def test_the_keep_lp_is_the_full_models_lp_over_the_chosen_triples(frac):
     from carbonsched.fixed import FixedScheduleModel
 
     inst, _ = _tight_budget_instance(frac)
-    _, choices = _choices(inst, 1)
+    _, choices = lagrangian_choices(inst, 1)
     chosen, score = choices[0]
     starts = chosen[chosen >= 0]
     assert starts.size == np.unique(inst.triples[0][starts]).size  # one triple per job
@@ -205,7 +190,7 @@ def test_window_search_over_the_whole_horizon_is_the_full_milp(optima, name):
     the monolithic optimum. A half window's schedule is checked, at least
     the incumbent and at most the optimum."""
     inst, mono, _ = optima[name]
-    pool, choices = _choices(inst, 1)
+    pool, choices = lagrangian_choices(inst, 1)
     rec = PrimalRecovery(inst, pool, "lagrangian", Clock())
     start = rec.from_choice(*choices[0])
     assert start is not None
