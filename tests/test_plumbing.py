@@ -28,6 +28,7 @@ from carbonsched.decomposition.lagrangian import BoxStepBundle, DualLayout
 from carbonsched.decomposition.pool import SubproblemPool
 from carbonsched.decomposition.subproblem import SiteSubproblem
 
+from cases import CASES
 from helpers import rich_tiny
 
 TC = TerminationCondition
@@ -152,6 +153,25 @@ def test_a_reset_site_solves_as_a_fresh_one():
         ea, eb = used.evaluate(P, 25.0), fresh.evaluate(P, 25.0)
         assert (ea.feasible, ea.cost, ea.g_alloc) == (eb.feasible, eb.cost, eb.g_alloc)
         assert np.array_equal(ea.g_load, eb.g_load)
+
+
+def test_schedule_load_and_load_matrix_add_each_job_over_its_run():
+    """The vectorised schedule load (the compute side, the dispatch model
+    and its keep LP use it) against a plain loop over the jobs' runs."""
+    from carbonsched.derived import load_matrix, schedule_load
+
+    inst = CASES["half_hour_periods"]()
+    jj, ss, tt = inst.triples
+    rng = np.random.default_rng(3)
+    ks = rng.choice(jj.size, size=min(6, jj.size), replace=False)
+    want = np.zeros((inst.S, inst.H))
+    for k in ks:
+        want[ss[k], tt[k]:tt[k] + inst.dur[jj[k]]] += inst.pow[jj[k]]
+    np.testing.assert_allclose(schedule_load(inst, ks), want)
+    A = load_matrix(inst, ks).toarray()
+    np.testing.assert_allclose(A.sum(axis=1).reshape(inst.S, inst.H), want)
+    assert np.allclose(A.sum(axis=0), inst.pow[jj[ks]] * inst.dur[jj[ks]])
+    assert schedule_load(inst, np.zeros(0, int)).shape == (inst.S, inst.H)
 
 
 def test_respread_moves_sites_only_for_a_real_gain():

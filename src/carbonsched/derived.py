@@ -10,12 +10,13 @@ on purpose: it must not share code with the methods it checks.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from .instance import Instance
 from .solution import Solution
 
-__all__ = ["budget_shares", "emissions_floor", "facility_load", "job_room", "max_supply", "site_cost_floor", "site_costs",
-           "site_emission_cap", "unserved_penalty", "window_sums"]
+__all__ = ["budget_shares", "emissions_floor", "facility_load", "job_room", "load_matrix", "max_supply", "schedule_load",
+           "site_cost_floor", "site_costs", "site_emission_cap", "unserved_penalty", "window_sums"]
 
 
 def max_supply(inst: Instance) -> np.ndarray:
@@ -89,6 +90,33 @@ def facility_load(inst: Instance, sol: Solution) -> np.ndarray:
         j, s = inst.job_index(jid), inst.site_index(sid)
         run[s, t:t + inst.dur[j]] += inst.pow[j]
     return inst.pue * (inst.idle[:, None] + run + inst.f_inf[:, None] * sol.inference.sum(axis=0))
+
+
+def _run_cells(inst: Instance, triples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each period each triple runs: its cell ``s*H + t`` and the
+    triple's position in ``triples``."""
+    jj, ss, tt = inst.triples
+    triples = np.asarray(triples, dtype=int)
+    dur = inst.dur[jj[triples]]
+    pos = np.repeat(np.arange(triples.size), dur)
+    offset = np.arange(int(dur.sum())) - np.repeat(np.cumsum(dur) - dur, dur)  # 0..dur-1 within each run
+    return (ss[triples] * inst.H + tt[triples])[pos] + offset, pos
+
+
+def schedule_load(inst: Instance, triples: np.ndarray) -> np.ndarray:
+    """[S,H] IT load (MW) of the training schedule ``triples`` (indices
+    into ``Instance.triples``)."""
+    cells, pos = _run_cells(inst, triples)
+    mw = inst.pow[inst.triples[0][np.asarray(triples, dtype=int)]][pos]
+    return np.bincount(cells, weights=mw, minlength=inst.S * inst.H).reshape(inst.S, inst.H)
+
+
+def load_matrix(inst: Instance, triples: np.ndarray) -> sp.csc_matrix:
+    """[S*H cells, len(triples)] each triple's IT load (MW) in the cells
+    ``s*H + t`` of its run (column k sums to ``schedule_load`` of triple k)."""
+    cells, pos = _run_cells(inst, triples)
+    mw = inst.pow[inst.triples[0][np.asarray(triples, dtype=int)]][pos]
+    return sp.csc_matrix((mw, (cells, pos)), shape=(inst.S * inst.H, np.asarray(triples).size))
 
 
 def budget_shares(inst: Instance, sites: dict[str, np.ndarray]) -> np.ndarray | None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import scipy.sparse as sp
 
 from . import highs
 from .clock import Clock
+from .derived import load_matrix, schedule_load
 from .instance import Instance
 from .model import build_monolithic, extract_solution
 from .solution import Solution
@@ -68,10 +68,8 @@ class FixedScheduleModel:
         (solution or None, solver objective or None)."""
         if self.job_load:
             inst = self.inst
-            jj, ss, tt = inst.triples
-            run = np.zeros((inst.S, inst.H))
-            for k in np.asarray(starts, dtype=int):
-                run[ss[k], tt[k]:tt[k] + inst.dur[jj[k]]] += inst.pow[jj[k]]
+            jj = inst.triples[0]
+            run = schedule_load(inst, starts)
             self.p.h.changeColsBounds(self.run_cols.size, self.run_cols, run.ravel(), run.ravel())
             sol, obj, _ = self.solve_bounds(np.zeros(0), np.zeros(0), y=y, time_limit=time_limit, method=method,
                                             integer_x=False, integer_units=not relax_units, gap=1e-6)
@@ -112,7 +110,7 @@ class FixedScheduleModel:
             return (starts, sol, obj) if sol is not None else (None, None, None)
         if self._run_a is None:
             self._run_a = p.A[:, self.run_cols].tocsc()  # rows x (S*H), run column of (s, t) at s*H + t
-        load = self._load_matrix(starts)  # z_k adds pow_j to run[s, t] over the run of triple k
+        load = load_matrix(inst, starts)  # z_k adds pow_j to run[s, t] over the run of triple k
         z_a = (self._run_a @ load).tocsc()
         z_a.sort_indices()
         val = inst.val[jj[starts]] + load.T @ p.cost[self.run_cols]
@@ -151,16 +149,6 @@ class FixedScheduleModel:
             self.solves += 1
             self.solve_s += time.perf_counter() - t0
             highs._check(h.deleteCols(n, z_cols), "keep LP: deleting the job shares")
-
-    def _load_matrix(self, starts: np.ndarray) -> sp.csc_matrix:
-        """[S*H cells, len(starts)] each triple's IT load (MW) in the cells
-        (s*H + t) of its run."""
-        inst = self.inst
-        jj, ss, tt = inst.triples
-        dur = inst.dur[jj[starts]]
-        cells = np.repeat(ss[starts] * inst.H + tt[starts], dur) + _ramp(dur)
-        return sp.csc_matrix((np.repeat(inst.pow[jj[starts]], dur), (cells, np.repeat(np.arange(starts.size), dur))),
-                             shape=(inst.S * inst.H, starts.size))
 
     def _training(self, starts: np.ndarray) -> list:
         """The solution file's training list of the schedule ``starts``."""
@@ -231,8 +219,3 @@ class FixedScheduleModel:
         """[triples] x of the last solve (0 for a triple without a column)."""
         return np.where(self.x_cols >= 0, self.last_x[np.maximum(self.x_cols, 0)], 0.0)
 
-
-def _ramp(n: np.ndarray) -> np.ndarray:
-    """0, 1, ..., n[0]-1, 0, 1, ..., n[1]-1, ... (offsets within each run)."""
-    n = np.asarray(n, dtype=int)
-    return np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)

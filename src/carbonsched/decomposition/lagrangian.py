@@ -48,7 +48,7 @@ from ..clock import BudgetExhausted, Clock
 from ..compute import add_facility_load, build_compute, inference_margin
 from ..config import LagrangianOptions
 from ..constants import TerminationCondition as TC
-from ..derived import unserved_penalty, window_sums
+from ..derived import schedule_load, unserved_penalty, window_sums
 from ..diagnose import budget_below_least_emissions, static_required_job_problems
 from ..errors import SolverError
 from ..instance import Instance
@@ -139,7 +139,7 @@ class ComputeRelaxation:
 
     def solve(self, rho: np.ndarray) -> ComputeChoice:
         inst = self.inst
-        jj, ss, tt = inst.triples
+        jj = inst.triples[0]
         score = inst.val[jj] - inst.pow[jj] * window_sums(inst, rho)
         chosen = np.full(inst.J, -1)
         total = 0.0
@@ -151,10 +151,7 @@ class ComputeRelaxation:
             take = inst.required[jobs] | (score[best] > 0)
             chosen[jobs[take]] = best[take]
             total += float(score[best[take]].sum())
-        run = np.zeros((inst.S, inst.H))
-        for k in chosen[chosen >= 0]:
-            j, s, t0 = jj[k], ss[k], tt[k]
-            run[s, t0:t0 + inst.dur[j]] += inst.pow[j]
+        run = schedule_load(inst, chosen[chosen >= 0])
         y = np.zeros((self.rr.size, inst.H))
         if self.rr.size:
             coef = self.margin[:, None] * inst.dt - inst.f_inf[self.sr][:, None] * rho[self.sr]
@@ -709,7 +706,7 @@ def _window_search(st: RunState[LagrangianOptions], rec: PrimalRecovery, limit: 
 
 
 def _polish(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[np.ndarray],
-            fixed: np.ndarray | None, *, extra: float = 0.0) -> None:
+            fixed: np.ndarray, *, extra: float = 0.0) -> None:
     """The final restricted MILPs, within ``polish_time`` plus ``extra``
     seconds (what the site search left of its share) and the time left:
     time windows first (:func:`_window_search`, up to 60%), then the
@@ -731,8 +728,8 @@ def _polish(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[n
                     f"take over half of its {limit:.0f} s")
         st.stats["polish_skipped"] = "time"
         return
-    half_fixed = fixed is not None and fixed.size > 0 and fixed.mean() >= 0.5
-    certify = half_fixed or (fixed is not None and int((~fixed).sum()) <= EXACT_ENDGAME_TRIPLES)
+    half_fixed = fixed.size > 0 and fixed.mean() >= 0.5
+    certify = half_fixed or int((~fixed).sum()) <= EXACT_ENDGAME_TRIPLES
     before = st.objective
     if not half_fixed:  # first time windows (jobs may cross sites there), in up to 60% of the polish's time
         with st.timed("polish_s"):
