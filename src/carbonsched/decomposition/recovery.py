@@ -297,9 +297,9 @@ class PrimalRecovery:
         starts = repair_schedule(inst, chosen, score)
         if starts is not None:
             first = self._keep_worth(starts, time_limit, clock)
-            dm = self.dispatch
-            if first is None and not (dm.last_info is not None and dm.last_info.infeasible):
-                return None  # out of time
+            info = self.dispatch.last_info
+            if first is None and info is not None and not (info.infeasible or info.has_solution):
+                return None  # out of time (a solved LP whose exact re-dispatch failed goes on to the full model)
             # where the budget does not bind, which jobs run is a matter of capacity and price, which the choice
             # and the keep LP already weighed; where it binds (within BINDING of it), let the LP weigh each job's
             # value against its emissions, over the alternatives too -- on the full model, where it fits
