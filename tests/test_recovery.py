@@ -239,3 +239,36 @@ def test_exact_redispatch_stopped_by_its_time_limit_keeps_a_dispatch_or_fails_th
     committed = np.array([not pool._sub(s).exact for s in range(inst.S)])
     assert committed.any()
     assert not failed.feasible[committed].any() and failed.exact_failed[committed].all()
+
+
+def test_a_restricted_milp_that_ran_past_its_limit_makes_the_next_limit_shorter(optima, monkeypatch):
+    """HiGHS checks its time limit only here and there (on `medium` a
+    window MILP given 2.8 s took 5.0 s): the fixed model keeps the overrun
+    it saw back from the next limit, so a polish of several MILPs does not
+    run past its time; the margin halves with each solve that keeps time."""
+    import time
+
+    from carbonsched import fixed
+    from carbonsched.fixed import FixedScheduleModel
+
+    inst, mono, _ = optima["committed_generator"]
+    fx = FixedScheduleModel(inst)
+    real = highs.solve
+    limits = []
+
+    def late(p, *, time_limit=None, **kw):
+        info = real(p, time_limit=time_limit, **kw)
+        limits.append(time_limit)
+        time.sleep(0.4 if len(limits) == 1 else 0.0)  # the first solve runs 0.4 s past its limit
+        return info
+
+    monkeypatch.setattr(fixed.highs, "solve", late)
+    K = inst.triples[0].size
+    lo, hi = np.zeros(K), np.ones(K)
+    for limit in (0.2, 30.0, 30.0):  # the first one's 0.4 s sleep takes it past its 0.2 s
+        sol, obj, _ = fx.solve_restricted(lo, hi, time_limit=limit, gap=1e-9)
+        assert check_solution(inst, sol, check_reported=False).ok and obj == pytest.approx(mono.objective, rel=1e-6)
+    assert limits[0] == 0.2
+    kept = 30.0 - limits[1]
+    assert 0.2 - 0.01 <= kept <= fx.solve_s  # at least the sleep past the limit, at most all the time taken
+    assert 30.0 - limits[2] == pytest.approx(0.5 * kept)  # the second solve kept its time: the margin halves

@@ -184,7 +184,9 @@ class LagrangianOptions(DecompositionOptions):
         True, "before the polish, bound with the site relaxation (Dantzig-Wolfe by site: job assignment, demand "
               "and budget priced, each site's jobs, capacity and microgrid a MILP on the pool), which can go "
               "below the LP relaxation bound", _boolean)
-    site_bound_time: float = option(30.0, "most seconds for the site relaxation (at most 20% of a time limit)",
+    site_bound_time: float = option(30.0, "seconds for the site relaxation: without a time limit, its most; with "
+                                    "one, what the dual iterations leave for it (at most 20% of the limit), and it "
+                                    "then also takes what the site search leaves and the polish does not need",
                                     _positive_float, unit="s")
     site_gap: float = option(1e-5, "relative gap each site MILP of the site relaxation is solved to (its own "
                                    "bound counts, so a looser gap only weakens the bound)", _share)

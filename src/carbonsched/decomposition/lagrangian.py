@@ -52,7 +52,7 @@ from ..derived import schedule_load, unserved_penalty, window_sums
 from ..diagnose import budget_below_least_emissions, static_required_job_problems
 from ..errors import SolverError
 from ..instance import Instance
-from ..model import memory_check
+from ..model import estimate_build_s, memory_check
 from ..result import Result, WorkerReport
 from .checkpoint import CheckpointError, pack_ragged, unpack_ragged
 from .driver import RunState, finish
@@ -456,6 +456,8 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
     blocks = opts.time_limit is not None and (opts.site_bound or opts.site_search) and memory_check(inst, share=0.5)[0]
     site_reserve = min(opts.site_bound_time, 0.2 * opts.time_limit) if blocks and opts.site_bound else 0.0
     search_reserve = min(opts.site_search_time, 0.15 * opts.time_limit) if blocks and opts.site_search else 0.0
+    if estimate_build_s(inst) * (1.0 + highs.TRANSLATE_PER_BUILD) / pool.size > 0.5 * (site_reserve + search_reserve):
+        site_reserve = search_reserve = 0.0  # their blocks' build would take over half of their time: no reserve
     best_u, best_L = dual.u, np.inf  # the multipliers of the least L: the site relaxation starts there
     score = None  # the last point's triple scores: the site search places the jobs that do not run by them
     fixed = np.zeros(inst.triples[0].size, dtype=bool)  # triples no better schedule uses (reduced-cost fixing)
@@ -513,9 +515,17 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
             break
     st.stop = st.stop or stop
     if st.stop is not TC.INTERRUPTED:
-        if lay.has_lam and np.isfinite(best_L) and st.stop is not TC.ITERATION_LIMIT:  # a cap means: no more work
-            _site_bound(st, pool, lay, best_u, polish_reserve + search_reserve)
-        unused = _site_search(st, pool, rec, score, polish_reserve) if score is not None else 0.0
+        # the end stages, each handing on what it leaves of its time: the site search (it ends where a round gains
+        # nothing), then the site relaxation, an anytime stage that takes all the time left but the polish's
+        # reserve (on `large` the search's unused share and a polish that could not run had left 96 s unused),
+        # then the polish
+        keep = polish_reserve if opts.polish and st.best is not None and \
+            rec.full_model_build_s() <= 0.5 * polish_reserve else 0.0
+        bound_due = lay.has_lam and np.isfinite(best_L) and st.stop is not TC.ITERATION_LIMIT  # a cap: no more work
+        unused = _site_search(st, pool, rec, score, keep + (site_reserve if bound_due else 0.0)) \
+            if score is not None else 0.0
+        if bound_due:
+            unused = _site_bound(st, pool, lay, best_u, keep)
         # without capacity dualised there is no reduced-cost fixing: nothing fixed (the exact endgame still holds)
         _polish(st, rec, recent, fixed if lay.has_lam else np.zeros_like(fixed), extra=unused)
     st.stats.update(reduced_cost_fixed=int(fixed.sum()), triples=int(fixed.size))
@@ -589,24 +599,26 @@ def _restore(header: dict, arrays: dict, st: RunState[LagrangianOptions], update
 
 
 def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: DualLayout, u: np.ndarray,
-                polish_reserve: float) -> None:
+                polish_reserve: float) -> float:
     """Tighten the bound with the site relaxation (:mod:`.site_blocks`):
     site MILPs on the pool at the multipliers that the least L's prices
-    give, then stabilised column generation, within ``site_bound_time``
-    (``polish_reserve`` seconds kept for the polish)."""
+    give, then stabilised column generation -- with a time limit, until
+    all the time left but ``polish_reserve`` (kept for the polish) is
+    spent, else within ``site_bound_time``. Returns the seconds it left
+    (converged early), which the polish may take."""
     opts, inst = st.opts, st.inst
     gap = st.gap
     if not opts.site_bound or inst.J == 0 or (gap is not None and gap <= opts.gap):
-        return
-    limit = st.clock.cap(opts.site_bound_time,
-                         reserve=st.finish_reserve + (polish_reserve if st.best is not None else 0.0))
+        return 0.0
+    limit = st.clock.cap(None if st.clock.limit is not None else opts.site_bound_time,
+                         reserve=st.finish_reserve + polish_reserve)
     if limit is not None and limit < 1.0:
-        return
+        return 0.0
     # the site blocks together are about the size of the monolithic model (on `large`: 2.75 GB for 25 of the 50
     # sites on one rank), spread over the ranks of (usually) one machine
-    if not _blocks_fit(st, "site relaxation"):
-        st.stats["site_relaxation_skipped"] = "memory"
-        return
+    if (why := _blocks_skip(st, pool, "site relaxation", limit)) is not None:
+        st.stats["site_relaxation_skipped"] = why
+        return 0.0
     t0 = time.perf_counter()
     deadline = t0 + limit
     pi, mu, lam = lay.split(u)
@@ -639,36 +651,48 @@ def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: Dual
     st.tighten(best)
     st.stats.update(lagrangian_bound=before, site_relaxation_bound=best if np.isfinite(best) else None,
                     site_relaxation_rounds=rounds)
+    return max(0.0, deadline - time.perf_counter()) if st.clock.limit is not None else 0.0
 
 
-def _blocks_fit(st: RunState[LagrangianOptions], stage: str) -> bool:
-    """Whether the site blocks (together about the monolithic model's size;
+def _blocks_skip(st: RunState[LagrangianOptions], pool: SubproblemPool, stage: str, limit: float | None
+                 ) -> str | None:
+    """Why ``stage`` must skip its site blocks ("memory", "time"), or None
+    where they fit: the site blocks (together about the monolithic model's size;
     on `large`: 2.75 GB for 25 of the 50 sites on one rank), spread over
-    the ranks of (usually) one machine, fit in half its memory; if not, the
-    log says that ``stage`` is skipped."""
+    the ranks of (usually) one machine, fit in half its memory, and, not
+    built yet, their predicted build (the monolithic model's, shared by the
+    ranks) in half of ``limit`` seconds (on `medium` at a 5 s limit, a
+    site relaxation given 1.2 s spent 4.9 s building them). The log says
+    why a stage is skipped."""
     fits, need, have = memory_check(st.inst, share=0.5)
     if not fits:
         st.log.note(f"{stage} skipped: its site MILPs would take about {need / 1024:.1f} GB, "
                     f"more than half of the {have / 1024:.1f} GB available")
-    return fits
+        return "memory"
+    build = 0.0 if pool.blocks else estimate_build_s(st.inst) * (1.0 + highs.TRANSLATE_PER_BUILD) / pool.size
+    if limit is not None and build > 0.5 * limit:
+        st.log.note(f"{stage} skipped: building its site MILPs (predicted {build:.1f} s) would take over half "
+                    f"of its {limit:.1f} s")
+        return "time"
+    return None
 
 
 def _site_search(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: PrimalRecovery, score: np.ndarray,
-                 polish_reserve: float) -> float:
+                 later_reserve: float) -> float:
     """Improve the incumbent by the site neighbourhood search
-    (:mod:`.site_search`) within ``site_search_time`` (``polish_reserve``
-    seconds kept for the polish). Returns the seconds of its share it left
-    unused (the polish may take them)."""
+    (:mod:`.site_search`) within ``site_search_time`` (``later_reserve``
+    seconds kept for the stages after it). Returns the seconds of its
+    share it left unused."""
     opts, inst = st.opts, st.inst
     gap = st.gap
     if (not opts.site_search or inst.J == 0 or st.best is None or "candidate" not in st.best.payload
             or (gap is not None and gap <= opts.gap)):
         return 0.0
-    limit = st.clock.cap(opts.site_search_time, reserve=st.finish_reserve + polish_reserve)
+    limit = st.clock.cap(opts.site_search_time, reserve=st.finish_reserve + later_reserve)
     if limit is not None and limit < 1.0:
         return 0.0
-    if not _blocks_fit(st, "site search"):
-        st.stats["site_search_skipped"] = "memory"
+    if (why := _blocks_skip(st, pool, "site search", limit)) is not None:
+        st.stats["site_search_skipped"] = why
         return 0.0
     t0 = time.perf_counter()
     deadline = t0 + (limit if limit is not None else opts.site_search_time)
