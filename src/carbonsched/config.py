@@ -178,10 +178,10 @@ class LagrangianOptions(DecompositionOptions):
     polish: bool = option(True, "finish with restricted MILPs: over time windows, where jobs may change site, "
                           "then over the undecided jobs", _boolean)
     polish_time: float = option(30.0, "most seconds for the final polish (at most 15% of a time limit), plus "
-                                "what the site search leaves of its own share",
+                                "what the stage before it leaves (the site relaxation, or the site search)",
                                 _positive_float, unit="s")
     site_bound: bool = option(
-        True, "before the polish, bound with the site relaxation (Dantzig-Wolfe by site: job assignment, demand "
+        True, "after the site search, before the polish, bound with the site relaxation (Dantzig-Wolfe by site: job assignment, demand "
               "and budget priced, each site's jobs, capacity and microgrid a MILP on the pool), which can go "
               "below the LP relaxation bound", _boolean)
     site_bound_time: float = option(30.0, "seconds for the site relaxation: without a time limit, its most; with "
@@ -191,7 +191,7 @@ class LagrangianOptions(DecompositionOptions):
     site_gap: float = option(1e-5, "relative gap each site MILP of the site relaxation is solved to (its own "
                                    "bound counts, so a looser gap only weakens the bound)", _share)
     site_search: bool = option(
-        True, "before the polish, search for a better schedule on the site blocks: each job may move to any "
+        True, "after the dual iterations, search for a better schedule on the site blocks: each job may move to any "
               "start at its own site, each site's routing and emissions capped at the incumbent's (plus a share "
               "of the budget's slack); the site MILPs run on the pool, rounds repeat while they gain", _boolean)
     site_search_time: float = option(30.0, "most seconds for the site search (at most 15% of a time limit)",
