@@ -181,9 +181,9 @@ class LagrangianOptions(DecompositionOptions):
                                 "what the stage before it leaves (the site relaxation, or the site search)",
                                 _positive_float, unit="s")
     site_bound: bool = option(
-        True, "after the site search, before the polish, bound with the site relaxation (Dantzig-Wolfe by site: job assignment, demand "
-              "and budget priced, each site's jobs, capacity and microgrid a MILP on the pool), which can go "
-              "below the LP relaxation bound", _boolean)
+        True, "after the site search, before the polish, bound with the site relaxation (Dantzig-Wolfe by "
+              "site: job assignment, demand and budget priced, each site's jobs, capacity and microgrid a MILP on "
+              "the pool), which can go below the LP relaxation bound", _boolean)
     site_bound_time: float = option(30.0, "seconds for the site relaxation: without a time limit, its most; with "
                                     "one, what the dual iterations leave for it (at most 20% of the limit), and it "
                                     "then also takes what the site search leaves and the polish does not need",
