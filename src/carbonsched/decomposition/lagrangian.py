@@ -462,7 +462,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
     blocks = opts.time_limit is not None and (opts.site_bound or opts.site_search) and memory_check(inst, share=0.5)[0]
     site_reserve = min(opts.site_bound_time, 0.2 * opts.time_limit) if blocks and opts.site_bound else 0.0
     search_reserve = min(opts.site_search_time, 0.15 * opts.time_limit) if blocks and opts.site_search else 0.0
-    if estimate_build_s(inst) * (1.0 + highs.TRANSLATE_PER_BUILD) / pool.size > 0.5 * (site_reserve + search_reserve):
+    if _blocks_build_s(inst, pool) > 0.5 * (site_reserve + search_reserve):
         site_reserve = search_reserve = 0.0  # their blocks' build would take over half of their time: no reserve
     best_u, best_L = dual.u, np.inf  # the multipliers of the least L: the site relaxation starts there
     score = None  # the last point's triple scores: the site search places the jobs that do not run by them
@@ -527,11 +527,12 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         # then the polish
         keep = polish_reserve if opts.polish and st.best is not None and \
             rec.full_model_build_s() <= 0.5 * polish_reserve else 0.0
-        bound_due = lay.has_lam and np.isfinite(best_L) and st.stop is not TC.ITERATION_LIMIT  # a cap: no more work
+        bound_due = (opts.site_bound and lay.has_lam and np.isfinite(best_L)
+                     and st.stop is not TC.ITERATION_LIMIT)  # a cap means: no more work
         unused = _site_search(st, pool, rec, score, keep + (site_reserve if bound_due else 0.0)) \
             if score is not None else 0.0
-        if bound_due:
-            unused = _site_bound(st, pool, lay, best_u, keep)
+        if bound_due and (left := _site_bound(st, pool, lay, best_u, keep)) is not None:
+            unused = left
         # without capacity dualised there is no reduced-cost fixing: nothing fixed (the exact endgame still holds)
         _polish(st, rec, recent, fixed if lay.has_lam else np.zeros_like(fixed), extra=unused)
     st.stats.update(reduced_cost_fixed=int(fixed.sum()), triples=int(fixed.size))
@@ -605,26 +606,27 @@ def _restore(header: dict, arrays: dict, st: RunState[LagrangianOptions], update
 
 
 def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: DualLayout, u: np.ndarray,
-                polish_reserve: float) -> float:
+                polish_reserve: float) -> float | None:
     """Tighten the bound with the site relaxation (:mod:`.site_blocks`):
     site MILPs on the pool at the multipliers that the least L's prices
     give, then stabilised column generation -- with a time limit, until
     all the time left but ``polish_reserve`` (kept for the polish) is
     spent, else within ``site_bound_time``. Returns the seconds it left
-    (converged early), which the polish may take."""
+    (converged early), which the polish may take; None where it did not
+    run (the time before it stays with the polish)."""
     opts, inst = st.opts, st.inst
     gap = st.gap
     if not opts.site_bound or inst.J == 0 or (gap is not None and gap <= opts.gap):
-        return 0.0
+        return None
     limit = st.clock.cap(None if st.clock.limit is not None else opts.site_bound_time,
                          reserve=st.finish_reserve + polish_reserve)
     if limit is not None and limit < 1.0:
-        return 0.0
+        return None
     # the site blocks together are about the size of the monolithic model (on `large`: 2.75 GB for 25 of the 50
     # sites on one rank), spread over the ranks of (usually) one machine
     if (why := _blocks_skip(st, pool, "site relaxation", limit)) is not None:
         st.stats["site_relaxation_skipped"] = why
-        return 0.0
+        return None
     t0 = time.perf_counter()
     deadline = t0 + limit
     pi, mu, lam = lay.split(u)
@@ -660,6 +662,12 @@ def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: Dual
     return max(0.0, deadline - time.perf_counter()) if st.clock.limit is not None else 0.0
 
 
+def _blocks_build_s(inst: Instance, pool: SubproblemPool) -> float:
+    """Predicted seconds to build this rank's site blocks: 0 once built,
+    else the monolithic model's build and translation shared by the ranks."""
+    return 0.0 if pool.blocks else estimate_build_s(inst) * (1.0 + highs.TRANSLATE_PER_BUILD) / pool.size
+
+
 def _blocks_skip(st: RunState[LagrangianOptions], pool: SubproblemPool, stage: str, limit: float | None
                  ) -> str | None:
     """Why ``stage`` must skip its site blocks ("memory", "time"), or None
@@ -675,7 +683,7 @@ def _blocks_skip(st: RunState[LagrangianOptions], pool: SubproblemPool, stage: s
         st.log.note(f"{stage} skipped: its site MILPs would take about {need / 1024:.1f} GB, "
                     f"more than half of the {have / 1024:.1f} GB available")
         return "memory"
-    build = 0.0 if pool.blocks else estimate_build_s(st.inst) * (1.0 + highs.TRANSLATE_PER_BUILD) / pool.size
+    build = _blocks_build_s(st.inst, pool)
     if limit is not None and build > 0.5 * limit:
         st.log.note(f"{stage} skipped: building its site MILPs (predicted {build:.1f} s) would take over half "
                     f"of its {limit:.1f} s")
