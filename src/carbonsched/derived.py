@@ -92,30 +92,28 @@ def facility_load(inst: Instance, sol: Solution) -> np.ndarray:
     return inst.pue * (inst.idle[:, None] + run + inst.f_inf[:, None] * sol.inference.sum(axis=0))
 
 
-def _run_cells(inst: Instance, triples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each period each triple runs: its cell ``s*H + t`` and the
-    triple's position in ``triples``."""
+def _run_cells(inst: Instance, triples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each period each triple runs: its cell ``s*H + t``, the triple's
+    position in ``triples`` and its job's IT load (MW)."""
     jj, ss, tt = inst.triples
     triples = np.asarray(triples, dtype=int)
     dur = inst.dur[jj[triples]]
     pos = np.repeat(np.arange(triples.size), dur)
     offset = np.arange(int(dur.sum())) - np.repeat(np.cumsum(dur) - dur, dur)  # 0..dur-1 within each run
-    return (ss[triples] * inst.H + tt[triples])[pos] + offset, pos
+    return (ss[triples] * inst.H + tt[triples])[pos] + offset, pos, inst.pow[jj[triples]][pos]
 
 
 def schedule_load(inst: Instance, triples: np.ndarray) -> np.ndarray:
     """[S,H] IT load (MW) of the training schedule ``triples`` (indices
     into ``Instance.triples``)."""
-    cells, pos = _run_cells(inst, triples)
-    mw = inst.pow[inst.triples[0][np.asarray(triples, dtype=int)]][pos]
+    cells, _, mw = _run_cells(inst, triples)
     return np.bincount(cells, weights=mw, minlength=inst.S * inst.H).reshape(inst.S, inst.H)
 
 
 def load_matrix(inst: Instance, triples: np.ndarray) -> sp.csc_matrix:
     """[S*H cells, len(triples)] each triple's IT load (MW) in the cells
     ``s*H + t`` of its run (column k sums to ``schedule_load`` of triple k)."""
-    cells, pos = _run_cells(inst, triples)
-    mw = inst.pow[inst.triples[0][np.asarray(triples, dtype=int)]][pos]
+    cells, pos, mw = _run_cells(inst, triples)
     return sp.csc_matrix((mw, (cells, pos)), shape=(inst.S * inst.H, np.asarray(triples).size))
 
 

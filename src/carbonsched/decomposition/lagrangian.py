@@ -471,8 +471,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
     while True:
         # the polish's reserve only where it can use it: on `large` the full model's build (39 s) outlasted the
         # 30 s reserve, which then went unused at the end of the run
-        polish_ok = st.best is not None and rec.full_model_build_s() <= 0.5 * polish_reserve
-        reserve = ((polish_reserve if polish_ok else 0.0) + site_reserve
+        reserve = (_polish_share(st, rec, polish_reserve) + site_reserve
                    + (search_reserve if st.best is not None else 0.0))
         # no iteration is started that would end past the limit (on xlarge one takes 6-9 s without its recovery,
         # and the last one ended the run 5 s late)
@@ -525,8 +524,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         # nothing), then the site relaxation, an anytime stage that takes all the time left but the polish's
         # reserve (on `large` the search's unused share and a polish that could not run had left 96 s unused),
         # then the polish
-        keep = polish_reserve if opts.polish and st.best is not None and \
-            rec.full_model_build_s() <= 0.5 * polish_reserve else 0.0
+        keep = _polish_share(st, rec, polish_reserve)
         bound_due = (opts.site_bound and lay.has_lam and np.isfinite(best_L)
                      and st.stop is not TC.ITERATION_LIMIT)  # a cap means: no more work
         unused = _site_search(st, pool, rec, score, keep + (site_reserve if bound_due else 0.0)) \
@@ -743,10 +741,17 @@ def _window_search(st: RunState[LagrangianOptions], rec: PrimalRecovery, limit: 
                     f"({time.perf_counter() - t0:.2f} s so far)")
 
 
+def _polish_share(st: RunState[LagrangianOptions], rec: PrimalRecovery, polish_reserve: float) -> float:
+    """The seconds to keep for the polish: its reserve where it can use it
+    (an incumbent to polish, and the full model built or its predicted
+    build within half the reserve), else none."""
+    return polish_reserve if st.best is not None and rec.full_model_build_s() <= 0.5 * polish_reserve else 0.0
+
+
 def _polish(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[np.ndarray],
             fixed: np.ndarray, *, extra: float = 0.0) -> None:
     """The final restricted MILPs, within ``polish_time`` plus ``extra``
-    seconds (what the site search left of its share) and the time left:
+    seconds (what the stage before it left) and the time left:
     time windows first (:func:`_window_search`, up to 60%), then the
     undecided jobs. Where reduced-cost fixing (``fixed``: triples no better
     schedule uses) has fixed at least half the triples, or leaves at most
