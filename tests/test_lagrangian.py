@@ -8,7 +8,7 @@ import pytest
 
 from carbonsched import SolveOptions, solve
 from carbonsched.check import check_solution
-from carbonsched.decomposition.lagrangian import ComputeRelaxation
+from carbonsched.decomposition.lagrangian import ComputeRelaxation, drop_cuts, recovery_share
 from carbonsched.derived import window_sums
 from carbonsched.solution import read_solution
 
@@ -105,3 +105,26 @@ def test_same_objective_over_mpi_ranks(optima, tmp_path, ranks):
     assert d["objective"] == pytest.approx(serial.objective, rel=1e-9)
     assert d["bound"] == pytest.approx(serial.bound, rel=1e-9)
     assert mono.objective - 1e-6 * abs(mono.objective) <= d["bound"] < lp_bound
+
+
+def test_recoveries_get_less_time_with_each_miss_in_a_row():
+    """The share of time recoveries may take falls with each recovery in a
+    row that did not beat the incumbent, never to zero, and is the full
+    share again after one that did (misses back to 0)."""
+    shares = [recovery_share(0.6, m) for m in range(12)]
+    assert shares[0] == 0.6
+    assert all(a > b > 0 for a, b in zip(shares, shares[1:]))
+    assert shares[2] == pytest.approx(0.3) and shares[10] == pytest.approx(0.1)
+
+
+def test_the_bundle_drops_each_parts_oldest_loose_cuts_and_never_its_newest():
+    part = np.array([0, 1, 0, 0, 1, 0, 1, 0])  # part 0: rows 0 2 3 5 7; part 1: rows 1 4 6
+    loose = np.array([False, True, True, False, True, True, True, True])
+    # keep 3: part 0 drops two loose ones, oldest first (2 and 5; row 0 binds, 7 is the newest); part 1 is within
+    assert drop_cuts(part, loose, 3).tolist() == [2, 5]
+    # keep 2: part 1 drops its oldest loose row (1); part 0 has only two loose ones besides its newest
+    assert drop_cuts(part, loose, 2).tolist() == [1, 2, 5]
+    # keep 1: part 0 keeps 3 binding-or-newest rows > 2 x 1, so it is cut back to one, oldest first
+    assert drop_cuts(part, loose, 1).tolist() == [0, 1, 2, 3, 4, 5]
+    # nothing over the cap: nothing dropped
+    assert drop_cuts(part, loose, 5).size == 0

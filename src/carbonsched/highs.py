@@ -172,11 +172,29 @@ class HighsProblem:
         _check(self.h.addRow(float(lo), float(hi), int(cols.size), cols, vals), f"{self.name}: adding a row")
         self.added.append((float(lo), float(hi), cols, vals))
 
-    def delete_added_row(self, i: int) -> None:
-        """Delete the ``i``-th row of ``added`` (from HiGHS and the list)."""
+    def delete_added_rows(self, idx: np.ndarray) -> None:
+        """Delete the rows ``idx`` (positions in ``added``) from HiGHS and
+        the list. HiGHS keeps its basis only where every deleted row's slack
+        is basic (see :meth:`added_rows_basic`); otherwise the next solve
+        starts cold."""
+        idx = np.unique(np.asarray(idx, dtype=np.int64))
+        if idx.size == 0:
+            return
         first = self.num_row - len(self.added)
-        _check(self.h.deleteRows(1, np.array([first + i], dtype=np.int32)), f"{self.name}: deleting a row")
-        self.added.pop(i)
+        _check(self.h.deleteRows(int(idx.size), (first + idx).astype(np.int32)), f"{self.name}: deleting rows")
+        for i in idx[::-1]:
+            self.added.pop(int(i))
+
+    def added_rows_basic(self) -> np.ndarray:
+        """[len(added)] bool: the row's slack is basic in HiGHS's basis (the
+        row is not binding; rows added since the last solve count as basic).
+        All False without a valid basis."""
+        b = self.h.getBasis()
+        if not b.valid:
+            return np.zeros(len(self.added), dtype=bool)
+        first = self.num_row - len(self.added)
+        basic = highspy.HighsBasisStatus.kBasic
+        return np.array([st == basic for st in b.row_status[first:]], dtype=bool)
 
     def set_integrality(self, relax: bool, cols: np.ndarray | None = None) -> None:
         """Relax integer columns to continuous, or restore them: all of
