@@ -154,3 +154,29 @@ def test_block_plan_spreads_by_size_then_by_measured_times(optima):
     assert np.array_equal(block_plan(inst, 2, balanced, np.array([5.0, 3.0, 2.0])), balanced)
     assert np.array_equal(block_plan(inst, 2, owner, np.array([5.0, 5.0, 0.0])), owner)
     assert np.array_equal(block_plan(inst, 1, owner, times), owner)
+
+
+def test_a_round_past_its_deadline_builds_no_block_and_keeps_the_schedule(optima):
+    """A site whose block is not built when the round's time is up is left
+    out, not built (on `large` such builds had taken the run past its
+    limit): the site relaxation's round then has no bound (nan: no bound
+    on OB is claimed), and the site search's answer is the schedule it
+    started from."""
+    name = next(iter(CASES))
+    inst, mono, _ = optima[name]
+    pool = _pool(inst)
+    rnd = pool.site_blocks(from_prices(inst, np.zeros((inst.S, inst.H)), 0.0), site_limit=60.0, gap=1e-9,
+                           round_limit=0.0)
+    assert np.isnan(rnd.bound).all() and np.isnan(rnd.value).all()
+    sol = mono.solution
+    cand = Candidate(sol, evaluate(inst, sol).objective, triples_of(inst, sol), None)
+    start = np.full(inst.J, -1, dtype=np.int64)
+    start[inst.triples[0][cand.starts]] = cand.starts
+    res = pool.site_search(homes(inst, cand.starts, np.zeros(inst.triples[0].size)), start,
+                           cand.solution.inference, emission_caps(inst, cand.solution.sites), site_limit=60.0,
+                           gap=1e-9, round_limit=0.0)
+    assert not pool.blocks
+    assert np.isnan(res.value).all()
+    assert np.array_equal(np.flatnonzero(res.x > 0.5), np.sort(cand.starts))
+    rr, sr = inst.region_pairs
+    assert np.allclose(res.y, np.minimum(sol.inference[rr, sr], inst.L[rr]))

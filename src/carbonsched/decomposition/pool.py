@@ -317,6 +317,9 @@ class SubproblemPool:
         mult = SiteMultipliers(lam, nu, mu)
         mine = self._adopt_blocks(owner)
         for i, s in enumerate(mine):
+            if self._past(s, deadline):  # no bound and no plan from this site this round
+                buf[s, :2] = np.nan
+                continue
             blk = self._block(s)
             # the round's time is shared among this rank's sites still to solve
             share = max(0.05, (deadline - time.perf_counter()) / (len(mine) - i))
@@ -350,6 +353,14 @@ class SubproblemPool:
             del self.blocks[s]
         return [int(s) for s in np.flatnonzero(owner == self.rank)]
 
+    def _past(self, s: int, deadline: float) -> bool:
+        """Site ``s``'s block is not built and the round's ``deadline``
+        (perf_counter s) has passed: the site is left out of the round
+        rather than built (a block takes seconds to build: on `large`, 1
+        rank, the blocks built after the deadline had taken the run 6 s past
+        its limit)."""
+        return s not in self.blocks and time.perf_counter() >= deadline
+
     def _block(self, s: int) -> SiteBlock:
         blk = self.blocks.get(s)
         if blk is None:
@@ -372,7 +383,14 @@ class SubproblemPool:
         on = np.zeros(K, dtype=bool)
         on[start[start >= 0]] = True
         mine = self._adopt_blocks(owner)
+        ss, (rr, sr) = inst.triples[1], inst.region_pairs
         for i, s in enumerate(mine):
+            if self._past(s, deadline):  # as a site that found no point: its own starts, routing and dispatch
+                tri, pairs = np.flatnonzero(ss == s), np.flatnonzero(sr == s)
+                buf[s] = np.nan
+                buf[2 * S + tri] = on[tri] & (home[jj[tri]] == s)
+                ybuf[pairs] = np.minimum(served[rr[pairs], s], inst.L[rr[pairs]])
+                continue
             blk = self._block(s)
             share = max(0.05, (deadline - time.perf_counter()) / (len(mine) - i))
             allowed = home[jj[blk.triples]] == s  # a job's own start elsewhere is no start here
