@@ -1,5 +1,7 @@
-"""The bundle master's cut limit: the same dual iterations with 30 cuts a
-part (the default) and with 60, in one run (ratios, not timed assertions).
+"""The bundle master's cuts: the same dual iterations with 30 cuts a part
+(the default) and with 60, and with each part's oldest loose cut dropped
+(the default) against its oldest, in one run each (ratios, not timed
+assertions).
 
     python -m pytest bench/test_bench_bundle.py --benchmark-only
 
@@ -17,6 +19,7 @@ import time
 import numpy as np
 
 from carbonsched.config import LagrangianOptions
+from carbonsched.decomposition import lagrangian
 from carbonsched.decomposition.lagrangian import evaluate_dual, setup_dual
 from carbonsched.decomposition.pool import SubproblemPool
 from carbonsched.instance import load_instance
@@ -51,3 +54,28 @@ def test_bundle_cut_limit_30_vs_60(benchmark):
         benchmark.extra_info[f"cuts_{c}"] = r
     benchmark.extra_info["master_s_30_over_60"] = out[30]["master_s"] / out[60]["master_s"]
     benchmark.extra_info["least_L_30_over_60"] = out[30]["least_L"] / out[60]["least_L"]
+
+
+def _drop_oldest(part: np.ndarray, loose: np.ndarray, keep: int) -> np.ndarray:
+    """The rule before: each part over ``keep`` drops its oldest cuts, binding or not."""
+    out = [np.flatnonzero(part == c)[:-keep] for c in np.unique(part) if np.count_nonzero(part == c) > keep]
+    return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
+
+
+def test_bundle_drops_loose_vs_oldest_cuts(benchmark, monkeypatch):
+    inst = load_instance(os.environ.get("CARBONSCHED_BENCH_INSTANCE", "medium"))
+    n = int(os.environ.get("CARBONSCHED_BENCH_ITERATIONS", 160))
+
+    def both():
+        out = {"loose": _iterate(inst, 30, n)}
+        with monkeypatch.context() as m:
+            m.setattr(lagrangian, "drop_cuts", _drop_oldest)
+            out["oldest"] = _iterate(inst, 30, n)
+        return out
+
+    out = benchmark.pedantic(both, rounds=1, iterations=1)
+    for k, r in out.items():
+        assert np.isfinite(r["least_L"])
+        benchmark.extra_info[f"drop_{k}"] = r
+    benchmark.extra_info["master_s_loose_over_oldest"] = out["loose"]["master_s"] / out["oldest"]["master_s"]
+    benchmark.extra_info["least_L_loose_over_oldest"] = out["loose"]["least_L"] / out["oldest"]["least_L"]

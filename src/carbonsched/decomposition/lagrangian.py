@@ -287,9 +287,10 @@ def drop_cuts(part: np.ndarray, loose: np.ndarray, keep: int) -> np.ndarray:
     is basic), never its newest, so the cuts that shape the model's minimum
     stay. Deleting loose rows also keeps HiGHS's basis valid; deleting the
     oldest, binding or not, had voided it at 19 of 20 iterations on `medium`
-    (the solve's time hardly changed: the box's move costs 500-800 dual
-    simplex iterations a solve either way). L after 200 iterations on
-    `medium`: 12,191,664 against 12,192,562 with the oldest dropped. A part
+    (which did not cost time: the box's move costs 500-800 dual simplex
+    iterations a solve either way). `bench/test_bench_bundle.py`, `medium`,
+    200 iterations: least L 12,191,856 against 12,193,710 with the oldest
+    dropped, master LP 1.20x the seconds (more binding rows kept). A part
     whose binding cuts pile up past twice ``keep`` is cut back to ``keep``,
     oldest first. ``part`` [rows]: each row's part, oldest row first."""
     out = []
