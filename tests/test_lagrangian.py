@@ -2,13 +2,26 @@
 same answer over 1, 2 and 3 MPI ranks; both dual updates."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from carbonsched import SolveOptions, solve
 from carbonsched.check import check_solution
-from carbonsched.decomposition.lagrangian import ComputeRelaxation, drop_cuts, recovery_share
+from carbonsched.config import LagrangianOptions
+from carbonsched.decomposition.lagrangian import (
+    BoxStepBundle,
+    ComputeRelaxation,
+    DualLayout,
+    DualPoint,
+    average_choice,
+    drop_cuts,
+    evaluate_dual,
+    recovery_share,
+    setup_dual,
+)
+from carbonsched.decomposition.pool import SubproblemPool
 from carbonsched.derived import window_sums
 from carbonsched.solution import read_solution
 
@@ -128,3 +141,75 @@ def test_the_bundle_drops_each_parts_oldest_loose_cuts_and_never_its_newest():
     assert drop_cuts(part, loose, 1).tolist() == [0, 1, 2, 3, 4, 5]
     # nothing over the cap: nothing dropped
     assert drop_cuts(part, loose, 5).size == 0
+
+
+def test_the_averaged_choice_takes_each_jobs_heaviest_triple_where_the_job_mostly_runs():
+    # job 0: triples 0, 1; job 1: triples 2, 3; job 2: triple 4
+    jj = np.array([0, 0, 1, 1, 2])
+    inst = SimpleNamespace(triples=(jj, np.zeros(5, int), np.zeros(5, int)), J=3,
+                           required=np.array([False, False, True]))
+    choices = [np.array([0, 2, -1]), np.array([1, 2, -1]), np.array([1, -1, 4])]
+    w = np.array([0.4, 0.4, 0.2])
+    # job 0 runs in all (triple 1 weighs 0.6), job 1 in 0.8 (triple 2), job 2 in 0.2 but is required
+    assert average_choice(inst, choices, w).tolist() == [1, 2, 4]
+    assert average_choice(inst, choices, w, threshold=0.9).tolist() == [1, -1, 4]
+    inst.required[:] = False
+    assert average_choice(inst, choices, w).tolist() == [1, 2, -1]
+    assert average_choice(inst, [], np.zeros(0)).tolist() == [-1, -1, -1]
+
+
+def test_the_bundles_cut_weights_make_a_primal_that_fits_the_dualised_capacity_at_convergence():
+    """The compute cuts' weights (the bundle master's row duals) make a
+    convex combination of the compute side's points whose IT load keeps to
+    capacity, and meets it where its multiplier is positive, once the dual
+    has converged -- the optimality conditions of the master (each compute
+    cut's capacity coefficients are its point's IT load). Weights taken
+    from anything else, e.g. the newest cut alone, break it. (no_budget:
+    the case whose capacity binds at the dual optimum.)"""
+    inst = CASES["no_budget"]()
+    lay, compute, update, u = setup_dual(inst, LagrangianOptions())
+    pool = SubproblemPool(inst, None)
+    for _ in range(400):
+        pt, _ = evaluate_dual(inst, lay, u, compute, pool)
+        u = update.step(pt)
+        if update.converged(1e-7 * abs(pt.L)):
+            break
+    assert update.converged(1e-7 * abs(pt.L)) and not update.on_edge
+    choices, w = update.choice_weights()
+    assert len(choices) >= 1 and np.all(w >= 0) and w.sum() == pytest.approx(1.0)
+    k = inst.S * inst.H  # the lam columns, after pi (no budget here)
+    cols = [dict(zip(r[2].tolist(), r[3].tolist())) for r, c in zip(update.p.added, update.row_part) if c == 0]
+    its = np.array([[c.get(k + i, 0.0) for i in range(k)] for c in cols])  # each compute cut's IT load
+    IT = (w @ its).reshape(inst.S, inst.H)
+    cap = np.repeat(inst.cap[:, None], inst.H, axis=1)
+    lam = lay.split(u)[2]
+    assert np.all(cap + 1e-4 * cap >= IT)
+    assert (lam > 1e-6).any() and np.allclose(IT[lam > 1e-6], cap[lam > 1e-6], rtol=1e-4)
+    # the newest cut alone overloads a site
+    assert np.any(its[-1].reshape(inst.S, inst.H) > cap + 1e-4 * cap)
+
+
+def test_each_compute_cut_keeps_its_own_job_choice_when_cuts_are_dropped():
+    """The job choice behind each compute cut stays with its row as the
+    bundle drops cuts (each point's compute cut has f = its number, at
+    u = 0, so the row's lower bound names the point)."""
+    lay = DualLayout(S=1, H=2, has_mu=False, has_lam=False)
+    b = BoxStepBundle(lay, np.ones(2), np.zeros(2), nparts=2, max_cuts_per_part=2)
+    for i in range(7):
+        g0 = np.array([1.0 + i, -1.0])
+        g1 = np.array([-1.0, 1.0 + i])
+        choice = SimpleNamespace(chosen=np.array([i, -1]))
+        pt = DualPoint(np.zeros(2), 0.0, g0 + g1, choice, 0.0,
+                       [(float(i), np.arange(2), g0), (float(-i), np.arange(2), g1)])
+        b.step(pt)
+        rows = [(r[0], ch) for r, c, ch in zip(b.p.added, b.row_part, b.row_choice) if c == 0]
+        assert len(rows) >= 1 and all(ch is not None and ch[0] == lo for lo, ch in rows)
+        assert all(ch is None for c, ch in zip(b.row_part, b.row_choice) if c != 0)
+    assert len(b.row_choice) == len(b.p.added) < 14  # some were dropped
+
+
+def test_recoveries_after_the_first_iterations_use_the_aggregated_primal(optima):
+    inst, mono, _ = optima["budget_binding"]
+    res = solve(inst, "lagrangian", gap=0.0, max_iterations=40, polish=False, site_bound=False, site_search=False)
+    assert res.solution.stats["averaged_recoveries"] >= 1
+    _check_bracket("budget_binding/averaged recovery", inst, mono, res)

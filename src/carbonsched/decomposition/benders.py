@@ -291,7 +291,7 @@ def _seed_from_lagrangian(st: RunState[BendersOptions], master: BendersMaster, p
     Lagrangian dual on the same pool. Each gives the master one optimality
     cut per site (:meth:`BendersMaster.add_price_cut`), a proven bound L(u),
     and a job choice repaired into an incumbent."""
-    from .lagrangian import evaluate_dual, setup_dual
+    from .lagrangian import evaluate_dual, recover_at, setup_dual
 
     inst, opts = st.inst, st.opts
     t0 = time.perf_counter()
@@ -306,7 +306,7 @@ def _seed_from_lagrangian(st: RunState[BendersOptions], master: BendersMaster, p
             master.add_price_cut(s, -pt.parts[s + 1][0], pi[s], mu, inst.dt)
         st.tighten(pt.L)
         if rec is not None and (done < 10 or done % 5 == 0):
-            cand = rec.from_choice(pt.choice.chosen, pt.choice.score, st.clock.left(st.finish_reserve))
+            cand, _ = recover_at(inst, rec, update, pt, done + 1, st.clock.left(st.finish_reserve))
             if cand is not None and cand.objective > st.objective:
                 st.offer(cand.solution, cand.objective, x=master.vector(inst, cand.solution, cand.starts))
         u = update.step(pt)

@@ -62,8 +62,8 @@ from .site_blocks import column_generation, fixable_triples, from_prices
 from .site_search import search_rounds
 from .trace import IterationLog
 
-__all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "evaluate_dual", "recovery_share", "setup_dual",
-           "solve_lagrangian"]
+__all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "average_choice", "evaluate_dual",
+           "recover_at", "recovery_share", "setup_dual", "solve_lagrangian"]
 
 #: the polish's last MILP is over every triple that reduced-cost fixing left free (a global bound: the exact
 #: endgame) where at most this many are free; above, it is over the undecided jobs only (the test cases have
@@ -279,6 +279,34 @@ def evaluate_dual(inst: Instance, lay: DualLayout, u: np.ndarray, compute, pool:
     return DualPoint(u, L, g, ch, E, parts), pool_s
 
 
+def average_choice(inst: Instance, choices: list[np.ndarray], weights: np.ndarray, *,
+                   threshold: float = 0.5) -> np.ndarray:
+    """A job choice from a convex combination of job choices (``choices``:
+    [J] triple or -1 each, ``weights`` summing to 1): each job at its
+    heaviest triple where its weight over all its triples is at least
+    ``threshold``, else -1; a required job at its heaviest triple if it
+    has any weight. On `medium` (1 rank, recoveries every 20 iterations
+    from 60 to 200) schedules recovered from the bundle's combination were
+    worth 12.00-12.07 M (best 12,068,359) against 11.99-12.04 M (best
+    12,044,579) from the last choice at the same points."""
+    jj = inst.triples[0]
+    chosen = np.full(inst.J, -1, dtype=np.int64)
+    if jj.size == 0 or not choices:
+        return chosen
+    C = np.stack(choices)
+    ok = C >= 0
+    w = np.zeros(jj.size)
+    np.add.at(w, C[ok], np.broadcast_to(np.asarray(weights, float)[:, None], C.shape)[ok])
+    order = np.lexsort((-w, jj))  # by job, heaviest triple first
+    first = order[np.r_[True, jj[order][1:] != jj[order][:-1]]]
+    job_w = np.zeros(inst.J)
+    np.add.at(job_w, jj, w)
+    jobs = jj[first]
+    take = (job_w[jobs] >= threshold) | (inst.required[jobs] & (job_w[jobs] > 0))
+    chosen[jobs[take]] = first[take]
+    return chosen
+
+
 # ----------------------------------------------------------------------------
 # dual updates
 def drop_cuts(part: np.ndarray, loose: np.ndarray, keep: int) -> np.ndarray:
@@ -331,6 +359,7 @@ class BoxStepBundle:
         inf = np.full(n + nparts, highs.INF)
         self.p = highs.new_lp(-inf, inf, np.concatenate([lin, np.ones(nparts)]), name="bundle master")
         self.row_part: list[int] = []  # part of each row, in HiGHS row order
+        self.row_choice: list[np.ndarray | None] = []  # the compute side's job choice behind each compute cut
         self.center: DualPoint | None = None
         self.last_pred: float | None = None
         self.serious = 0
@@ -343,10 +372,29 @@ class BoxStepBundle:
             row = np.append(-vals, 1.0)
             self.p.add_row(float(f - vals @ pt.u[idx]), highs.INF, cols, row)
             self.row_part.append(c)
+            self.row_choice.append(pt.choice.chosen.copy() if c == 0 and pt.choice is not None else None)
         part = np.array(self.row_part, dtype=np.int64)
         drop = drop_cuts(part, self.p.added_rows_basic(), self.max_cuts)
         self.p.delete_added_rows(drop)
         self.row_part = np.delete(part, drop).tolist()
+        gone = set(drop.tolist())
+        self.row_choice = [ch for i, ch in enumerate(self.row_choice) if i not in gone]
+
+    def choice_weights(self) -> tuple[list[np.ndarray], np.ndarray]:
+        """The compute side's job choices behind its cuts and their weights
+        in the master's last solution (the cut rows' duals, which sum to 1
+        over a part): the aggregated primal point of the bundle, which
+        approaches a solution of the LP relaxation's compute side as the
+        dual converges. Empty before the first solve."""
+        if self.last_pred is None:
+            return [], np.zeros(0)
+        first = self.p.num_row - len(self.p.added)
+        duals = np.abs(self.p.row_duals()[first:])
+        if duals.size != len(self.row_choice):  # rows added since the last solve
+            return [], np.zeros(0)
+        keep = [i for i, ch in enumerate(self.row_choice) if ch is not None and self.row_part[i] == 0]
+        w = duals[keep]
+        return [self.row_choice[i] for i in keep], (w / w.sum() if w.sum() > 0 else w)
 
     def step(self, pt: DualPoint) -> np.ndarray:
         """Take the new point's information, return the next trial point."""
@@ -495,6 +543,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
     fixed = np.zeros(inst.triples[0].size, dtype=bool)  # triples no better schedule uses (reduced-cost fixing)
     step_s = 0.0  # the last iteration's seconds without its recovery
     misses = 0  # recoveries in a row that did not beat the incumbent
+    averaged = 0  # recoveries from the bundle's aggregated primal
     while True:
         # the polish's reserve only where it can use it: on `large` the full model's build (39 s) outlasted the
         # 30 s reserve, which then went unused at the end of the run
@@ -521,11 +570,11 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         del recent[:-20]
         due = st.iteration <= 10 or st.iteration % opts.recover_every == 0
         if due and rec.recovery_s <= recovery_share(opts.recovery_share, misses) * clock.elapsed():
-            tried = rec.recoveries
             with st.timed("recovery_s"):
-                cand = rec.from_choice(pt.choice.chosen, pt.choice.score, clock.left(reserve))
+                cand, source = recover_at(inst, rec, update, pt, st.iteration, clock.left(reserve))
+            averaged += source == "average"
             better = cand is not None and st.offer(cand.solution, cand.objective, candidate=cand)
-            if rec.recoveries > tried:  # a choice already recovered is skipped at no cost: not a miss
+            if source is not None:  # a choice already recovered is skipped at no cost: not a miss
                 misses = 0 if better else misses + 1
         with st.timed("dual_update_s"):
             if opts.dual_update == "bundle":
@@ -564,7 +613,8 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         _polish(st, rec, recent, fixed if lay.has_lam else np.zeros_like(fixed), extra=unused)
     st.stats.update(reduced_cost_fixed=int(fixed.sum()), triples=int(fixed.size))
     st.stats.update(dual_update=opts.dual_update, capacity_dualised=lay.has_lam, recoveries=rec.recoveries,
-                    carbon_aware_recoveries=rec.guided, full_model_skipped=rec.skipped_full,
+                    averaged_recoveries=averaged, carbon_aware_recoveries=rec.guided,
+                    full_model_skipped=rec.skipped_full,
                     dropped_by_keep_lp=rec.dropped_by_lp)
     if opts.dual_update == "bundle":
         st.stats.update(serious_steps=update.serious, null_steps=update.null)
@@ -578,6 +628,29 @@ class _DualState:
 
     u: np.ndarray
     recent: list[np.ndarray]
+
+
+def recover_at(inst: Instance, rec: PrimalRecovery, update, pt: DualPoint, iteration: int,
+               time_limit: float | None) -> tuple[Candidate | None, str | None]:
+    """One recovery at dual iteration ``iteration`` (1-based): from the
+    first of these job choices not recovered before (a choice already
+    recovered is skipped at no cost) -- after the first 10 iterations the
+    bundle's aggregated primal (:func:`average_choice` of
+    :meth:`BoxStepBundle.choice_weights`), then the point's own choice.
+    Early on the bundle's model is a few cuts and its combination is no
+    better than the last choice. Returns (the schedule or None, which
+    choice was recovered: "average", "last", or None where both had been)."""
+    tried = rec.recoveries
+    sources = [("last", pt.choice.chosen)]
+    if iteration > 10 and isinstance(update, BoxStepBundle):
+        choices, w = update.choice_weights()
+        if choices:
+            sources.insert(0, ("average", average_choice(inst, choices, w)))
+    for source, chosen in sources:
+        cand = rec.from_choice(chosen, pt.choice.score, time_limit)
+        if rec.recoveries > tried:
+            return cand, source
+    return None, None
 
 
 def recovery_share(share: float, misses: int) -> float:
@@ -602,6 +675,9 @@ def _snapshot(st: RunState[LagrangianOptions], update, dual: _DualState) -> tupl
         arrays["cut_cols"], arrays["cut_ptr"] = pack_ragged([r[2] for r in rows], np.int64)
         arrays["cut_vals"], _ = pack_ragged([r[3] for r in rows])
         arrays["cut_part"] = np.array(update.row_part, dtype=np.int64)
+        # the compute side's job choice behind each compute cut (for the aggregated primal)
+        arrays["cut_choice"] = np.array([ch for ch in update.row_choice if ch is not None],
+                                        dtype=np.int64).reshape(-1, J)
         if update.center is not None:
             arrays["center_u"] = update.center.u
             header["center_L"] = update.center.L
@@ -631,6 +707,8 @@ def _restore(header: dict, arrays: dict, st: RunState[LagrangianOptions], update
         for lo, c, v in zip(arrays["cut_lo"], cols, vals):
             update.p.add_row(float(lo), highs.INF, c, v)
         update.row_part = [int(c) for c in arrays["cut_part"]]
+        kept = iter(arrays["cut_choice"]) if "cut_choice" in arrays else iter(())
+        update.row_choice = [next(kept, None) if c == 0 else None for c in update.row_part]
         if "center_u" in arrays:
             update.center = DualPoint(arrays["center_u"].copy(), float(header["center_L"]), np.zeros(0), None, 0.0)
         update.radius, update.serious, update.null = header["radius"], header["serious"], header["null"]
