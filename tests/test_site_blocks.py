@@ -12,7 +12,7 @@ import pytest
 
 from carbonsched import solve
 from carbonsched.config import LagrangianOptions
-from carbonsched.decomposition.lagrangian import evaluate_dual, setup_dual
+from carbonsched.decomposition.lagrangian import evaluate_dual, priced_sites, setup_dual
 from carbonsched.decomposition.pool import SubproblemPool
 from carbonsched.decomposition.site_blocks import (
     SiteMultipliers,
@@ -20,6 +20,7 @@ from carbonsched.decomposition.site_blocks import (
     dual_value,
     fixable_triples,
     from_prices,
+    lagrangian_site_bounds,
 )
 from carbonsched.fixed import FixedScheduleModel
 
@@ -180,3 +181,62 @@ def test_site_relaxation_is_skipped_where_its_blocks_would_not_fit_in_memory(opt
     assert st["site_relaxation_skipped"] == "memory" and "site_relaxation_rounds" not in st
     assert res.check.ok
     assert res.bound == pytest.approx(lp_bound, rel=1e-6)  # the Lagrangian's own bound, the LP bound here
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_a_lagrangian_point_bounds_every_site_block_without_solving_it(optima, name):
+    """At multipliers from a Lagrangian point the per-site bounds from that
+    point (its prices and site energy values) are >= each site block's
+    optimum, and with all of them D is that point's L(u); with other job
+    and demand multipliers (same carbon price) they still bound every
+    block; at another carbon price there are none. So a round cut short
+    gives a bound between the optimum and L(u)."""
+    inst, mono, _ = optima[name]
+    lay, compute, update, u = setup_dual(inst, LagrangianOptions())
+    pool = _pool(inst)
+    for _ in range(15):  # a point part-way, not the start
+        pt, _ = evaluate_dual(inst, lay, u, compute, pool)
+        u = update.step(pt)
+    priced = priced_sites(inst, lay, pt)
+    pi, mu, lam = lay.split(pt.u)
+    mult = from_prices(inst, pi * inst.dt * inst.pue + lam, mu)
+    phi = lagrangian_site_bounds(inst, mult, priced)
+    assert dual_value(inst, mult, np.full(inst.S, np.nan), phi) == pytest.approx(pt.L, rel=1e-9)
+    rnd = pool.site_blocks(mult, site_limit=60.0, gap=1e-9, round_limit=600.0)
+    assert np.all(phi >= rnd.bound - 1e-6 * np.maximum(1.0, np.abs(rnd.bound)))
+    half = rnd.bound.copy()
+    half[::2] = np.nan
+    D = dual_value(inst, mult, half, phi)
+    assert mono.objective - _tol(mono.objective) <= D <= pt.L + _tol(pt.L)
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        lam_j = np.maximum(mult.lam * rng.uniform(0.0, 1.5, inst.J), np.where(inst.required, -np.inf, 0.0))
+        other = SiteMultipliers(lam_j, mult.nu * rng.uniform(0.0, 1.5, mult.nu.shape), mult.mu)
+        phi = lagrangian_site_bounds(inst, other, priced)
+        rnd = pool.site_blocks(other, site_limit=60.0, gap=1e-9, round_limit=600.0)
+        assert np.all(phi >= rnd.bound - 1e-6 * np.maximum(1.0, np.abs(rnd.bound)))
+    assert lagrangian_site_bounds(inst, SiteMultipliers(mult.lam, mult.nu, mult.mu + 1.0), priced) is None
+
+
+def test_a_site_relaxation_round_cut_short_still_gives_a_bound(optima, monkeypatch):
+    """Where a round has no time for some sites' MILPs (their bound nan, as
+    the pool leaves them at its deadline), the run bounds them from the
+    least L's point instead of losing the round (D inf before): every
+    round still gives a bound, between the optimum and the Lagrangian's."""
+    inst, mono, lp_bound = optima["no_budget"]
+    real = SubproblemPool.site_blocks
+
+    def short(self, mult, **kw):
+        rnd = real(self, mult, **kw)
+        rnd.bound[0] = np.nan  # site 0: no time this round
+        rnd.value[0] = np.nan
+        return rnd
+
+    monkeypatch.setattr(SubproblemPool, "site_blocks", short)
+    res = solve(inst, "lagrangian", LagrangianOptions(gap=1e-9, polish=False, site_bound_time=3.0))
+    st = res.solution.stats
+    opt = mono.objective
+    assert res.check.ok, res.check.violations
+    assert st["site_relaxation_rounds"] >= 1 and st["site_relaxation_bound"] is not None
+    assert opt - _tol(opt) <= st["site_relaxation_bound"] <= st["lagrangian_bound"] + _tol(opt)
+    assert res.bound == pytest.approx(min(st["site_relaxation_bound"], st["lagrangian_bound"]), rel=1e-12)

@@ -58,7 +58,7 @@ from .checkpoint import CheckpointError, pack_ragged, unpack_ragged
 from .driver import RunState, finish
 from .pool import SubproblemPool, run_on_pool
 from .recovery import Candidate, PrimalRecovery
-from .site_blocks import column_generation, fixable_triples, from_prices
+from .site_blocks import PricedSites, column_generation, fixable_triples, from_prices
 from .site_search import search_rounds
 from .trace import IterationLog
 
@@ -539,6 +539,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
     if _blocks_build_s(inst, pool) > 0.5 * (site_reserve + search_reserve):
         site_reserve = search_reserve = 0.0  # their blocks' build would take over half of their time: no reserve
     best_u, best_L = dual.u, np.inf  # the multipliers of the least L: the site relaxation starts there
+    best_priced = None  # and what that point knows of each site (bounds for the sites a round has no time for)
     score = None  # the last point's triple scores: the site search places the jobs that do not run by them
     fixed = np.zeros(inst.triples[0].size, dtype=bool)  # triples no better schedule uses (reduced-cost fixing)
     step_s = 0.0  # the last iteration's seconds without its recovery
@@ -563,6 +564,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         st.tighten(pt.L)
         if best_L > pt.L:
             best_u, best_L = pt.u, pt.L
+            best_priced = priced_sites(inst, lay, pt)
         score = pt.choice.score
         if lay.has_lam and st.best is not None:
             fixed |= fixable_triples(inst, pt.L, pt.choice.score, st.objective)
@@ -607,7 +609,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
                      and st.stop is not TC.ITERATION_LIMIT)  # a cap means: no more work
         unused = _site_search(st, pool, rec, score, keep + (site_reserve if bound_due else 0.0)) \
             if score is not None else 0.0
-        if bound_due and (left := _site_bound(st, pool, lay, best_u, keep)) is not None:
+        if bound_due and (left := _site_bound(st, pool, lay, best_u, keep, best_priced)) is not None:
             unused = left
         # without capacity dualised there is no reduced-cost fixing: nothing fixed (the exact endgame still holds)
         _polish(st, rec, recent, fixed if lay.has_lam else np.zeros_like(fixed), extra=unused)
@@ -721,8 +723,16 @@ def _restore(header: dict, arrays: dict, st: RunState[LagrangianOptions], update
                                                  arrays.get("inc_x"))
 
 
+def priced_sites(inst: Instance, lay: DualLayout, pt: DualPoint) -> PricedSites:
+    """The per-site data of a Lagrangian point that bounds each site block
+    without a solve (:func:`~.site_blocks.lagrangian_site_bounds`)."""
+    pi, mu, lam = lay.split(pt.u)
+    energy = np.array([pt.parts[s + 1][0] for s in range(inst.S)], dtype=float)
+    return PricedSites(pi * inst.dt * inst.pue + lam, lam.copy(), mu, pt.choice.score.copy(), energy)
+
+
 def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: DualLayout, u: np.ndarray,
-                polish_reserve: float) -> float | None:
+                polish_reserve: float, priced: PricedSites | None = None) -> float | None:
     """Tighten the bound with the site relaxation (:mod:`.site_blocks`):
     site MILPs on the pool at the multipliers that the least L's prices
     give, then stabilised column generation -- with a time limit, until
@@ -762,14 +772,17 @@ def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: Dual
         nonlocal rounds
         rounds += 1
         st.tighten(D)
+        short = int(np.isnan(rnd.bound).sum())
         st.log.note(f"site relaxation round {rounds}: D {D:,.2f} model {model:,.2f} bound {st.bound:,.2f} "
-                    f"gap {st.gap if st.gap is not None else float('nan'):.4%} sites max {rnd.site_s.max():.2f} s")
+                    f"gap {st.gap if st.gap is not None else float('nan'):.4%} sites max {rnd.site_s.max():.2f} s"
+                    + (f"; {short} site(s) without a MILP bound (out of time) bounded by the least L's point"
+                       if short else ""))
 
     best = np.inf
     with st.timed("site_bound_s"):
         try:
             best, _, _ = column_generation(inst, mult, solve_round, deadline=deadline, log=log,
-                                           tol=max(1e-7, 0.01 * opts.gap))
+                                           tol=max(1e-7, 0.01 * opts.gap), priced=priced)
         except (ArithmeticError, SolverError) as e:  # every D logged so far is a valid bound and is kept
             st.log.note(f"site relaxation stopped: {e}")
     st.tighten(best)

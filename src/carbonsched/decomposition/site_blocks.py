@@ -53,6 +53,7 @@ from ..solution import SITE_SERIES
 
 __all__ = [
     "BlockRound",
+    "PricedSites",
     "SiteBlock",
     "SiteMaster",
     "SiteMultipliers",
@@ -61,6 +62,7 @@ __all__ = [
     "fixable_triples",
     "from_prices",
     "job_best",
+    "lagrangian_site_bounds",
     "multiplier_scale",
 ]
 
@@ -286,9 +288,61 @@ def from_prices(inst: Instance, rho: np.ndarray, mu: float) -> SiteMultipliers:
     return SiteMultipliers(lam, nu, float(mu))
 
 
-def dual_value(inst: Instance, mult: SiteMultipliers, site_bounds: np.ndarray) -> float:
+@dataclass(frozen=True)
+class PricedSites:
+    """What a capacity-dualised Lagrangian point knows about each site: its
+    prices ``rho`` [S,H] ($ per IT MW for one period: pi dt pue + lam),
+    the capacity multipliers ``lam`` [S,H] ($ per MW-period), the carbon
+    price ``mu`` ($/t), each triple's ``score`` (val - pow x window sum of
+    rho, $) and each site's energy value ``energy`` [S] (the optimum of its
+    priced energy problem at those prices: its part f_s of L, $): enough to bound every site block without solving it
+    (:func:`lagrangian_site_bounds`)."""
+
+    rho: np.ndarray
+    lam: np.ndarray
+    mu: float
+    score: np.ndarray
+    energy: np.ndarray
+
+
+def lagrangian_site_bounds(inst: Instance, mult: SiteMultipliers, pts: PricedSites) -> np.ndarray | None:
+    """[S] an upper bound on each site block's ``z_s`` at ``mult`` ($),
+    without a solve: the block's own Lagrangian bound with its capacity and
+    power rows dualised at the prices of ``pts`` (weak duality) --
+
+        phi_s = sum_t lam cap - sum_t rho idle
+                + sum_j max(0, max_(k of j at s) score_k - lam_j)
+                + sum_(pairs to s, t) max(0, margin dt - nu - f_inf rho) L
+                + energy_s
+
+    valid only at the carbon price the energy values were found at (None
+    where ``mult.mu`` differs). At :func:`from_prices` of the same point
+    the job and routing terms vanish and D from these bounds is that
+    point's L(u). It stands in for a site whose MILP a round had no time
+    for, so a round cut short still gives a bound."""
+    if not np.isclose(mult.mu, pts.mu, rtol=1e-12, atol=1e-12):
+        return None
+    S = inst.S
+    phi = (pts.lam * inst.cap[:, None]).sum(axis=1) - (pts.rho * inst.idle[:, None]).sum(axis=1) + pts.energy
+    jj, ss, _ = inst.triples
+    if jj.size:
+        best = np.zeros((inst.J, S))  # max(0, best score less lam_j) of each job at each site
+        np.maximum.at(best, (jj, ss), pts.score - mult.lam[jj])
+        phi = phi + best.sum(axis=0)
+    rr, sr = inst.region_pairs
+    if rr.size:
+        coef = (inference_margin(inst)[:, None] * inst.dt - mult.nu[rr] - inst.f_inf[sr][:, None] * pts.rho[sr])
+        np.add.at(phi, sr, (np.maximum(coef, 0.0) * inst.L[rr]).sum(axis=1))
+    return phi
+
+
+def dual_value(inst: Instance, mult: SiteMultipliers, site_bounds: np.ndarray,
+               fallback: np.ndarray | None = None) -> float:
     """D at ``mult`` from the sites' bounds on ``z_s`` ($): an upper bound on
-    OB; inf where a site has no bound (nan)."""
+    OB. A site without a bound (nan) takes its ``fallback`` bound [S]
+    (:func:`lagrangian_site_bounds`); without one, D is inf."""
+    if fallback is not None:
+        site_bounds = np.where(np.isnan(site_bounds), fallback, site_bounds)
     if np.isnan(site_bounds).any():
         return float("inf")
     const = -unserved_penalty(inst)
@@ -404,7 +458,7 @@ def multiplier_scale(inst: Instance) -> SiteMultipliers:
 
 
 def column_generation(inst: Instance, mult: SiteMultipliers, solve_round, *, deadline: float, log=None,
-                      tol: float = 1e-6, radius: float = 0.01
+                      tol: float = 1e-6, radius: float = 0.01, priced: PricedSites | None = None
                       ) -> tuple[float, SiteMultipliers, list[tuple[float, float]]]:
     """Minimise D from ``mult`` by stabilised column generation (see
     :class:`SiteMaster`) until ``deadline`` (perf_counter seconds) or until
@@ -418,7 +472,9 @@ def column_generation(inst: Instance, mult: SiteMultipliers, solve_round, *, dea
     falls by at least 10% of the predicted decrease; the box doubles after
     a good one and halves after a null step (down to 1e-3). Returns the best D, its
     multipliers, and (D, model minimum) per round; ``log(D, model, round)``
-    sees each round."""
+    sees each round. ``priced``: a Lagrangian point whose
+    :func:`lagrangian_site_bounds` stand in for the sites a round had no
+    time for."""
     master = SiteMaster(inst)
     scale = master.vector(multiplier_scale(inst))
     centre, centre_D = master.vector(mult), np.inf
@@ -429,7 +485,10 @@ def column_generation(inst: Instance, mult: SiteMultipliers, solve_round, *, dea
         rnd = solve_round(mult)
         if rnd is None:
             break
-        D = dual_value(inst, mult, rnd.bound)
+        fallback = None
+        if priced is not None and np.isnan(rnd.bound).any():
+            fallback = lagrangian_site_bounds(inst, mult, priced)
+        D = dual_value(inst, mult, rnd.bound, fallback)
         if best > D:
             best, best_m = D, mult
         if pred is None or centre_D - 0.1 * pred >= D:  # serious step (without a model: any better D)
