@@ -11,12 +11,18 @@ CARBONSCHED_BENCH_JOBS jobs, budget 70% of the estimate; defaults 10 and
 60), the job choices of the first CARBONSCHED_BENCH_CHOICES (default 8)
 Lagrangian iterations, each recovered both ways. extra_info holds the best
 objective and the seconds of each way and their ratios.
+
+``test_recovery_from_the_aggregated_primal_vs_the_last_choice``: on
+`medium` and on that budget-binding instance, the schedules recovered from
+the bundle's aggregated primal against those from the last point's choice,
+at the same iterations.
 """
 
 import os
 import time
 
 import numpy as np
+import pytest
 
 import carbonsched.decomposition.recovery as recovery
 from carbonsched.check import check_solution
@@ -54,3 +60,48 @@ def test_full_model_pass_vs_keep_lp(benchmark, monkeypatch):
     benchmark.extra_info.update(full_best=full_best, full_s=full_s, keep_best=keep_best, keep_s=keep_s,
                                 keep_over_full_objective=keep_best / full_best, keep_over_full_s=keep_s / full_s,
                                 jobs_dropped_by_keep_lp=rec.dropped_by_lp, carbon_aware_passes_skipped=rec.skipped_full)
+
+
+@pytest.mark.parametrize("which", ["medium", "budget-binding"])
+def test_recovery_from_the_aggregated_primal_vs_the_last_choice(benchmark, which):
+    """Every CARBONSCHED_BENCH_EVERY (default 20) of CARBONSCHED_BENCH_ITERATIONS
+    (default 200) bundle iterations after the 20th, 1 rank: the schedule
+    recovered from the bundle's aggregated primal (what a due recovery
+    after the first 10 iterations tries first) against the one recovered
+    from the last point's own choice. extra_info: the best and mean
+    objective each way, and the ratio of the bests."""
+    from carbonsched.config import LagrangianOptions
+    from carbonsched.decomposition.lagrangian import average_choice, evaluate_dual, setup_dual
+    from carbonsched.decomposition.pool import SubproblemPool
+    from carbonsched.instance import load_instance
+
+    inst = load_instance("medium") if which == "medium" else generated_budget_binding(
+        int(os.environ.get("CARBONSCHED_BENCH_SITES", 10)), int(os.environ.get("CARBONSCHED_BENCH_JOBS", 60)))
+    iterations = int(os.environ.get("CARBONSCHED_BENCH_ITERATIONS", 200))
+    every = int(os.environ.get("CARBONSCHED_BENCH_EVERY", 20))
+
+    def run():
+        pool = SubproblemPool(inst, None)
+        pool.calibrate()
+        lay, compute, update, u = setup_dual(inst, LagrangianOptions())
+        recs = {k: recovery.PrimalRecovery(inst, pool, "lagrangian", Clock()) for k in ("average", "last")}
+        got = {k: [] for k in recs}
+        for i in range(1, iterations + 1):
+            pt, _ = evaluate_dual(inst, lay, u, compute, pool)
+            if i > 20 and i % every == 0:
+                choices, w = update.choice_weights()
+                for k, chosen in (("average", average_choice(inst, choices, w)), ("last", pt.choice.chosen)):
+                    cand = recs[k].from_choice(chosen, pt.choice.score)
+                    if cand is not None:
+                        rep = check_solution(inst, cand.solution, check_reported=False)
+                        assert rep.ok, rep.violations
+                        got[k].append(cand.objective)
+            u = update.step(pt)
+        pool.close()
+        return got
+
+    got = benchmark.pedantic(run, rounds=1, iterations=1)
+    assert got["average"] and got["last"]
+    benchmark.extra_info.update({f"{k}_{f.__name__}": float(f(v)) for k, v in got.items() for f in (np.max, np.mean)})
+    benchmark.extra_info.update(recoveries=len(got["average"]),
+                                average_over_last_best=float(np.max(got["average"]) / np.max(got["last"])))
