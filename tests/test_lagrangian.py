@@ -139,6 +139,8 @@ def test_the_bundle_drops_each_parts_oldest_loose_cuts_and_never_its_newest():
     assert drop_cuts(part, loose, 2).tolist() == [1, 2, 5]
     # keep 1: part 0 keeps 3 binding-or-newest rows > 2 x 1, so it is cut back to one, oldest first
     assert drop_cuts(part, loose, 1).tolist() == [0, 1, 2, 3, 4, 5]
+    # one cap per part: part 0 keeps 3 (drops 2 and 5), part 1 keeps 2 (drops 1)
+    assert drop_cuts(part, loose, np.array([3, 2])).tolist() == [1, 2, 5]
     # nothing over the cap: nothing dropped
     assert drop_cuts(part, loose, 5).size == 0
 
@@ -194,7 +196,7 @@ def test_each_compute_cut_keeps_its_own_job_choice_when_cuts_are_dropped():
     bundle drops cuts (each point's compute cut has f = its number, at
     u = 0, so the row's lower bound names the point)."""
     lay = DualLayout(S=1, H=2, has_mu=False, has_lam=False)
-    b = BoxStepBundle(lay, np.ones(2), np.zeros(2), nparts=2, max_cuts_per_part=2)
+    b = BoxStepBundle(lay, np.ones(2), np.zeros(2), nparts=2, max_cuts_per_part=2, max_compute_cuts=2)
     for i in range(7):
         g0 = np.array([1.0 + i, -1.0])
         g1 = np.array([-1.0, 1.0 + i])
