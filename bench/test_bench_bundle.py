@@ -1,7 +1,8 @@
 """The bundle master's cuts: the same dual iterations with 30 cuts a part
-(the default) and with 60, and with each part's oldest loose cut dropped
-(the default) against its oldest, in one run each (ratios, not timed
-assertions).
+(the sites' default) and with 60, with each part's oldest loose cut dropped
+(the default) against its oldest, and the compute side's part at 10 cuts
+(its default) against 30 in the same seconds, in one run each (ratios,
+not timed assertions).
 
     python -m pytest bench/test_bench_bundle.py --benchmark-only
 
@@ -25,20 +26,27 @@ from carbonsched.decomposition.pool import SubproblemPool
 from carbonsched.instance import load_instance
 
 
-def _iterate(inst, max_cuts: int, iterations: int) -> dict:
+def _iterate(inst, max_cuts: int, iterations: int, compute_cuts: int | None = None,
+             seconds: float | None = None) -> dict:
+    """``iterations`` bundle iterations (or as many as fit in ``seconds``)
+    with ``max_cuts`` cuts a part, the compute side's part ``compute_cuts``
+    (default: the same)."""
     lay, compute, update, u = setup_dual(inst, LagrangianOptions())
     update.max_cuts = max_cuts
+    update.max_compute_cuts = max_cuts if compute_cuts is None else compute_cuts
     pool = SubproblemPool(inst, None)
     pool.calibrate()
     best, master_s, t0 = np.inf, 0.0, time.perf_counter()
-    for _ in range(iterations):
+    done = 0
+    while done < iterations and (seconds is None or time.perf_counter() - t0 < seconds):
+        done += 1
         pt, _ = evaluate_dual(inst, lay, u, compute, pool)
         best = min(best, pt.L)
         t = time.perf_counter()
         u = update.step(pt)
         master_s += time.perf_counter() - t
     pool.close()
-    return {"least_L": best, "master_s": master_s, "total_s": time.perf_counter() - t0}
+    return {"least_L": best, "master_s": master_s, "total_s": time.perf_counter() - t0, "iterations": done}
 
 
 def test_bundle_cut_limit_30_vs_60(benchmark):
@@ -46,7 +54,7 @@ def test_bundle_cut_limit_30_vs_60(benchmark):
     n = int(os.environ.get("CARBONSCHED_BENCH_ITERATIONS", 160))
 
     def both():
-        return {c: _iterate(inst, c, n) for c in (30, 60)}
+        return {c: _iterate(inst, c, n, compute_cuts=c) for c in (30, 60)}
 
     out = benchmark.pedantic(both, rounds=1, iterations=1)
     for c, r in out.items():
@@ -56,9 +64,11 @@ def test_bundle_cut_limit_30_vs_60(benchmark):
     benchmark.extra_info["least_L_30_over_60"] = out[30]["least_L"] / out[60]["least_L"]
 
 
-def _drop_oldest(part: np.ndarray, loose: np.ndarray, keep: int) -> np.ndarray:
-    """The rule before: each part over ``keep`` drops its oldest cuts, binding or not."""
-    out = [np.flatnonzero(part == c)[:-keep] for c in np.unique(part) if np.count_nonzero(part == c) > keep]
+def _drop_oldest(part: np.ndarray, loose: np.ndarray, keep) -> np.ndarray:
+    """The rule before: each part over its ``keep`` (one, or one per part)
+    drops its oldest cuts, binding or not."""
+    cap = {int(c): int(keep if np.isscalar(keep) else keep[c]) for c in np.unique(part)}
+    out = [np.flatnonzero(part == c)[:-cap[c]] for c in cap if np.count_nonzero(part == c) > cap[c]]
     return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
 
 
@@ -67,10 +77,10 @@ def test_bundle_drops_loose_vs_oldest_cuts(benchmark, monkeypatch):
     n = int(os.environ.get("CARBONSCHED_BENCH_ITERATIONS", 160))
 
     def both():
-        out = {"loose": _iterate(inst, 30, n)}
+        out = {"loose": _iterate(inst, 30, n, compute_cuts=30)}
         with monkeypatch.context() as m:
             m.setattr(lagrangian, "drop_cuts", _drop_oldest)
-            out["oldest"] = _iterate(inst, 30, n)
+            out["oldest"] = _iterate(inst, 30, n, compute_cuts=30)
         return out
 
     out = benchmark.pedantic(both, rounds=1, iterations=1)
@@ -79,3 +89,23 @@ def test_bundle_drops_loose_vs_oldest_cuts(benchmark, monkeypatch):
         benchmark.extra_info[f"drop_{k}"] = r
     benchmark.extra_info["master_s_loose_over_oldest"] = out["loose"]["master_s"] / out["oldest"]["master_s"]
     benchmark.extra_info["least_L_loose_over_oldest"] = out["loose"]["least_L"] / out["oldest"]["least_L"]
+
+
+def test_bundle_compute_cuts_10_vs_30_in_the_same_time(benchmark):
+    """The compute side's part (its cuts dense over all multipliers) with
+    10 cuts (the default) against 30, the sites' parts at 30: first 30 for
+    the iterations, then 10 for as many as fit in the same seconds."""
+    inst = load_instance(os.environ.get("CARBONSCHED_BENCH_INSTANCE", "medium"))
+    n = int(os.environ.get("CARBONSCHED_BENCH_ITERATIONS", 160))
+
+    def both():
+        out = {30: _iterate(inst, 30, n, compute_cuts=30)}
+        out[10] = _iterate(inst, 30, 100 * n, compute_cuts=10, seconds=out[30]["total_s"])
+        return out
+
+    out = benchmark.pedantic(both, rounds=1, iterations=1)
+    for c, r in out.items():
+        assert np.isfinite(r["least_L"])
+        benchmark.extra_info[f"compute_cuts_{c}"] = r
+    benchmark.extra_info["iterations_10_over_30"] = out[10]["iterations"] / out[30]["iterations"]
+    benchmark.extra_info["least_L_10_over_30"] = out[10]["least_L"] / out[30]["least_L"]
