@@ -49,6 +49,15 @@ def _iterate(inst, max_cuts: int, iterations: int, compute_cuts: int | None = No
     return {"least_L": best, "master_s": master_s, "total_s": time.perf_counter() - t0, "iterations": done}
 
 
+def _report(benchmark, out: dict, label: str, a, b, keys=("master_s", "least_L")) -> None:
+    """Each run's figures under ``{label}_{key}`` and the ratios ``a`` over ``b``."""
+    for k, r in out.items():
+        assert np.isfinite(r["least_L"])
+        benchmark.extra_info[f"{label}_{k}"] = r
+    for key in keys:
+        benchmark.extra_info[f"{key}_{a}_over_{b}"] = out[a][key] / out[b][key]
+
+
 def test_bundle_cut_limit_30_vs_60(benchmark):
     inst = load_instance(os.environ.get("CARBONSCHED_BENCH_INSTANCE", "medium"))
     n = int(os.environ.get("CARBONSCHED_BENCH_ITERATIONS", 160))
@@ -56,12 +65,7 @@ def test_bundle_cut_limit_30_vs_60(benchmark):
     def both():
         return {c: _iterate(inst, c, n, compute_cuts=c) for c in (30, 60)}
 
-    out = benchmark.pedantic(both, rounds=1, iterations=1)
-    for c, r in out.items():
-        assert np.isfinite(r["least_L"])
-        benchmark.extra_info[f"cuts_{c}"] = r
-    benchmark.extra_info["master_s_30_over_60"] = out[30]["master_s"] / out[60]["master_s"]
-    benchmark.extra_info["least_L_30_over_60"] = out[30]["least_L"] / out[60]["least_L"]
+    _report(benchmark, benchmark.pedantic(both, rounds=1, iterations=1), "cuts", 30, 60)
 
 
 def _drop_oldest(part: np.ndarray, loose: np.ndarray, keep) -> np.ndarray:
@@ -83,12 +87,7 @@ def test_bundle_drops_loose_vs_oldest_cuts(benchmark, monkeypatch):
             out["oldest"] = _iterate(inst, 30, n, compute_cuts=30)
         return out
 
-    out = benchmark.pedantic(both, rounds=1, iterations=1)
-    for k, r in out.items():
-        assert np.isfinite(r["least_L"])
-        benchmark.extra_info[f"drop_{k}"] = r
-    benchmark.extra_info["master_s_loose_over_oldest"] = out["loose"]["master_s"] / out["oldest"]["master_s"]
-    benchmark.extra_info["least_L_loose_over_oldest"] = out["loose"]["least_L"] / out["oldest"]["least_L"]
+    _report(benchmark, benchmark.pedantic(both, rounds=1, iterations=1), "drop", "loose", "oldest")
 
 
 def test_bundle_compute_cuts_10_vs_30_in_the_same_time(benchmark):
@@ -103,9 +102,5 @@ def test_bundle_compute_cuts_10_vs_30_in_the_same_time(benchmark):
         out[10] = _iterate(inst, 30, 100 * n, compute_cuts=10, seconds=out[30]["total_s"])
         return out
 
-    out = benchmark.pedantic(both, rounds=1, iterations=1)
-    for c, r in out.items():
-        assert np.isfinite(r["least_L"])
-        benchmark.extra_info[f"compute_cuts_{c}"] = r
-    benchmark.extra_info["iterations_10_over_30"] = out[10]["iterations"] / out[30]["iterations"]
-    benchmark.extra_info["least_L_10_over_30"] = out[10]["least_L"] / out[30]["least_L"]
+    _report(benchmark, benchmark.pedantic(both, rounds=1, iterations=1), "compute_cuts", 10, 30,
+            keys=("iterations", "least_L"))

@@ -311,9 +311,9 @@ def average_choice(inst: Instance, choices: list[np.ndarray], weights: np.ndarra
 # dual updates
 def drop_cuts(part: np.ndarray, loose: np.ndarray, keep: int | np.ndarray) -> np.ndarray:
     """The cuts to delete (positions, oldest first per part) so that each
-    part keeps ``keep`` (one number, or one per part): its oldest *loose* ones (``loose``: the row's slack
-    is basic), never its newest, so the cuts that shape the model's minimum
-    stay. Deleting loose rows also keeps HiGHS's basis valid; deleting the
+    part keeps ``keep`` (one number, or one per part): its oldest *loose*
+    ones (``loose``: the row's slack is basic), never its newest, so the
+    cuts that shape the model's minimum stay. Deleting loose rows also keeps HiGHS's basis valid; deleting the
     oldest, binding or not, had voided it at 19 of 20 iterations on `medium`
     (which did not cost time: the box's move costs 500-800 dual simplex
     iterations a solve either way). `bench/test_bench_bundle.py`, `medium`,
@@ -738,7 +738,8 @@ def priced_sites(inst: Instance, lay: DualLayout, pt: DualPoint) -> PricedSites:
     without a solve (:func:`~.site_blocks.lagrangian_site_bounds`)."""
     pi, mu, lam = lay.split(pt.u)
     energy = np.array([pt.parts[s + 1][0] for s in range(inst.S)], dtype=float)
-    return PricedSites(pi * inst.dt * inst.pue + lam, lam.copy(), mu, pt.choice.score.copy(), energy)
+    # (the point's arrays are its own, never changed after: no copies)
+    return PricedSites(pi * inst.dt * inst.pue + lam, lam, mu, pt.choice.score, energy)
 
 
 def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: DualLayout, u: np.ndarray,
