@@ -16,6 +16,7 @@ from carbonsched.decomposition.lagrangian import (
     DualLayout,
     DualPoint,
     average_choice,
+    compute_cut_cap,
     drop_cuts,
     evaluate_dual,
     recovery_share,
@@ -143,6 +144,12 @@ def test_the_bundle_drops_each_parts_oldest_loose_cuts_and_never_its_newest():
     assert drop_cuts(part, loose, np.array([3, 2])).tolist() == [1, 2, 5]
     # nothing over the cap: nothing dropped
     assert drop_cuts(part, loose, 5).size == 0
+
+
+def test_the_compute_sides_cut_cap_falls_with_the_number_of_multipliers():
+    assert compute_cut_cap(48) == 30  # the test cases: few multipliers, cheap master
+    assert compute_cut_cap(6721) == 10 and compute_cut_cap(33601) == 10  # medium, large
+    assert compute_cut_cap(4000) == 17
 
 
 def test_the_averaged_choice_takes_each_jobs_heaviest_triple_where_the_job_mostly_runs():

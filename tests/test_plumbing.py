@@ -196,8 +196,8 @@ def test_bundle_master_minimises_a_known_convex_function():
     def point(u):
         f0, g0 = abs(u[0] - 3), np.sign(u[0] - 3) or 1.0
         f1, g1 = 2 * abs(u[1] + 1), 2 * (np.sign(u[1] + 1) or 1.0)
-        return SimpleNamespace(u=u.copy(), L=f0 + f1, parts=[(f0, np.array([0]), np.array([g0])),
-                                                               (f1, np.array([1]), np.array([g1]))])
+        return SimpleNamespace(u=u.copy(), L=f0 + f1, choice=None,
+                               parts=[(f0, np.array([0]), np.array([g0])), (f1, np.array([1]), np.array([g1]))])
 
     bundle = BoxStepBundle(lay, scale=np.ones(2), lin=np.zeros(2), nparts=2, radius=1.0)
     u = np.zeros(2)

@@ -62,7 +62,7 @@ from .site_blocks import PricedSites, column_generation, fixable_triples, from_p
 from .site_search import search_rounds
 from .trace import IterationLog
 
-__all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "average_choice", "evaluate_dual",
+__all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "average_choice", "compute_cut_cap", "evaluate_dual",
            "recover_at", "recovery_share", "setup_dual", "solve_lagrangian"]
 
 #: the polish's last MILP is over every triple that reduced-cost fixing left free (a global bound: the exact
@@ -324,7 +324,7 @@ def drop_cuts(part: np.ndarray, loose: np.ndarray, keep: int | np.ndarray) -> np
     out = []
     for c in np.unique(part):
         rows = np.flatnonzero(part == c)
-        k = int(keep if np.isscalar(keep) else keep[c])
+        k = keep if isinstance(keep, int) else int(keep[c])
         extra = rows.size - k
         if extra <= 0:
             continue
@@ -333,6 +333,18 @@ def drop_cuts(part: np.ndarray, loose: np.ndarray, keep: int | np.ndarray) -> np
             take = rows[:extra]
         out.append(take)
     return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
+
+
+def compute_cut_cap(n: int, nonzeros: int = 70_000) -> int:
+    """How many cuts the bundle keeps for the compute side's part, whose
+    cuts have a nonzero for each of the ``n`` multipliers: about
+    ``nonzeros`` in all, between 10 and 30. With few multipliers the
+    master LP is cheap beside the site LPs and more cuts save iterations
+    (on the test cases 10 cuts took 1.5-1.9x the iterations of 30 to
+    converge); with thousands (`medium` 6,721, `large` 33,601) the master
+    is most of an iteration and 10 cuts buy more iterations than they cost
+    (`medium`, 1 rank, the same 45 s: L 12,186,917 against 12,191,856)."""
+    return int(np.clip(nonzeros // max(n, 1), 10, 30))
 
 
 class BoxStepBundle:
@@ -348,15 +360,15 @@ class BoxStepBundle:
     reached the same L (62.948 M against 62.947 M) with 216 s of master LP
     instead of 486 s; on `medium` L after 47 s of iterations was 12.1905 M
     (30) and 12.1899 M (20) against 12.1965 M (60). The compute side's own
-    part keeps ``max_compute_cuts`` (10): each of its cuts has a nonzero
+    part keeps ``max_compute_cuts``: each of its cuts has a nonzero
     for every multiplier, a site's for its own periods only; on `medium`
     (1 rank) 10 instead of 30 took 0.46x the master's seconds for 200
     iterations (L 12,195,711 against 12,191,856), and in the same 45 s of
     iterations reached L 12,186,917 (350 iterations) against 12,191,856
-    (200)."""
+    (200); the run sets it by :func:`compute_cut_cap`."""
 
     def __init__(self, lay: DualLayout, scale: np.ndarray, lin: np.ndarray, nparts: int, radius: float = 0.5,
-                 max_cuts_per_part: int = 30, max_compute_cuts: int = 10):
+                 max_cuts_per_part: int = 30, max_compute_cuts: int = 30):
         self.lay, self.scale = lay, scale
         self.radius = radius
         self.max_cuts = max_cuts_per_part
@@ -506,7 +518,8 @@ def setup_dual(inst: Instance, opts: LagrangianOptions):
     scale = lay.join(np.full((inst.S, inst.H), price_scale),
                      price_scale / max(0.05, float(np.mean(inst.ci))),
                      np.full((inst.S, inst.H), price_scale * float(np.mean(inst.pue)) * inst.dt))
-    update = (BoxStepBundle(lay, scale, linear_part(inst, lay), inst.S + 1) if opts.dual_update == "bundle"
+    update = (BoxStepBundle(lay, scale, linear_part(inst, lay), inst.S + 1, max_compute_cuts=compute_cut_cap(lay.n))
+              if opts.dual_update == "bundle"
               else PolyakSubgradient(lay))
     return lay, compute, update, u
 
