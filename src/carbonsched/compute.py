@@ -28,7 +28,7 @@ import pyomo.environ as pyo
 from .derived import unserved_penalty
 from .instance import Instance
 
-__all__ = ["add_facility_load", "build_compute", "compute_arrays", "coverage", "inference_margin"]
+__all__ = ["add_facility_load", "build_compute", "compute_arrays", "coverage", "inference_margin", "priced_margin"]
 
 
 def coverage(inst: Instance) -> dict[tuple[int, int], list[int]]:
@@ -124,6 +124,15 @@ def inference_margin(inst: Instance) -> np.ndarray:
     pair: revenue - routing cost x latency + the unserved penalty avoided."""
     rr, sr = inst.region_pairs
     return inst.rev[rr] - inst.routing_cost * inst.lat[rr, sr] + inst.pen[rr]
+
+
+def priced_margin(inst: Instance, rho: np.ndarray) -> np.ndarray:
+    """[pairs, H] $ per MW served for one period on each reachable (region,
+    site) pair, less its IT load priced at ``rho`` [S,H] ($ per IT MW for
+    one period): what the relaxations that price capacity and power weigh
+    routing by."""
+    _, sr = inst.region_pairs
+    return inference_margin(inst)[:, None] * inst.dt - inst.f_inf[sr][:, None] * rho[sr]
 
 
 def compute_arrays(b: pyo.Block, inst: Instance) -> tuple[list[tuple[int, int, int]], np.ndarray]:

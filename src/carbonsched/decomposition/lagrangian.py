@@ -45,7 +45,7 @@ import pyomo.environ as pyo
 
 from .. import highs, interrupts
 from ..clock import BudgetExhausted, Clock
-from ..compute import add_facility_load, build_compute, inference_margin
+from ..compute import add_facility_load, build_compute, priced_margin
 from ..config import LagrangianOptions
 from ..constants import TerminationCondition as TC
 from ..derived import schedule_load, unserved_penalty, window_sums
@@ -135,7 +135,6 @@ class ComputeRelaxation:
         self.first = np.searchsorted(jj, np.arange(inst.J))
         self.has = np.searchsorted(jj, np.arange(inst.J), side="right") > self.first
         self.rr, self.sr = inst.region_pairs
-        self.margin = inference_margin(inst)
         self.const = -unserved_penalty(inst)
 
     def solve(self, rho: np.ndarray) -> ComputeChoice:
@@ -155,7 +154,7 @@ class ComputeRelaxation:
         run = schedule_load(inst, chosen[chosen >= 0])
         y = np.zeros((self.rr.size, inst.H))
         if self.rr.size:
-            coef = self.margin[:, None] * inst.dt - inst.f_inf[self.sr][:, None] * rho[self.sr]
+            coef = priced_margin(inst, rho)
             for r in np.unique(self.rr):
                 ks = np.flatnonzero(self.rr == r)
                 i = np.argmax(coef[ks], axis=0)
@@ -414,7 +413,7 @@ class BoxStepBundle:
         duals = np.abs(self.p.row_duals()[first:])
         if duals.size != len(self.row_choice):  # rows added since the last solve
             return [], np.zeros(0)
-        keep = [i for i, ch in enumerate(self.row_choice) if ch is not None and self.row_part[i] == 0]
+        keep = [i for i, ch in enumerate(self.row_choice) if ch is not None]  # the compute cuts
         w = duals[keep]
         return [self.row_choice[i] for i in keep], (w / w.sum() if w.sum() > 0 else w)
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import highs
-from ..compute import inference_margin
+from ..compute import inference_margin, priced_margin
 from ..derived import unserved_penalty, window_sums
 from ..energy import site_arrays
 from ..instance import Instance
@@ -283,7 +283,7 @@ def from_prices(inst: Instance, rho: np.ndarray, mu: float) -> SiteMultipliers:
     rr, sr = inst.region_pairs
     nu = np.zeros((inst.R, inst.H))
     if rr.size:
-        coef = inference_margin(inst)[:, None] * inst.dt - inst.f_inf[sr][:, None] * rho[sr]
+        coef = priced_margin(inst, rho)
         np.maximum.at(nu, rr, coef)
     return SiteMultipliers(lam, nu, float(mu))
 
@@ -295,7 +295,8 @@ class PricedSites:
     the capacity multipliers ``lam`` [S,H] ($ per MW-period), the carbon
     price ``mu`` ($/t), each triple's ``score`` (val - pow x window sum of
     rho, $) and each site's energy value ``energy`` [S] (the optimum of its
-    priced energy problem at those prices: its part f_s of L, $): enough to bound every site block without solving it
+    priced energy problem at those prices: its part f_s of L, $): enough
+    to bound every site block without solving it
     (:func:`lagrangian_site_bounds`)."""
 
     rho: np.ndarray
@@ -331,7 +332,7 @@ def lagrangian_site_bounds(inst: Instance, mult: SiteMultipliers, pts: PricedSit
         phi = phi + best.sum(axis=0)
     rr, sr = inst.region_pairs
     if rr.size:
-        coef = (inference_margin(inst)[:, None] * inst.dt - mult.nu[rr] - inst.f_inf[sr][:, None] * pts.rho[sr])
+        coef = priced_margin(inst, pts.rho) - mult.nu[rr]
         np.add.at(phi, sr, (np.maximum(coef, 0.0) * inst.L[rr]).sum(axis=1))
     return phi
 
