@@ -2,6 +2,8 @@
 same answer over 1, 2 and 3 MPI ranks; both dual updates."""
 
 import json
+import logging
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -222,3 +224,23 @@ def test_recoveries_after_the_first_iterations_use_the_aggregated_primal(optima)
     res = solve(inst, "lagrangian", gap=0.0, max_iterations=40, polish=False, site_bound=False, site_search=False)
     assert res.solution.stats["averaged_recoveries"] >= 1
     _check_bracket("budget_binding/averaged recovery", inst, mono, res)
+
+
+def test_the_log_has_a_line_per_recovery_with_its_value_against_the_incumbent(optima, caplog):
+    """Each recovery logs its iteration, its start (last choice or the
+    aggregated primal) and its schedule's value: the first against no
+    incumbent, and the best value logged is the run's incumbent (nothing
+    else improves it with the end stages off)."""
+    inst, mono, _ = optima["budget_binding"]
+    with caplog.at_level(logging.INFO, logger="carbonsched.trace"):
+        res = solve(inst, "lagrangian", gap=0.0, max_iterations=40, polish=False, site_bound=False,
+                    site_search=False)
+    pat = re.compile(r"recovery at iteration (\d+) from the (last choice|aggregated primal): ([-\d,.]+|no schedule) "
+                     r"\(incumbent ([-\d,.]+|none)\)")
+    found = [m for r in caplog.records if (m := pat.search(r.getMessage()))]
+    assert found and found[0].group(4) == "none" and int(found[0].group(1)) == 1
+    assert res.solution.stats["recoveries"] == len(found)
+    assert sum(m.group(2) == "aggregated primal" for m in found) == res.solution.stats["averaged_recoveries"]
+    values = [float(m.group(3).replace(",", "")) for m in found if m.group(3) != "no schedule"]
+    assert max(values) == pytest.approx(res.objective, abs=0.006)  # logged to the cent
+    assert res.objective <= mono.objective * (1 + 1e-9) + 1e-6

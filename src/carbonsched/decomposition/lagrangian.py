@@ -594,12 +594,19 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         del recent[:-20]
         due = st.iteration <= 10 or st.iteration % opts.recover_every == 0
         if due and rec.recovery_s <= recovery_share(opts.recovery_share, misses) * clock.elapsed():
+            t_rec = time.perf_counter()
             with st.timed("recovery_s"):
                 cand, source = recover_at(inst, rec, update, pt, st.iteration, clock.left(reserve))
             averaged += source == "average"
+            incumbent = f"{st.objective:,.2f}" if st.best is not None else "none"
             better = cand is not None and st.offer(cand.solution, cand.objective, candidate=cand)
             if source is not None:  # a choice already recovered is skipped at no cost: not a miss
                 misses = 0 if better else misses + 1
+                st.log.note(f"recovery at iteration {st.iteration} from the "
+                            f"{'aggregated primal' if source == 'average' else 'last choice'}: "
+                            f"{f'{cand.objective:,.2f}' if cand is not None else 'no schedule'} "
+                            f"(incumbent {incumbent}) in {time.perf_counter() - t_rec:.1f} s"
+                            + ("" if better else f", {misses} miss(es) in a row"))
         with st.timed("dual_update_s"):
             if opts.dual_update == "bundle":
                 dual.u = update.step(pt)
