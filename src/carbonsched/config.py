@@ -173,10 +173,11 @@ class LagrangianOptions(DecompositionOptions):
                                  _boolean)
     recover_every: int = option(5, "primal recovery every this many iterations (and in each of the first 10)",
                                 _positive_int)
-    recovery_share: float = option(0.6, "a due recovery is skipped while recoveries have taken more than this "
-                                   "share of the run's time so far (the dual steps get the rest); the share "
-                                   "falls as share / (1 + misses / 2) with each recovery in a row that did not "
-                                   "beat the incumbent", _share)
+    recovery_share: float = option(0.6, "with a time limit, a due recovery is skipped while recoveries have taken "
+                                   "more than this share of the run's time so far (the dual steps get the rest); "
+                                   "the share falls as share / (1 + misses / 2) with each recovery in a row that "
+                                   "did not beat the incumbent; without a time limit every due recovery runs, so "
+                                   "the run does not depend on the machine's speed", _share)
     polish: bool = option(True, "finish with restricted MILPs: over time windows, where jobs may change site, "
                           "then over the undecided jobs", _boolean)
     polish_time: float = option(30.0, "most seconds for the final polish (at most 15% of a time limit), plus "

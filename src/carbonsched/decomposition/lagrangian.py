@@ -593,7 +593,11 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         recent.append(pt.choice.chosen.copy())
         del recent[:-20]
         due = st.iteration <= 10 or st.iteration % opts.recover_every == 0
-        if due and rec.recovery_s <= recovery_share(opts.recovery_share, misses) * clock.elapsed():
+        # the share splits a time limit between recoveries and dual steps; without one every due recovery runs,
+        # so that an iteration-limited run does not depend on the machine's speed (a clean-clone CI run once
+        # recovered another set of choices than the development checkout and failed a test)
+        if due and (clock.limit is None
+                    or rec.recovery_s <= recovery_share(opts.recovery_share, misses) * clock.elapsed()):
             t_rec = time.perf_counter()
             with st.timed("recovery_s"):
                 cand, source = recover_at(inst, rec, update, pt, st.iteration, clock.left(reserve))
