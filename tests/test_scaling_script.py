@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from carbonsched.instance import load_instance, resolve_instance_path
 
 from mpi_util import mpiexec
@@ -38,6 +40,7 @@ def test_tiny_sweep_writes_csv_environment_and_figures(tmp_path):
                for n in ("time-per-iteration", "time-to-gap", "memory", "speedup"))
 
 
+@pytest.mark.mpi
 def test_the_data_measurement_reports_each_rounds_messages_and_bytes():
     """scripts/mpi_data.py on 2 ranks: the bytes it reports are the pool
     round's message sizes for the instance (prices or loads [S,H] out,
