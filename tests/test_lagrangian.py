@@ -144,6 +144,10 @@ def test_the_bundle_drops_each_parts_oldest_loose_cuts_and_never_its_newest():
     assert drop_cuts(part, loose, 1).tolist() == [0, 1, 2, 3, 4, 5]
     # one cap per part: part 0 keeps 3 (drops 2 and 5), part 1 keeps 2 (drops 1)
     assert drop_cuts(part, loose, np.array([3, 2])).tolist() == [1, 2, 5]
+    # a numpy integer is one cap for every part, as a Python int is
+    assert drop_cuts(part, loose, np.int64(2)).tolist() == [1, 2, 5]
+    # a cap for every part, some parts without a cut yet (the bundle's caps cover all of them)
+    assert drop_cuts(part, loose, np.array([3, 2, 30, 30])).tolist() == [1, 2, 5]
     # nothing over the cap: nothing dropped
     assert drop_cuts(part, loose, 5).size == 0
 

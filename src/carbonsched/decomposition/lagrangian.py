@@ -312,7 +312,8 @@ def drop_cuts(part: np.ndarray, loose: np.ndarray, keep: int | np.ndarray) -> np
     """The cuts to delete (positions, oldest first per part) so that each
     part keeps ``keep`` (one number, or one per part): its oldest *loose*
     ones (``loose``: the row's slack is basic), never its newest, so the
-    cuts that shape the model's minimum stay. Deleting loose rows also keeps HiGHS's basis valid; deleting the
+    cuts that shape the model's minimum stay. Deleting loose rows also
+    keeps HiGHS's basis valid; deleting the
     oldest, binding or not, had voided it at 19 of 20 iterations on `medium`
     (which did not cost time: the box's move costs 500-800 dual simplex
     iterations a solve either way). `bench/test_bench_bundle.py`, `medium`,
@@ -321,9 +322,14 @@ def drop_cuts(part: np.ndarray, loose: np.ndarray, keep: int | np.ndarray) -> np
     whose binding cuts pile up past twice ``keep`` is cut back to ``keep``,
     oldest first. ``part`` [rows]: each row's part, oldest row first."""
     out = []
-    for c in np.unique(part):
+    parts = np.unique(part)
+    # one cap per part (a single number, Python or numpy, is every part's)
+    caps = np.asarray(keep, dtype=np.int64)
+    if caps.ndim == 0:
+        caps = np.full(int(parts.max()) + 1 if parts.size else 0, int(caps))
+    for c in parts:
         rows = np.flatnonzero(part == c)
-        k = keep if isinstance(keep, int) else int(keep[c])
+        k = int(caps[c])
         extra = rows.size - k
         if extra <= 0:
             continue
