@@ -272,3 +272,34 @@ def test_a_restricted_milp_that_ran_past_its_limit_makes_the_next_limit_shorter(
     kept = 30.0 - limits[1]
     assert 0.2 - 0.01 <= kept <= fx.solve_s  # at least the sleep past the limit, at most all the time taken
     assert 30.0 - limits[2] == pytest.approx(0.5 * kept)  # the second solve kept its time: the margin halves
+
+
+def test_a_schedule_whose_lp_cannot_beat_the_floor_is_not_re_dispatched(optima, monkeypatch):
+    """With committed units a recovery ends in an exact re-dispatch (a pool
+    round of site MILPs). Given a floor (the incumbent's value) it is left
+    out where the schedule's LP (units relaxed) is worth at most the floor:
+    that LP value bounds the re-dispatched schedule's from above, so a
+    floor just below the schedule changes nothing, and a floor above every
+    schedule leaves every exact re-dispatch out."""
+    inst, _, _ = optima["committed_generator"]
+    assert inst.committed.any()
+    pool, choices = lagrangian_choices(inst, 6)
+    exact_calls = []
+    evaluate = pool.evaluate
+    monkeypatch.setattr(pool, "evaluate", lambda *a, **kw: (exact_calls.append(kw.get("exact")), evaluate(*a, **kw))[1])
+    compared = 0
+    for chosen, score in choices:
+        cand = PrimalRecovery(inst, pool, "lagrangian", Clock()).from_choice(chosen, score)
+        if cand is None:
+            continue
+        below = PrimalRecovery(inst, pool, "lagrangian", Clock())
+        same = below.from_choice(chosen, score, floor=cand.objective - 1e-3 * abs(cand.objective))
+        assert same is not None and same.objective == pytest.approx(cand.objective, rel=1e-9)
+        exact_calls.clear()
+        above = PrimalRecovery(inst, pool, "lagrangian", Clock())
+        floor = 10.0 * abs(cand.objective) + 1e6
+        assert above.from_choice(chosen, score, floor=floor) is None
+        assert above.bounded_out >= 1 and True not in exact_calls
+        assert cand.objective <= above.last_bounded * (1 + 1e-9) + 1e-6 <= floor + 1e-6
+        compared += 1
+    assert compared >= 2

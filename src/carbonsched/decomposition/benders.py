@@ -459,7 +459,8 @@ def _heuristic(st: RunState[BendersOptions], master: BendersMaster, rec: PrimalR
     """An incumbent from the LP master: repair its job choice, dispatch by LP."""
     with st.timed("heuristic_s"):
         chosen, score = master.choice(st.inst, x)
-        cand = rec.from_choice(chosen, score, st.clock.left(st.finish_reserve))
+        cand = rec.from_choice(chosen, score, st.clock.left(st.finish_reserve),
+                               floor=st.objective if st.best is not None else None)
         if cand is not None and cand.objective > st.objective:
             st.offer(cand.solution, cand.objective, x=master.vector(st.inst, cand.solution, cand.starts))
             st.log.note(f"heuristic incumbent {cand.objective:,.2f} from the LP master")

@@ -606,7 +606,8 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
                     or rec.recovery_s <= recovery_share(opts.recovery_share, misses) * clock.elapsed()):
             t_rec = time.perf_counter()
             with st.timed("recovery_s"):
-                cand, source = recover_at(inst, rec, update, pt, st.iteration, clock.left(reserve))
+                cand, source = recover_at(inst, rec, update, pt, st.iteration, clock.left(reserve),
+                                          floor=st.objective if st.best is not None else None)
             averaged += source == "average"
             incumbent = f"{st.objective:,.2f}" if st.best is not None else "none"
             better = cand is not None and st.offer(cand.solution, cand.objective, candidate=cand)
@@ -614,7 +615,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
                 misses = 0 if better else misses + 1
                 st.log.note(f"recovery at iteration {st.iteration} from the "
                             f"{'aggregated primal' if source == 'average' else 'last choice'}: "
-                            f"{f'{cand.objective:,.2f}' if cand is not None else 'no schedule'} "
+                            f"{_recovered(cand, rec.last_bounded)} "
                             f"(incumbent {incumbent}) in {time.perf_counter() - t_rec:.1f} s"
                             + ("" if better else f", {misses} miss(es) in a row"))
         with st.timed("dual_update_s"):
@@ -655,7 +656,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
     st.stats.update(reduced_cost_fixed=int(fixed.sum()), triples=int(fixed.size))
     st.stats.update(dual_update=opts.dual_update, capacity_dualised=lay.has_lam, recoveries=rec.recoveries,
                     averaged_recoveries=averaged, carbon_aware_recoveries=rec.guided,
-                    full_model_skipped=rec.skipped_full,
+                    full_model_skipped=rec.skipped_full, recoveries_bounded_out=rec.bounded_out,
                     dropped_by_keep_lp=rec.dropped_by_lp)
     if opts.dual_update == "bundle":
         st.stats.update(serious_steps=update.serious, null_steps=update.null)
@@ -672,15 +673,18 @@ class _DualState:
 
 
 def recover_at(inst: Instance, rec: PrimalRecovery, update, pt: DualPoint, iteration: int,
-               time_limit: float | None) -> tuple[Candidate | None, str | None]:
+               time_limit: float | None, *, floor: float | None = None) -> tuple[Candidate | None, str | None]:
     """One recovery at dual iteration ``iteration`` (1-based): from the
     first of these job choices not recovered before (a choice already
     recovered is skipped at no cost) -- after the first 10 iterations the
     bundle's aggregated primal (:func:`average_choice` of
     :meth:`BoxStepBundle.choice_weights`), then the point's own choice.
     Early on the bundle's model is a few cuts and its combination is no
-    better than the last choice. Returns (the schedule or None, which
-    choice was recovered: "average", "last", or None where both had been)."""
+    better than the last choice. ``floor``: the incumbent's value ($); a
+    schedule whose LP value is at most it is not re-dispatched
+    (:meth:`PrimalRecovery.from_choice`). Returns (the schedule or None,
+    which choice was recovered: "average", "last", or None where both had
+    been)."""
     tried = rec.recoveries
     sources = [("last", pt.choice.chosen)]
     if iteration > 10 and isinstance(update, BoxStepBundle):
@@ -688,10 +692,18 @@ def recover_at(inst: Instance, rec: PrimalRecovery, update, pt: DualPoint, itera
         if choices:
             sources.insert(0, ("average", average_choice(inst, choices, w)))
     for source, chosen in sources:
-        cand = rec.from_choice(chosen, pt.choice.score, time_limit)
+        cand = rec.from_choice(chosen, pt.choice.score, time_limit, floor=floor)
         if rec.recoveries > tried:
             return cand, source
     return None, None
+
+
+def _recovered(cand: Candidate | None, bounded: float | None) -> str:
+    """What a recovery gave, for its log line: the schedule's value ($), the
+    LP value of a schedule not re-dispatched, or 'no schedule'."""
+    if cand is not None:
+        return f"{cand.objective:,.2f}"
+    return "no schedule" if bounded is None else f"LP {bounded:,.2f}, not re-dispatched"
 
 
 def recovery_share(share: float, misses: int) -> float:

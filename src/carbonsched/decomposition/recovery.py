@@ -152,6 +152,8 @@ class PrimalRecovery:
         self.skipped_full = 0  # carbon-aware passes left out because the full model would not fit in memory
         self.seen: set = set()
         self.recoveries = 0
+        self.bounded_out = 0  # schedules not re-dispatched: their LP value could not beat the floor
+        self.last_bounded: float | None = None  # the LP value of the last recovery's schedule so left out
         self.recovery_s = 0.0
         self.polish_s = 0.0
 
@@ -201,12 +203,18 @@ class PrimalRecovery:
             st[k] = ev.dispatch[:, i, : inst.H + 1 if k == "soc_mwh" else inst.H].copy()
         return sol
 
-    def from_choice(self, chosen: np.ndarray, score: np.ndarray, time_limit: float | None = None) -> Candidate | None:
+    def from_choice(self, chosen: np.ndarray, score: np.ndarray, time_limit: float | None = None, *,
+                    floor: float | None = None) -> Candidate | None:
         """A feasible schedule from one job choice (``chosen[j]``: a triple
         index or -1; ``score`` [triples] in $), or None (the same candidate
-        triples as before, nothing feasible, or no time left)."""
+        triples as before, nothing feasible, no time left, or -- given a
+        ``floor`` in $, the incumbent's value -- a schedule whose LP value,
+        units relaxed, is at most the floor: its exact re-dispatch could not
+        beat it and is not run; ``last_bounded`` then holds the largest LP
+        value so left out)."""
+        self.last_bounded = None
         try:
-            return self._from_choice(chosen, score, time_limit)
+            return self._from_choice(chosen, score, time_limit, floor)
         except BudgetExhausted:
             return None
 
@@ -219,16 +227,17 @@ class PrimalRecovery:
         try:
             dm = self.dispatch
             sol, _ = dm.solve(starts, time_limit=clock.cap(time_limit), method=self.method, relax_units=True)
-            return None if sol is None else self._finish(sol, time_limit, clock, dm, np.asarray(starts))
+            return None if sol is None else self._finish(sol, time_limit, clock, dm, np.asarray(starts), None)
         except BudgetExhausted:
             return None
         finally:
             self.recovery_s += time.perf_counter() - t0
 
-    def _from_choice(self, chosen: np.ndarray, score: np.ndarray, time_limit: float | None) -> Candidate | None:
+    def _from_choice(self, chosen: np.ndarray, score: np.ndarray, time_limit: float | None,
+                     floor: float | None) -> Candidate | None:
         t0 = time.perf_counter()
         try:
-            return self._guided(chosen, score, time_limit)
+            return self._guided(chosen, score, time_limit, floor)
         finally:
             self.recovery_s += time.perf_counter() - t0
 
@@ -280,7 +289,8 @@ class PrimalRecovery:
                     break
         return np.array(out, dtype=int)
 
-    def _guided(self, chosen: np.ndarray, score: np.ndarray, time_limit: float | None) -> Candidate | None:
+    def _guided(self, chosen: np.ndarray, score: np.ndarray, time_limit: float | None,
+                floor: float | None) -> Candidate | None:
         """The two passes of the module docstring for one job choice."""
         inst = self.inst
         cand = self.candidate_triples(chosen, score)
@@ -296,39 +306,44 @@ class PrimalRecovery:
         first: Candidate | None = None
         starts = repair_schedule(inst, chosen, score)
         if starts is not None:
-            first = self._keep_worth(starts, time_limit, clock)
+            first, lp_sol = self._keep_worth(starts, time_limit, clock, floor)
             info = self.dispatch.last_info
-            if first is None and info is not None and not (info.infeasible or info.has_solution):
+            if lp_sol is None and info is not None and not (info.infeasible or info.has_solution):
                 return None  # out of time (a solved LP whose exact re-dispatch failed goes on to the full model)
             # where the budget does not bind, which jobs run is a matter of capacity and price, which the choice
             # and the keep LP already weighed; where it binds (within BINDING of it), let the LP weigh each job's
-            # value against its emissions, over the alternatives too -- on the full model, where it fits
-            if first is not None and (inst.budget is None or float(site_costs(
-                    inst, first.solution.sites)[1].sum()) < inst.budget * (1.0 - BINDING)):
+            # value against its emissions, over the alternatives too -- on the full model, where it fits (a
+            # schedule left out by the floor is judged by its LP's emissions)
+            done = first.solution if first is not None else lp_sol if self.last_bounded is not None else None
+            if done is not None and (inst.budget is None or float(site_costs(inst, done.sites)[1].sum())
+                                     < inst.budget * (1.0 - BINDING)):
                 return first
         if not self.full_model_fits():
             self.skipped_full += 1
             return first
         self.guided += 1
-        second = self._guided_dive(cand, time_limit, clock)
+        second = self._guided_dive(cand, time_limit, clock, floor)
         if first is None or (second is not None and second.objective > first.objective):
             return second
         return first
 
-    def _keep_worth(self, starts: np.ndarray, time_limit: float | None, clock: Clock) -> Candidate | None:
+    def _keep_worth(self, starts: np.ndarray, time_limit: float | None, clock: Clock,
+                    floor: float | None) -> tuple[Candidate | None, Solution | None]:
         """The jobs of ``starts`` the keep LP of the dispatch model
         (:meth:`~carbonsched.fixed.FixedScheduleModel.keep_lp`) runs whole,
         each at its own triple, dispatched. The LP drops the jobs that cost
         the budget (or the sites' power) more than they are worth, in part;
-        those in part are dropped whole."""
+        those in part are dropped whole. Returns (the candidate or None, the
+        LP's solution or None)."""
         dm = self.dispatch
         keep, sol, _ = dm.keep_lp(starts, time_limit=clock.cap(time_limit), method=self.method)
         if sol is None:
-            return None
+            return None, None
         self.dropped_by_lp += int(starts.size - keep.size)
-        return self._finish(sol, time_limit, clock, dm, keep)
+        return self._finish(sol, time_limit, clock, dm, keep, floor), sol
 
-    def _guided_dive(self, cand: np.ndarray, time_limit: float | None, clock: Clock) -> Candidate | None:
+    def _guided_dive(self, cand: np.ndarray, time_limit: float | None, clock: Clock,
+                     floor: float | None) -> Candidate | None:
         """Stages 1 and 2 of the module docstring over the triples ``cand``."""
         inst, fx = self.inst, self.fixed
         nk = fx.x_cols.size
@@ -390,15 +405,29 @@ class PrimalRecovery:
             last_fixed = fix
         if sol is None:
             return None
-        return self._finish(sol, time_limit, clock, fx, np.flatnonzero(fx.x_values() > 0.5))
+        return self._finish(sol, time_limit, clock, fx, np.flatnonzero(fx.x_values() > 0.5), floor)
 
     def _finish(self, sol: Solution, time_limit: float | None, clock: Clock, fx: FixedScheduleModel,
-                starts: np.ndarray) -> Candidate | None:
+                starts: np.ndarray, floor: float | None) -> Candidate | None:
         """The candidate of ``fx``'s last solve (schedule ``starts``),
         committed units re-dispatched exactly. Its column vector is kept as
-        a MIP start for the polish when ``fx`` is the full model."""
+        a MIP start for the polish when ``fx`` is the full model.
+
+        None without the re-dispatch where ``floor`` ($) is given and that
+        solve -- an LP solved to optimality, units relaxed, the schedule
+        whole -- is worth at most the floor: the LP relaxes the schedule's
+        own MILP, and the re-dispatch (each site's MILP at the LP's load,
+        within its emission share) restricts it, so neither can beat the
+        floor. On `large` a recovery from a choice 3-5% below the incumbent
+        spent most of its 17-36 s in that re-dispatch."""
         inst = self.inst
         x_lp = None if fx.job_load else fx.last_x
+        info = fx.last_info
+        if (floor is not None and inst.committed.any() and info is not None and info.optimal
+                and info.objective is not None and info.objective <= floor - 1e-9 * max(1.0, abs(floor))):
+            self.bounded_out += 1
+            self.last_bounded = max(float(info.objective), -np.inf if self.last_bounded is None else self.last_bounded)
+            return None
         if inst.committed.any():
             exact = self._exact_units(sol, clock.cap(time_limit))
             if exact is None:  # a committed unit cannot follow the LP's load: its MILP, schedule fixed
