@@ -37,7 +37,9 @@ was shed (an LP the size of the fixed-load one): 4.07 M and 61.62 M, and
 no faster (20.9 s on `large`).
 
 Committed generators are relaxed in both; their sites are then re-dispatched
-exactly on the subproblem pool.
+exactly on the subproblem pool -- unless the schedule's LP is worth no more
+than a ``floor`` the caller gives (the incumbent's value): that LP bounds
+the re-dispatched schedule from above, so it could not beat the floor.
 
 Measured alternative, not kept (branch ``experiment/pool-recovery``): the
 same recovery fully decomposed -- a routing master with the schedule fixed
