@@ -310,7 +310,8 @@ class PrimalRecovery:
         if starts is not None:
             first, lp_sol = self._keep_worth(starts, time_limit, clock, floor)
             info = self.dispatch.last_info
-            if lp_sol is None and info is not None and not (info.infeasible or info.has_solution):
+            if (first is None and self.last_bounded is None and info is not None
+                    and not (info.infeasible or info.has_solution)):
                 return None  # out of time (a solved LP whose exact re-dispatch failed goes on to the full model)
             # where the budget does not bind, which jobs run is a matter of capacity and price, which the choice
             # and the keep LP already weighed; where it binds (within BINDING of it), let the LP weigh each job's
