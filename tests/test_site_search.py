@@ -156,12 +156,14 @@ def test_block_plan_spreads_by_size_then_by_measured_times(optima):
     assert np.array_equal(block_plan(inst, 1, owner, times), owner)
 
 
-def test_a_round_past_its_deadline_builds_no_block_and_keeps_the_schedule(optima):
-    """A site whose block is not built when the round's time is up is left
-    out, not built (on `large` such builds had taken the run past its
-    limit): the site relaxation's round then has no bound (nan: no bound
-    on OB is claimed), and the site search's answer is the schedule it
-    started from."""
+def test_a_round_past_its_deadline_builds_no_block_and_keeps_the_schedule(optima, monkeypatch):
+    """A site is left out once the round's time is up, its block not built
+    (on `large` such builds had taken the run past its limit), and a built
+    block not solved either (on `large` a round that began with little
+    time left went through a rank's 25 built sites, 5 s past the limit):
+    the site relaxation's round then has no bound (nan: no bound on OB is
+    claimed), and the site search's answer is the schedule it started
+    from."""
     name = next(iter(CASES))
     inst, mono, _ = optima[name]
     pool = _pool(inst)
@@ -180,3 +182,22 @@ def test_a_round_past_its_deadline_builds_no_block_and_keeps_the_schedule(optima
     assert np.array_equal(np.flatnonzero(res.x > 0.5), np.sort(cand.starts))
     rr, sr = inst.region_pairs
     assert np.allclose(res.y, np.minimum(sol.inference[rr, sr], inst.L[rr]))
+    # built blocks: a round with time solves them all; one past its deadline solves none and keeps them
+    mult = from_prices(inst, np.zeros((inst.S, inst.H)), 0.0)
+    assert np.isfinite(pool.site_blocks(mult, site_limit=60.0, gap=1e-9, round_limit=60.0).bound).all()
+    built = dict(pool.blocks)
+    assert len(built) == inst.S
+    from carbonsched.decomposition.site_blocks import SiteBlock
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("a block solved past the round's deadline")
+
+    monkeypatch.setattr(SiteBlock, "solve", refuse)
+    monkeypatch.setattr(SiteBlock, "search", refuse)
+    rnd = pool.site_blocks(mult, site_limit=60.0, gap=1e-9, round_limit=0.0)
+    assert np.isnan(rnd.bound).all() and pool.blocks == built
+    res = pool.site_search(homes(inst, cand.starts, np.zeros(inst.triples[0].size)), start,
+                           cand.solution.inference, emission_caps(inst, cand.solution.sites), site_limit=60.0,
+                           gap=1e-9, round_limit=0.0)
+    assert np.isnan(res.value).all()
+    assert np.array_equal(np.flatnonzero(res.x > 0.5), np.sort(cand.starts))
