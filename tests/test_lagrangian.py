@@ -23,7 +23,6 @@ from carbonsched.decomposition.lagrangian import (
     evaluate_dual,
     recovery_share,
     setup_dual,
-    site_cut_cap,
 )
 from carbonsched.decomposition.pool import SubproblemPool
 from carbonsched.derived import window_sums
@@ -157,16 +156,6 @@ def test_the_compute_sides_cut_cap_falls_with_the_number_of_multipliers():
     assert compute_cut_cap(48) == 30  # the test cases: few multipliers, cheap master
     assert compute_cut_cap(6721) == 10 and compute_cut_cap(33601) == 10  # medium, large
     assert compute_cut_cap(4000) == 17
-
-
-def test_the_site_cut_cap_falls_only_at_the_size_of_large():
-    """30 cuts a site on the test cases, `medium` and the budget-binding
-    10 x 168 case; 14 on `large`; never below 10; and the run's bundle
-    takes it."""
-    assert site_cut_cap(48) == site_cut_cap(6721) == site_cut_cap(3361) == 30
-    assert site_cut_cap(33601) == 14 and site_cut_cap(144_001) == 10
-    lay, _, update, _ = setup_dual(CASES["budget_binding"](), LagrangianOptions())
-    assert update.max_cuts == site_cut_cap(lay.n) == 30
 
 
 def test_the_averaged_choice_takes_each_jobs_heaviest_triple_where_the_job_mostly_runs():

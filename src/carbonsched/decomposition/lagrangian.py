@@ -63,7 +63,7 @@ from .site_search import search_rounds
 from .trace import IterationLog
 
 __all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "average_choice", "compute_cut_cap", "evaluate_dual",
-           "recover_at", "recovery_share", "setup_dual", "site_cut_cap", "solve_lagrangian"]
+           "recover_at", "recovery_share", "setup_dual", "solve_lagrangian"]
 
 #: the polish's last MILP is over every triple that reduced-cost fixing left free (a global bound: the exact
 #: endgame) where at most this many are free; above, it is over the undecided jobs only (the test cases have
@@ -352,20 +352,6 @@ def compute_cut_cap(n: int, nonzeros: int = 70_000) -> int:
     return int(np.clip(nonzeros // max(n, 1), 10, 30))
 
 
-def site_cut_cap(n: int, nonzeros: int = 500_000) -> int:
-    """How many cuts the bundle keeps for each site's part: the rule of
-    :func:`compute_cut_cap` with its own budget. A site's cut has a nonzero
-    for each of its own multipliers, so one cut per site is about ``n``
-    nonzeros; 30 a site until the master would hold ``nonzeros`` of them,
-    then fewer, at least 10. Only instances the size of `large` (33,601
-    multipliers: 14) are affected. On `large` seed 32, 1 rank, the same
-    420 s of iterations (no recoveries after the first, no end stages):
-    15 cuts a site ran 368 iterations to L 64,524,684, 30 ran 313 to
-    64,534,765 (master LP 0.65 s against 0.96 s an iteration); after 200
-    iterations each, L was 64,588,656 against 64,584,281."""
-    return compute_cut_cap(n, nonzeros)
-
-
 class BoxStepBundle:
     """Stabilised, disaggregated cutting planes: L is linear plus one convex
     part per site and one for the compute side, each with its own cutting-
@@ -375,8 +361,7 @@ class BoxStepBundle:
     grows after serious steps and shrinks after null steps. Each part keeps
     its ``max_cuts_per_part`` newest cuts: the master LP's time grows fast
     with them (the compute side's cuts are dense over all multipliers). At
-    30 rather than 60 (fewer where there are many multipliers:
-    :func:`site_cut_cap`), one run each, 1 rank: on `large` 200 iterations
+    30 rather than 60, one run each, 1 rank: on `large` 200 iterations
     reached the same L (62.948 M against 62.947 M) with 216 s of master LP
     instead of 486 s; on `medium` L after 47 s of iterations was 12.1905 M
     (30) and 12.1899 M (20) against 12.1965 M (60). The compute side's own
@@ -538,8 +523,7 @@ def setup_dual(inst: Instance, opts: LagrangianOptions):
     scale = lay.join(np.full((inst.S, inst.H), price_scale),
                      price_scale / max(0.05, float(np.mean(inst.ci))),
                      np.full((inst.S, inst.H), price_scale * float(np.mean(inst.pue)) * inst.dt))
-    update = (BoxStepBundle(lay, scale, linear_part(inst, lay), inst.S + 1, max_cuts_per_part=site_cut_cap(lay.n),
-                            max_compute_cuts=compute_cut_cap(lay.n))
+    update = (BoxStepBundle(lay, scale, linear_part(inst, lay), inst.S + 1, max_compute_cuts=compute_cut_cap(lay.n))
               if opts.dual_update == "bundle"
               else PolyakSubgradient(lay))
     return lay, compute, update, u
