@@ -359,10 +359,11 @@ class SubproblemPool:
         sites still to go are left out of the round, built or not. A block
         takes seconds to build (on `large`, 1 rank, the blocks built after
         the deadline had taken the run 6 s past its limit), and even a built
-        one costs its model update and two solves at their 0.05 s floor: on
+        one costs its model update and two solves at their 0.05 s floor. On
         `large` (2 ranks) a site relaxation round that began with little
-        time left went through all 25 built sites of a rank and ended the
-        run 5 s past its limit."""
+        time left had 38 sites without a bound, each of which the loop went
+        on to solve, and the run ended 5 s past its limit: the likeliest
+        cause (not re-run to confirm it)."""
         return time.perf_counter() >= deadline
 
     def _block(self, s: int) -> SiteBlock:

@@ -155,7 +155,7 @@ class PrimalRecovery:
         self.seen: set = set()
         self.recoveries = 0
         self.bounded_out = 0  # schedules not re-dispatched: their LP value could not beat the floor
-        self.last_bounded: float | None = None  # the LP value of the last recovery's schedule so left out
+        self.last_bounded: float | None = None  # the largest LP value of the last recovery's schedules so left out
         self.recovery_s = 0.0
         self.polish_s = 0.0
 
