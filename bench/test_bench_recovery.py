@@ -12,6 +12,12 @@ CARBONSCHED_BENCH_JOBS jobs, budget 70% of the estimate; defaults 10 and
 Lagrangian iterations, each recovered both ways. extra_info holds the best
 objective and the seconds of each way and their ratios.
 
+``test_recovery_with_the_incumbent_as_floor_vs_without``: on `medium` and
+on that budget-binding instance, the same job choices recovered in order
+with the best value so far as the floor (a schedule whose LP cannot beat it
+is not re-dispatched) and without one: the same best schedule, and the
+ratio of the seconds.
+
 ``test_recovery_from_the_aggregated_primal_vs_the_last_choice``: on
 `medium` and on that budget-binding instance, the schedules recovered from
 the bundle's aggregated primal against those from the last point's choice,
@@ -105,3 +111,51 @@ def test_recovery_from_the_aggregated_primal_vs_the_last_choice(benchmark, which
     benchmark.extra_info.update({f"{k}_{f.__name__}": float(f(v)) for k, v in got.items() for f in (np.max, np.mean)})
     benchmark.extra_info.update(recoveries=len(got["average"]),
                                 average_over_last_best=float(np.max(got["average"]) / np.max(got["last"])))
+
+
+@pytest.mark.parametrize("which", ["medium", "budget-binding"])
+def test_recovery_with_the_incumbent_as_floor_vs_without(benchmark, which):
+    """The choices of every CARBONSCHED_BENCH_EVERY-th (default 20) of
+    CARBONSCHED_BENCH_ITERATIONS (default 200) bundle iterations after the
+    20th, 1 rank, each recovered in order twice: with the best value so far
+    as the floor, and without. extra_info: the seconds each way, their
+    ratio, how many schedules the floor left out, and the carbon-aware
+    passes each way (a schedule left out is judged for that pass by its
+    LP's emissions, not by its re-dispatch's)."""
+    from carbonsched.config import LagrangianOptions
+    from carbonsched.decomposition.lagrangian import evaluate_dual, setup_dual
+    from carbonsched.decomposition.pool import SubproblemPool
+    from carbonsched.instance import load_instance
+
+    inst = load_instance("medium") if which == "medium" else generated_budget_binding(
+        int(os.environ.get("CARBONSCHED_BENCH_SITES", 10)), int(os.environ.get("CARBONSCHED_BENCH_JOBS", 60)))
+    iterations = int(os.environ.get("CARBONSCHED_BENCH_ITERATIONS", 200))
+    every = int(os.environ.get("CARBONSCHED_BENCH_EVERY", 20))
+    pool = SubproblemPool(inst, None)
+    pool.calibrate()
+    lay, compute, update, u = setup_dual(inst, LagrangianOptions())
+    choices = []
+    for i in range(1, iterations + 1):
+        pt, _ = evaluate_dual(inst, lay, u, compute, pool)
+        if i > 20 and i % every == 0:
+            choices.append((pt.choice.chosen.copy(), pt.choice.score.copy()))
+        u = update.step(pt)
+
+    def one_way(use_floor):
+        rec = recovery.PrimalRecovery(inst, pool, "lagrangian", Clock())
+        best, t0 = -np.inf, time.perf_counter()
+        for chosen, score in choices:
+            cand = rec.from_choice(chosen, score, floor=best if use_floor and np.isfinite(best) else None)
+            if cand is not None:
+                rep = check_solution(inst, cand.solution, check_reported=False)
+                assert rep.ok, rep.violations
+                best = max(best, cand.objective)
+        return best, time.perf_counter() - t0, rec.bounded_out, rec.guided
+
+    (with_best, with_s, left_out, with_guided), (without_best, without_s, _, without_guided) = benchmark.pedantic(
+        lambda: (one_way(True), one_way(False)), rounds=1, iterations=1)
+    pool.close()
+    assert with_best == pytest.approx(without_best, rel=1e-9)  # the floor never costs the best schedule
+    benchmark.extra_info.update(best=with_best, with_floor_s=with_s, without_floor_s=without_s,
+                                with_over_without_s=with_s / without_s, left_out=left_out, choices=len(choices),
+                                carbon_aware_passes_with=with_guided, carbon_aware_passes_without=without_guided)
