@@ -210,10 +210,12 @@ class PrimalRecovery:
         """A feasible schedule from one job choice (``chosen[j]``: a triple
         index or -1; ``score`` [triples] in $), or None (the same candidate
         triples as before, nothing feasible, no time left, or -- given a
-        ``floor`` in $, the incumbent's value -- a schedule whose LP value,
-        units relaxed, is at most the floor: its exact re-dispatch could not
-        beat it and is not run; ``last_bounded`` then holds the largest LP
-        value so left out)."""
+        ``floor`` in $, the incumbent's value, on an instance with committed
+        units -- a schedule whose LP value, units relaxed, is at most the
+        floor: its exact re-dispatch could not beat it and is not run;
+        ``last_bounded`` then holds the largest LP value so left out).
+        Without committed units there is no re-dispatch to save and the
+        floor is not used."""
         self.last_bounded = None
         try:
             return self._from_choice(chosen, score, time_limit, floor)
@@ -416,7 +418,8 @@ class PrimalRecovery:
         committed units re-dispatched exactly. Its column vector is kept as
         a MIP start for the polish when ``fx`` is the full model.
 
-        None without the re-dispatch where ``floor`` ($) is given and that
+        None without the re-dispatch where there is one to run (committed
+        units), ``floor`` ($) is given and that
         solve -- an LP solved to optimality, units relaxed, the schedule
         whole -- is worth at most the floor: the LP relaxes the schedule's
         own MILP, and the re-dispatch (each site's MILP at the LP's load,
