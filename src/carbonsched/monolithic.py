@@ -47,6 +47,10 @@ def solve_monolithic(inst: Instance, opts: SolveOptions, *, clock: Clock | None 
         m = build_monolithic(inst, clock=clock)
         t_build = clock.elapsed() - t0
         p = highs.compile_model(m, clock=clock, build_s=t_build)
+        # HiGHS does not stop inside its presolve: a solve whose presolve outlasts the time left is not started
+        presolve_s = highs.PRESOLVE_S_PER_NONZERO * p.A.nnz
+        clock.check(f"starting HiGHS (its presolve, about {presolve_s:.1f} s for {p.A.nnz:,} nonzeros, does not "
+                    f"stop at the time limit)", needs=presolve_s)
     except BudgetExhausted as e:
         return finalize(inst, Solution.empty(inst, "monolithic", SolutionStatus.TIME_LIMIT), bound=None,
                         timings={"total_s": clock.elapsed()}, stats={"stop": TC.TIME_LIMIT.value}, diagnosis=[str(e)])
