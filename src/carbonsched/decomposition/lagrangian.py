@@ -358,7 +358,7 @@ class BoxStepBundle:
     plane model, minimised over a box around the stability centre -- an LP
     in HiGHS (cuts added as rows, the box by column bounds). Serious step
     when the actual decrease is at least 10% of the predicted one; the box
-    grows after serious steps and shrinks after null steps. Each part keeps
+    grows after serious steps and shrinks after runs of null steps. Each part keeps
     its ``max_cuts_per_part`` newest cuts: the master LP's time grows fast
     with them (the compute side's cuts are dense over all multipliers). At
     30 rather than 60, one run each, 1 rank: on `large` 200 iterations
@@ -370,12 +370,28 @@ class BoxStepBundle:
     (1 rank) 10 instead of 30 took 0.46x the master's seconds for 200
     iterations (L 12,195,711 against 12,191,856), and in the same 45 s of
     iterations reached L 12,186,917 (350 iterations) against 12,191,856
-    (200); the run sets it by :func:`compute_cut_cap`."""
+    (200); the run sets it by :func:`compute_cut_cap`.
+
+    The box halves only after ``shrink_after`` null steps in a row: a null
+    step's new cuts are what make the model better inside the box, and
+    halving at each one had collapsed the box to its floor (1e-3 of the
+    scale) within 40 iterations, after which the bound crept down by a few
+    hundred $ an iteration. Same 60 s of dual iterations, 1 rank: on the
+    budget-binding 10 x 168 x 60 case least L 4,701,375 (20) against
+    4,721,842 (halving at each null step; its LP bound is 4,690,870), on
+    `medium` 12,156,518 against 12,181,982; 3, 5, 8, 15, 20 and 30 in a
+    row all beat 1, 60 was too slow to shrink on `medium`. Until the first
+    serious step it halves at each null step: on `large` seed 32 the first
+    20 trial points at the starting box were all null, and in 160 s of
+    iterations least L was 64,373,511 this way against 64,442,106 (halving
+    at each null step: 64,538,201)."""
 
     def __init__(self, lay: DualLayout, scale: np.ndarray, lin: np.ndarray, nparts: int, radius: float = 0.5,
-                 max_cuts_per_part: int = 30, max_compute_cuts: int = 30):
+                 max_cuts_per_part: int = 30, max_compute_cuts: int = 30, shrink_after: int = 20):
         self.lay, self.scale = lay, scale
         self.radius = radius
+        self.shrink_after = shrink_after
+        self.null_run = 0  # null steps since the last serious one
         self.max_cuts = max_cuts_per_part
         self.max_compute_cuts = max_compute_cuts
         self.lo = lay.lower()
@@ -433,13 +449,16 @@ class BoxStepBundle:
             if self.last_pred is not None and actual >= 0.1 * self.last_pred:
                 self.center = pt
                 self.serious += 1
+                self.null_run = 0
                 if actual >= 0.5 * self.last_pred:
                     self.radius = min(self.radius * 2.0, 64.0)
             else:
                 self.null += 1
+                self.null_run += 1
                 # the box never shrinks below 1e-3 of its scale: a collapsed box (1e-6 before) left the bound
                 # creeping down by ~200 $ an iteration on medium (docs/performance.md)
-                self.radius = max(self.radius * 0.5, 1e-3)
+                if self.serious == 0 or self.null_run % self.shrink_after == 0:
+                    self.radius = max(self.radius * 0.5, 1e-3)
         c = self.center.u
         r = self.radius * self.scale
         lo = np.maximum(self.lo, c - r)
@@ -734,7 +753,8 @@ def _snapshot(st: RunState[LagrangianOptions], update, dual: _DualState) -> tupl
         if update.center is not None:
             arrays["center_u"] = update.center.u
             header["center_L"] = update.center.L
-        header.update(radius=update.radius, serious=update.serious, null=update.null, last_pred=update.last_pred)
+        header.update(radius=update.radius, serious=update.serious, null=update.null, last_pred=update.last_pred,
+                      null_run=update.null_run)
     else:
         header.update(alpha=update.alpha, best=update.best if np.isfinite(update.best) else None,
                       stall=update.stall, since_best=update.since_best)
@@ -766,6 +786,7 @@ def _restore(header: dict, arrays: dict, st: RunState[LagrangianOptions], update
             update.center = DualPoint(arrays["center_u"].copy(), float(header["center_L"]), np.zeros(0), None, 0.0)
         update.radius, update.serious, update.null = header["radius"], header["serious"], header["null"]
         update.last_pred = header["last_pred"]
+        update.null_run = int(header.get("null_run", 0))
     else:
         update.alpha, update.stall, update.since_best = header["alpha"], header["stall"], header["since_best"]
         update.best = np.inf if header["best"] is None else header["best"]
