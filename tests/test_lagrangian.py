@@ -21,6 +21,7 @@ from carbonsched.decomposition.lagrangian import (
     compute_cut_cap,
     drop_cuts,
     evaluate_dual,
+    next_radius,
     recovery_share,
     setup_dual,
 )
@@ -202,6 +203,28 @@ def test_the_bundles_cut_weights_make_a_primal_that_fits_the_dualised_capacity_a
     assert (lam > 1e-6).any() and np.allclose(IT[lam > 1e-6], cap[lam > 1e-6], rtol=1e-4)
     # the newest cut alone overloads a site
     assert np.any(its[-1].reshape(inst.S, inst.H) > cap + 1e-4 * cap)
+
+
+def test_the_box_halves_only_after_a_run_of_null_steps_once_a_step_was_serious():
+    """Before the first serious step each null step halves the box; after
+    it only the ``shrink_after``-th null step in a row does, and a serious
+    step starts the count again; a good serious step doubles it (to 64 at
+    most), and it never falls below 1e-3."""
+    def run(steps, radius=0.5, shrink_after=3):
+        out, null_run, any_serious = [], 0, False
+        for kind in steps:  # "n" null, "s" serious, "g" good serious
+            serious = kind != "n"
+            null_run = 0 if serious else null_run + 1
+            any_serious |= serious
+            radius = next_radius(radius, serious=serious, good=kind == "g", null_run=null_run,
+                                 any_serious=any_serious, shrink_after=shrink_after)
+            out.append(radius)
+        return out
+
+    assert run("nn") == [0.25, 0.125]
+    assert run("nngnnn") == [0.25, 0.125, 0.25, 0.25, 0.25, 0.125]
+    assert run("snnsnnn") == [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.25]  # the serious step restarts the count
+    assert run("n" * 20)[-1] == 1e-3 and run("g" * 20)[-1] == 64.0
 
 
 def test_each_compute_cut_keeps_its_own_job_choice_when_cuts_are_dropped():

@@ -63,7 +63,7 @@ from .site_search import search_rounds
 from .trace import IterationLog
 
 __all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "average_choice", "compute_cut_cap", "evaluate_dual",
-           "recover_at", "recovery_share", "setup_dual", "solve_lagrangian"]
+           "next_radius", "recover_at", "recovery_share", "setup_dual", "solve_lagrangian"]
 
 #: the polish's last MILP is over every triple that reduced-cost fixing left free (a global bound: the exact
 #: endgame) where at most this many are free; above, it is over the undecided jobs only (the test cases have
@@ -352,6 +352,23 @@ def compute_cut_cap(n: int, nonzeros: int = 70_000) -> int:
     return int(np.clip(nonzeros // max(n, 1), 10, 30))
 
 
+def next_radius(radius: float, *, serious: bool, good: bool, null_run: int, any_serious: bool,
+                shrink_after: int) -> float:
+    """The box's next radius (a multiple of its scale): doubled (to at most
+    64) after a serious step whose decrease was at least half the predicted
+    one (``good``), kept after any other serious step, halved after the
+    ``shrink_after``-th null step in a row (``null_run`` counts them) or
+    after any null step before the first serious one (``any_serious``
+    False), else kept. Never below 1e-3: a collapsed box (1e-6 before) left
+    the bound creeping down by ~200 $ an iteration on `medium`
+    (docs/performance.md)."""
+    if serious:
+        return min(radius * 2.0, 64.0) if good else radius
+    if not any_serious or null_run % shrink_after == 0:
+        return max(radius * 0.5, 1e-3)
+    return radius
+
+
 class BoxStepBundle:
     """Stabilised, disaggregated cutting planes: L is linear plus one convex
     part per site and one for the compute side, each with its own cutting-
@@ -446,19 +463,18 @@ class BoxStepBundle:
             self.center = pt
         else:
             actual = self.center.L - pt.L
-            if self.last_pred is not None and actual >= 0.1 * self.last_pred:
+            serious = self.last_pred is not None and actual >= 0.1 * self.last_pred
+            if serious:
                 self.center = pt
                 self.serious += 1
                 self.null_run = 0
-                if actual >= 0.5 * self.last_pred:
-                    self.radius = min(self.radius * 2.0, 64.0)
             else:
                 self.null += 1
                 self.null_run += 1
-                # the box never shrinks below 1e-3 of its scale: a collapsed box (1e-6 before) left the bound
-                # creeping down by ~200 $ an iteration on medium (docs/performance.md)
-                if self.serious == 0 or self.null_run % self.shrink_after == 0:
-                    self.radius = max(self.radius * 0.5, 1e-3)
+            self.radius = next_radius(self.radius, serious=serious,
+                                      good=serious and actual >= 0.5 * (self.last_pred or 0.0),
+                                      null_run=self.null_run, any_serious=self.serious > 0,
+                                      shrink_after=self.shrink_after)
         c = self.center.u
         r = self.radius * self.scale
         lo = np.maximum(self.lo, c - r)
