@@ -31,7 +31,10 @@ def status_of(term: TC) -> SolutionStatus:
 
 def solve_monolithic(inst: Instance, opts: SolveOptions, *, clock: Clock | None = None, comm=None) -> Result:
     """Build the full MILP, solve it with HiGHS within what is left of the
-    clock, and report; a schedule-less end is diagnosed in the time left."""
+    clock, and report; a schedule-less end is diagnosed in the time left.
+    A build, translation or presolve predicted to outlast the time left is
+    not started (the run ends as ``time_limit``): HiGHS does not stop inside
+    its presolve (:data:`~carbonsched.highs.PRESOLVE_S_PER_NONZERO`)."""
     clock = clock or Clock(opts.time_limit)
     proof = budget_below_least_emissions(inst)
     if proof is not None:
