@@ -225,6 +225,13 @@ def test_the_box_halves_only_after_a_run_of_null_steps_once_a_step_was_serious()
     assert run("nngnnn") == [0.25, 0.125, 0.25, 0.25, 0.25, 0.125]
     assert run("snnsnnn") == [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.25]  # the serious step restarts the count
     assert run("n" * 20)[-1] == 1e-3 and run("g" * 20)[-1] == 64.0
+    # the site relaxation's column generation: halved at each null step, doubled to 10 at most
+    radius, out = 0.002, []
+    for kind in "gnn" + "g" * 14 + "n":
+        radius = next_radius(radius, serious=kind != "n", good=kind == "g", null_run=int(kind == "n"),
+                             any_serious=True, shrink_after=1, most=10.0)
+        out.append(radius)
+    assert out[:3] == [0.004, 0.002, 0.001] and max(out) == 10.0 and out[-1] == 5.0
 
 
 def test_each_compute_cut_keeps_its_own_job_choice_when_cuts_are_dropped():

@@ -54,6 +54,7 @@ from ..errors import SolverError
 from ..instance import Instance
 from ..model import estimate_build_s, memory_check
 from ..result import Result, WorkerReport
+from .box_step import next_radius
 from .checkpoint import CheckpointError, pack_ragged, unpack_ragged
 from .driver import RunState, finish
 from .pool import SubproblemPool, run_on_pool
@@ -350,23 +351,6 @@ def compute_cut_cap(n: int, nonzeros: int = 70_000) -> int:
     is most of an iteration and 10 cuts buy more iterations than they cost
     (`medium`, 1 rank, the same 45 s: L 12,186,917 against 12,191,856)."""
     return int(np.clip(nonzeros // max(n, 1), 10, 30))
-
-
-def next_radius(radius: float, *, serious: bool, good: bool, null_run: int, any_serious: bool,
-                shrink_after: int) -> float:
-    """The box's next radius (a multiple of its scale): doubled (to at most
-    64) after a serious step whose decrease was at least half the predicted
-    one (``good``), kept after any other serious step, halved after the
-    ``shrink_after``-th null step in a row (``null_run`` counts them) or
-    after any null step before the first serious one (``any_serious``
-    False), else kept. Never below 1e-3: a collapsed box (1e-6 before) left
-    the bound creeping down by ~200 $ an iteration on `medium`
-    (docs/performance.md)."""
-    if serious:
-        return min(radius * 2.0, 64.0) if good else radius
-    if not any_serious or null_run % shrink_after == 0:
-        return max(radius * 0.5, 1e-3)
-    return radius
 
 
 class BoxStepBundle:

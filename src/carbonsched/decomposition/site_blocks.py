@@ -50,6 +50,7 @@ from ..energy import site_arrays
 from ..instance import Instance
 from ..model import build_monolithic
 from ..solution import SITE_SERIES
+from .box_step import next_radius
 
 __all__ = [
     "BlockRound",
@@ -459,8 +460,8 @@ def multiplier_scale(inst: Instance) -> SiteMultipliers:
 
 
 def column_generation(inst: Instance, mult: SiteMultipliers, solve_round, *, deadline: float, log=None,
-                      tol: float = 1e-6, radius: float = 0.01, priced: PricedSites | None = None
-                      ) -> tuple[float, SiteMultipliers, list[tuple[float, float]]]:
+                      tol: float = 1e-6, radius: float = 0.01, priced: PricedSites | None = None,
+                      shrink_after: int = 1) -> tuple[float, SiteMultipliers, list[tuple[float, float]]]:
     """Minimise D from ``mult`` by stabilised column generation (see
     :class:`SiteMaster`) until ``deadline`` (perf_counter seconds) or until
     the predicted decrease at the centre is below ``tol`` (relative) with
@@ -471,7 +472,9 @@ def column_generation(inst: Instance, mult: SiteMultipliers, solve_round, *, dea
     :class:`BlockRound` (None: out of time); ``radius``: the box's first
     half-width as a share of :func:`multiplier_scale`. Serious step when D
     falls by at least 10% of the predicted decrease; the box doubles after
-    a good one and halves after a null step (down to 1e-3). Returns the best D, its
+    a good one (up to 10) and halves after the ``shrink_after``-th null
+    step in a row (down to 1e-3; :func:`~.box_step.next_radius`, the
+    bundle's rule). Returns the best D, its
     multipliers, and (D, model minimum) per round; ``log(D, model, round)``
     sees each round. ``priced``: a Lagrangian point whose
     :func:`lagrangian_site_bounds` stand in for the sites a round had no
@@ -482,6 +485,7 @@ def column_generation(inst: Instance, mult: SiteMultipliers, solve_round, *, dea
     best, best_m = np.inf, mult
     trace: list[tuple[float, float]] = []
     pred = None
+    null_run = 0  # null steps in a row
     while time.perf_counter() < deadline:
         rnd = solve_round(mult)
         if rnd is None:
@@ -492,13 +496,12 @@ def column_generation(inst: Instance, mult: SiteMultipliers, solve_round, *, dea
         D = dual_value(inst, mult, rnd.bound, fallback)
         if best > D:
             best, best_m = D, mult
-        if pred is None or centre_D - 0.1 * pred >= D:  # serious step (without a model: any better D)
-            if pred is not None and centre_D - 0.5 * pred >= D:
-                radius = min(2.0 * radius, 10.0)
-            if centre_D > D:
-                centre, centre_D = master.vector(mult), D
-        else:
-            radius = max(0.5 * radius, 1e-3)  # a box shrunk to nothing stalls on a flat model (as in lagrangian.py)
+        serious = pred is None or centre_D - 0.1 * pred >= D  # (without a model: any better D)
+        null_run = 0 if serious else null_run + 1
+        radius = next_radius(radius, serious=serious, good=pred is not None and centre_D - 0.5 * pred >= D,
+                             null_run=null_run, any_serious=True, shrink_after=shrink_after, most=10.0)
+        if serious and centre_D > D:
+            centre, centre_D = master.vector(mult), D
         master.add_round(rnd)
         r = radius * scale
         master.set_box(centre, r)
