@@ -12,6 +12,7 @@ import pytest
 from carbonsched import SolveOptions, solve
 from carbonsched.check import check_solution
 from carbonsched.config import LagrangianOptions
+from carbonsched.decomposition.box_step import next_radius
 from carbonsched.decomposition.lagrangian import (
     BoxStepBundle,
     ComputeRelaxation,
@@ -21,7 +22,6 @@ from carbonsched.decomposition.lagrangian import (
     compute_cut_cap,
     drop_cuts,
     evaluate_dual,
-    next_radius,
     recovery_share,
     setup_dual,
 )
@@ -226,9 +226,10 @@ def test_the_box_halves_only_after_a_run_of_null_steps_once_a_step_was_serious()
     assert run("snnsnnn") == [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.25]  # the serious step restarts the count
     assert run("n" * 20)[-1] == 1e-3 and run("g" * 20)[-1] == 64.0
     # the site relaxation's column generation: halved at each null step, doubled to 10 at most
-    radius, out = 0.002, []
+    radius, out, null_run = 0.002, [], 0
     for kind in "gnn" + "g" * 14 + "n":
-        radius = next_radius(radius, serious=kind != "n", good=kind == "g", null_run=int(kind == "n"),
+        null_run = 0 if kind != "n" else null_run + 1
+        radius = next_radius(radius, serious=kind != "n", good=kind == "g", null_run=null_run,
                              any_serious=True, shrink_after=1, most=10.0)
         out.append(radius)
     assert out[:3] == [0.004, 0.002, 0.001] and max(out) == 10.0 and out[-1] == 5.0

@@ -64,7 +64,7 @@ from .site_search import search_rounds
 from .trace import IterationLog
 
 __all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "average_choice", "compute_cut_cap", "evaluate_dual",
-           "next_radius", "recover_at", "recovery_share", "setup_dual", "solve_lagrangian"]
+           "recover_at", "recovery_share", "setup_dual", "solve_lagrangian"]
 
 #: the polish's last MILP is over every triple that reduced-cost fixing left free (a global bound: the exact
 #: endgame) where at most this many are free; above, it is over the undecided jobs only (the test cases have
