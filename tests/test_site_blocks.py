@@ -155,13 +155,15 @@ def test_restricted_milp_after_fixing_certifies_the_run(optima, name):
 def test_lagrangian_run_ends_below_the_lp_bound_with_the_site_relaxation(optima, name):
     """The whole run: the site relaxation after the dual iterations brings
     the reported bound below the LP relaxation bound, still above the
-    optimum; the schedule passes the checker."""
+    optimum, and the search from its job placements runs after it; the
+    schedule passes the checker."""
     inst, mono, lp_bound = optima[name]
     res = solve(inst, "lagrangian", LagrangianOptions(gap=1e-9, polish=False))
     st = res.solution.stats
     opt = mono.objective
     assert res.check.ok, res.check.violations
     assert st["site_relaxation_rounds"] >= 1
+    assert st["picks_search_rounds"] >= 1  # the search from its rounds' job placements ran after it
     assert st["lagrangian_bound"] >= lp_bound - _tol(lp_bound)
     assert opt - _tol(opt) <= res.bound < lp_bound - 0.25 * (lp_bound - opt)
     assert res.objective <= opt + _tol(opt)

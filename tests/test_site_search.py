@@ -17,7 +17,7 @@ from carbonsched.config import LagrangianOptions
 from carbonsched.decomposition.lagrangian import evaluate_dual, setup_dual
 from carbonsched.decomposition.pool import SubproblemPool, block_plan
 from carbonsched.decomposition.recovery import Candidate, PrimalRecovery
-from carbonsched.decomposition.site_blocks import from_prices
+from carbonsched.decomposition.site_blocks import BlockRound, block_picks, from_prices
 from carbonsched.decomposition.site_search import emission_caps, homes, plans_solution, search_rounds
 from carbonsched.derived import site_costs, unserved_penalty
 
@@ -74,8 +74,8 @@ def test_site_search_offers_only_better_checked_schedules_below_the_optimum(opti
     start = rec.from_choice(pt.choice.chosen, pt.choice.score)
     assert start is not None
     offered: list[Candidate] = []
-    rounds, gain = search_rounds(inst, pool, rec, start, pt.choice.score, deadline=np.inf, gap=1e-9,
-                                 offer=offered.append)
+    rounds, gain, _ = search_rounds(inst, pool, rec, start, pt.choice.score, deadline=np.inf, gap=1e-9,
+                                    offer=offered.append)
     assert rounds >= 1
     values = [start.objective] + [c.objective for c in offered]
     assert all(b > a for a, b in pairwise(values))
@@ -86,6 +86,41 @@ def test_site_search_offers_only_better_checked_schedules_below_the_optimum(opti
         assert c.objective <= mono.objective + _tol(mono.objective)
         if inst.budget is not None:
             assert site_costs(inst, c.solution.sites)[1].sum() <= inst.budget * (1 + 1e-9) + 1e-6
+
+
+#: the cases whose budget leaves room for the left-out jobs: on the others the re-dispatched schedule spends the
+#: whole budget, each site's emissions cap is then its own emissions, and no site can take a job back
+#: (picks or not: the neighbourhood keeps each site within its share of the budget)
+ROOM_IN_THE_BUDGET = [n for n in CASES if n not in ("budget_binding", "forces_feasibility_cuts", "half_hour_periods")]
+
+
+@pytest.mark.parametrize("name", ROOM_IN_THE_BUDGET)
+def test_picks_bring_back_the_jobs_a_schedule_leaves_out(optima, name):
+    """From the optimum with half its jobs left out (re-dispatched), the
+    search with no score to place them gains nothing from them; with picks
+    that name each left-out job's site in the optimum it brings them back
+    there: it gains, what it offers passes the checker and stays at or
+    below the optimum."""
+    inst, mono, _ = optima[name]
+    jj, ss, _ = inst.triples
+    pool = _pool(inst)
+    rec = PrimalRecovery(inst, pool, method="lagrangian")
+    full = triples_of(inst, mono.solution)
+    start = rec.from_starts(full[::2])
+    assert start is not None and start.objective < mono.objective - _tol(mono.objective)
+    no_score = np.zeros(jj.size)
+    _, plain, _ = search_rounds(inst, pool, rec, start, no_score, deadline=np.inf, gap=1e-9, offer=lambda c: None)
+    picks = np.full(inst.J, -1, dtype=np.int64)
+    picks[jj[full]] = ss[full]
+    offered: list[Candidate] = []
+    _, gain, _ = search_rounds(inst, pool, rec, start, no_score, deadline=np.inf, gap=1e-9, offer=offered.append,
+                               picks=picks)
+    assert gain > plain + _tol(mono.objective)
+    for c in offered:
+        assert check_solution(inst, c.solution, check_reported=False).ok
+        assert c.objective <= mono.objective + _tol(mono.objective)
+    back = np.intersect1d(jj[offered[-1].starts], jj[full[1::2]])
+    assert back.size and np.all(ss[offered[-1].starts][np.isin(jj[offered[-1].starts], back)] == picks[back])
 
 
 def test_site_search_gains_on_a_week_long_budget_binding_instance():
@@ -102,8 +137,8 @@ def test_site_search_gains_on_a_week_long_budget_binding_instance():
     rec = PrimalRecovery(inst, pool, method="lagrangian")
     start = rec.from_choice(pt.choice.chosen, pt.choice.score)
     offered: list[Candidate] = []
-    _, gain = search_rounds(inst, pool, rec, start, pt.choice.score, deadline=np.inf, gap=1e-9,
-                            offer=offered.append)
+    _, gain, _ = search_rounds(inst, pool, rec, start, pt.choice.score, deadline=np.inf, gap=1e-9,
+                               offer=offered.append)
     assert gain > 1e-4 * start.objective
     for c in offered:
         assert check_solution(inst, c.solution, check_reported=False).ok
@@ -137,6 +172,26 @@ def test_homes_put_each_job_where_it_runs_else_at_its_best_triple(optima):
         best = ks[np.argmax(score[ks])]
         want = ss[best] if (score[best] > 0 or inst.required[j]) else -1
         assert home[j] == want
+    # the site relaxation's picks place the jobs that do not run where they name a site, never a running one (half
+    # the schedule's jobs left out: every job runs in this optimum)
+    starts = starts[::2]
+    home = homes(inst, starts, score)
+    idle = np.setdiff1d(np.arange(inst.J), jj[starts])
+    assert idle.size >= 2
+    picks = np.full(inst.J, -1, dtype=np.int64)
+    picks[idle[0]] = (home[idle[0]] + 1) % inst.S  # a site other than its best triple's
+    picks[jj[starts[0]]] = (ss[starts[0]] + 1) % inst.S  # a running job: stays where it runs
+    picked = homes(inst, starts, score, picks)
+    assert np.array_equal(picked[jj[starts]], ss[starts])
+    assert picked[idle[0]] == picks[idle[0]] != home[idle[0]]
+    assert np.array_equal(picked[idle[1:]], home[idle[1:]])
+
+
+def test_block_picks_name_the_first_site_whose_block_runs_the_job():
+    jobs = np.array([[0.0, 1.0, 0.0, 1.0], [0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 0.0]])  # [S, J]
+    rnd = BlockRound(bound=np.zeros(3), value=np.zeros(3), jobs=jobs, served=np.zeros((3, 1, 1)),
+                     emissions=np.zeros(3), site_s=np.zeros(3))
+    assert block_picks(rnd).tolist() == [-1, 0, 1, 0]
 
 
 def test_block_plan_spreads_by_size_then_by_measured_times(optima):

@@ -59,7 +59,7 @@ from .checkpoint import CheckpointError, pack_ragged, unpack_ragged
 from .driver import RunState, finish
 from .pool import SubproblemPool, run_on_pool
 from .recovery import Candidate, PrimalRecovery
-from .site_blocks import PricedSites, column_generation, fixable_triples, from_prices
+from .site_blocks import PricedSites, block_picks, column_generation, fixable_triples, from_prices
 from .site_search import search_rounds
 from .trace import IterationLog
 
@@ -666,10 +666,18 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         keep = _polish_share(st, rec, polish_reserve)
         bound_due = (opts.site_bound and lay.has_lam and np.isfinite(best_L)
                      and st.stop is not TC.ITERATION_LIMIT)  # a cap means: no more work
-        unused = _site_search(st, pool, rec, score, keep + (site_reserve if bound_due else 0.0)) \
-            if score is not None else 0.0
-        if bound_due and (left := _site_bound(st, pool, lay, best_u, keep, best_priced)) is not None:
-            unused = left
+        unused, longest = _site_search(st, pool, rec, score, keep + (site_reserve if bound_due else 0.0)) \
+            if score is not None else (0.0, 0.0)
+        if bound_due:
+            # the site relaxation keeps back a quarter of its time (at least two of the search's longest rounds)
+            # for the search from its rounds' job placements after it
+            searching = score is not None and st.best is not None and opts.site_search
+            left, picks = _site_bound(st, pool, lay, best_u, keep, best_priced,
+                                      again_for=2.0 * longest if searching else 0.0)
+            if left is not None:
+                unused = left
+            if picks and score is not None:
+                unused = _site_search(st, pool, rec, score, keep, picks=picks)[0]
         # without capacity dualised there is no reduced-cost fixing: nothing fixed (the exact endgame still holds)
         _polish(st, rec, recent, fixed if lay.has_lam else np.zeros_like(fixed), extra=unused)
     st.stats.update(reduced_cost_fixed=int(fixed.sum()), triples=int(fixed.size))
@@ -805,33 +813,41 @@ def priced_sites(inst: Instance, lay: DualLayout, pt: DualPoint) -> PricedSites:
 
 
 def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: DualLayout, u: np.ndarray,
-                polish_reserve: float, priced: PricedSites | None = None) -> float | None:
+                polish_reserve: float, priced: PricedSites | None = None, *, again_for: float = 0.0
+                ) -> tuple[float | None, list[np.ndarray]]:
     """Tighten the bound with the site relaxation (:mod:`.site_blocks`):
     site MILPs on the pool at the multipliers that the least L's prices
     give, then stabilised column generation -- with a time limit, until
-    all the time left but ``polish_reserve`` (kept for the polish) is
-    spent, else within ``site_bound_time``. Returns the seconds it left
-    (converged early), which the polish may take; None where it did not
-    run (the time before it stays with the polish)."""
+    all the time left but ``polish_reserve`` (kept for the polish) and,
+    where ``again_for`` > 0, a quarter of its own time or ``again_for``
+    seconds, whichever is more, up to half (kept for the site search from
+    its picks) are spent, else within ``site_bound_time``.
+    Returns the seconds it left (converged early, or kept back), which
+    the stages after it may take, or None where it did not run (the time
+    before it stays with them); and the distinct
+    :func:`~.site_blocks.block_picks` of its rounds, least D first."""
     opts, inst = st.opts, st.inst
     gap = st.gap
     if not opts.site_bound or inst.J == 0 or (gap is not None and gap <= opts.gap):
-        return None
+        return None, []
     limit = st.clock.cap(None if st.clock.limit is not None else opts.site_bound_time,
                          reserve=st.finish_reserve + polish_reserve)
     if limit is not None and limit < 1.0:
-        return None
+        return None, []
     # the site blocks together are about the size of the monolithic model (on `large`: 2.75 GB for 25 of the 50
     # sites on one rank), spread over the ranks of (usually) one machine
     if (why := _blocks_skip(st, pool, "site relaxation", limit)) is not None:
         st.stats["site_relaxation_skipped"] = why
-        return None
+        return None, []
+    if limit is not None and again_for > 0:
+        limit -= max(min(again_for, 0.5 * limit), 0.25 * limit)
     t0 = time.perf_counter()
     deadline = t0 + limit
     pi, mu, lam = lay.split(u)
     mult = from_prices(inst, pi * inst.dt * inst.pue + lam, mu)
     before = st.bound
     rounds = 0
+    placed: list[tuple[float, np.ndarray]] = []  # (D, block_picks) of each round with a bound
 
     def solve_round(m):
         left = deadline - time.perf_counter()
@@ -845,6 +861,8 @@ def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: Dual
         nonlocal rounds
         rounds += 1
         st.tighten(D)
+        if np.isfinite(D):
+            placed.append((D, block_picks(rnd)))
         short = int(np.isnan(rnd.bound).sum())
         st.log.note(f"site relaxation round {rounds}: D {D:,.2f} model {model:,.2f} bound {st.bound:,.2f} "
                     f"gap {st.gap if st.gap is not None else float('nan'):.4%} sites max {rnd.site_s.max():.2f} s"
@@ -864,7 +882,11 @@ def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: Dual
     st.tighten(best)
     st.stats.update(lagrangian_bound=before, site_relaxation_bound=best if np.isfinite(best) else None,
                     site_relaxation_rounds=rounds)
-    return max(0.0, deadline - time.perf_counter()) if st.clock.limit is not None else 0.0
+    picks: list[np.ndarray] = []
+    for _, p in sorted(placed, key=lambda e: e[0]):
+        if not any(np.array_equal(p, q) for q in picks):
+            picks.append(p)
+    return (max(0.0, deadline - time.perf_counter()) if st.clock.limit is not None else 0.0), picks
 
 
 def _blocks_build_s(inst: Instance, pool: SubproblemPool) -> float:
@@ -897,31 +919,43 @@ def _blocks_skip(st: RunState[LagrangianOptions], pool: SubproblemPool, stage: s
 
 
 def _site_search(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: PrimalRecovery, score: np.ndarray,
-                 later_reserve: float) -> float:
+                 later_reserve: float, *, picks: list[np.ndarray] | None = None) -> tuple[float, float]:
     """Improve the incumbent by the site neighbourhood search
     (:mod:`.site_search`) within ``site_search_time`` (``later_reserve``
-    seconds kept for the stages after it). Returns the seconds of its
-    share it left unused."""
+    seconds kept for the stages after it). With ``picks`` (the site
+    relaxation's job placements, best first), the search after the site
+    relaxation: from each placement in turn (the jobs the incumbent leaves
+    out go where that round's blocks put them), each until a round gains
+    nothing. Returns the seconds of its share it left unused, and its
+    longest round's."""
     opts, inst = st.opts, st.inst
     gap = st.gap
     if (not opts.site_search or inst.J == 0 or st.best is None or "candidate" not in st.best.payload
             or (gap is not None and gap <= opts.gap)):
-        return 0.0
+        return 0.0, 0.0
     limit = st.clock.cap(opts.site_search_time, reserve=st.finish_reserve + later_reserve)
     if limit is not None and limit < 1.0:
-        return 0.0
-    if (why := _blocks_skip(st, pool, "site search", limit)) is not None:
+        return 0.0, 0.0
+    stage = "site search" if picks is None else "site search from the site relaxation's picks"
+    if (why := _blocks_skip(st, pool, stage, limit)) is not None:
         st.stats["site_search_skipped"] = why
-        return 0.0
+        return 0.0, 0.0
     t0 = time.perf_counter()
     deadline = t0 + (limit if limit is not None else opts.site_search_time)
     before = st.objective
+    rounds, longest = 0, 0.0
     with st.timed("site_search_s"):
-        rounds, _ = search_rounds(inst, pool, rec, st.best.payload["candidate"], score, deadline=deadline,
-                                  gap=min(1e-4, opts.gap), log=st.log.note,
-                                  offer=lambda c: st.offer(c.solution, c.objective, candidate=c))
-    st.stats.update(site_search_rounds=rounds, site_search_gain=st.objective - before)
-    return max(0.0, deadline - time.perf_counter()) if limit is not None else 0.0
+        for i, p in enumerate([None] if picks is None else picks):
+            if deadline - time.perf_counter() < 1.0 or (st.gap is not None and st.gap <= opts.gap):
+                break
+            r, _, most = search_rounds(inst, pool, rec, st.best.payload["candidate"], score, deadline=deadline,
+                                       gap=min(1e-4, opts.gap), log=st.log.note, picks=p,
+                                       name=stage if p is None else f"{stage} {i + 1}/{len(picks)}",
+                                       offer=lambda c: st.offer(c.solution, c.objective, candidate=c))
+            rounds, longest = rounds + r, max(longest, most)
+    key = "site_search" if picks is None else "picks_search"
+    st.stats.update({f"{key}_rounds": rounds, f"{key}_gain": st.objective - before})
+    return (max(0.0, deadline - time.perf_counter()) if limit is not None else 0.0), longest
 
 
 def _window_search(st: RunState[LagrangianOptions], rec: PrimalRecovery, limit: float | None) -> None:

@@ -58,6 +58,7 @@ __all__ = [
     "SiteBlock",
     "SiteMaster",
     "SiteMultipliers",
+    "block_picks",
     "column_generation",
     "dual_value",
     "fixable_triples",
@@ -92,6 +93,16 @@ class BlockRound:
     served: np.ndarray
     emissions: np.ndarray
     site_s: np.ndarray
+
+
+def block_picks(rnd: BlockRound) -> np.ndarray:
+    """[J] the site whose block runs each job in round ``rnd`` (the first
+    such site where several do: the blocks are priced apart), -1 where none
+    does. Near the relaxation's optimal multipliers these are where the
+    relaxation wants the jobs; the site search takes them as homes for the
+    jobs that a schedule leaves out (:func:`~.site_search.homes`)."""
+    ran = rnd.jobs > 0.5  # [S, J]
+    return np.where(ran.any(axis=0), ran.argmax(axis=0), -1).astype(np.int64)
 
 
 class SiteBlock:

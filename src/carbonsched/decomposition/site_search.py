@@ -41,10 +41,13 @@ from .recovery import Candidate, PrimalRecovery
 __all__ = ["emission_caps", "homes", "plans_solution", "search_rounds"]
 
 
-def homes(inst: Instance, starts: np.ndarray, score: np.ndarray) -> np.ndarray:
+def homes(inst: Instance, starts: np.ndarray, score: np.ndarray, picks: np.ndarray | None = None) -> np.ndarray:
     """[J] the home site of each job: where it runs in the schedule
-    (triples ``starts``), else the site of its best triple by ``score``
-    [triples] ($) if that is positive (or the job is required), else -1."""
+    (triples ``starts``); for a job that does not run, the site of its
+    best triple by ``score`` [triples] ($) if that is positive (or the job
+    is required), else -1 -- or, where ``picks`` [J] (a site, or -1) names
+    one, that site: the site relaxation's choice for the job
+    (:func:`~carbonsched.decomposition.site_blocks.block_picks`)."""
     jj, ss, _ = inst.triples
     home = np.full(inst.J, -1, dtype=np.int64)
     if jj.size:
@@ -52,6 +55,8 @@ def homes(inst: Instance, starts: np.ndarray, score: np.ndarray) -> np.ndarray:
         first = order[np.r_[True, jj[order][1:] != jj[order][:-1]]]
         keep = (score[first] > 0) | inst.required[jj[first]]
         home[jj[first[keep]]] = ss[first[keep]]
+    if picks is not None:
+        home = np.where(picks >= 0, picks, home)
     starts = np.asarray(starts, dtype=np.int64)
     home[jj[starts]] = ss[starts]
     return home
@@ -82,13 +87,16 @@ def plans_solution(inst: Instance, starts: np.ndarray, y: np.ndarray, dispatch: 
 
 def search_rounds(inst: Instance, pool, rec: PrimalRecovery, incumbent: Candidate, score: np.ndarray, *,
                   deadline: float, gap: float, offer: Callable[[Candidate], object],
-                  log: Callable[[str], None] | None = None) -> tuple[int, float]:
+                  log: Callable[[str], None] | None = None, picks: np.ndarray | None = None,
+                  name: str = "site search") -> tuple[int, float, float]:
     """Search around ``incumbent`` until ``deadline`` (perf_counter s) or a
     round gains nothing: each round one :meth:`SubproblemPool.site_search`
     (site MILPs to relative ``gap``) and one dispatch LP. ``score``
-    [triples] ($) places the jobs that do not run. Each better schedule
-    goes to ``offer``. Returns (rounds, total gain in $)."""
-    rounds, gain = 0, 0.0
+    [triples] ($) places the jobs that do not run, ``picks`` (see
+    :func:`homes`) before it. Each better schedule goes to ``offer``.
+    ``name`` begins each ``log`` line. Returns (rounds, total gain in $,
+    the longest round's seconds)."""
+    rounds, gain, longest = 0, 0.0, 0.0
     best = incumbent
     while True:
         left = deadline - time.perf_counter()
@@ -98,15 +106,16 @@ def search_rounds(inst: Instance, pool, rec: PrimalRecovery, incumbent: Candidat
         jj = inst.triples[0]
         start = np.full(inst.J, -1, dtype=np.int64)
         start[jj[best.starts]] = best.starts
-        res = pool.site_search(homes(inst, best.starts, score), start, best.solution.inference,
+        res = pool.site_search(homes(inst, best.starts, score, picks), start, best.solution.inference,
                                emission_caps(inst, best.solution.sites), site_limit=0.6 * left, gap=gap,
                                round_limit=0.6 * left)
         rounds += 1
         t_sites = time.perf_counter() - t0
         starts = np.flatnonzero(res.x > 0.5)
         if np.array_equal(starts, np.sort(best.starts)):
+            longest = max(longest, time.perf_counter() - t0)
             if log is not None:
-                log(f"site search round {rounds}: no better schedule, locally optimal ({time.perf_counter() - t0:.2f} s)")
+                log(f"{name} round {rounds}: no better schedule, locally optimal ({time.perf_counter() - t0:.2f} s)")
             break
         plans = float(np.sum(res.value)) - unserved_penalty(inst)  # nan where a site found no point
         cand = None
@@ -119,9 +128,10 @@ def search_rounds(inst: Instance, pool, rec: PrimalRecovery, incumbent: Candidat
         if routed is not None and (cand is None or routed.objective > cand.objective):
             cand = routed
         better = cand is not None and cand.objective > best.objective + 1e-9 * max(1.0, abs(best.objective))
+        longest = max(longest, time.perf_counter() - t0)
         if log is not None:
             obj = f"{cand.objective:,.2f}" if cand is not None else "none"
-            log(f"site search round {rounds}: {np.setdiff1d(starts, best.starts).size} start(s) changed, site plans "
+            log(f"{name} round {rounds}: {np.setdiff1d(starts, best.starts).size} start(s) changed, site plans "
                 f"{plans:,.2f}, routed and dispatched {obj} (incumbent {best.objective:,.2f}), sites max "
                 f"{np.nanmax(res.site_s):.2f} s, pool {t_sites:.2f} s, round {time.perf_counter() - t0:.2f} s")
         if not better:
@@ -129,4 +139,4 @@ def search_rounds(inst: Instance, pool, rec: PrimalRecovery, incumbent: Candidat
         gain += cand.objective - best.objective
         best = cand
         offer(cand)
-    return rounds, gain
+    return rounds, gain, longest
