@@ -471,8 +471,8 @@ def multiplier_scale(inst: Instance) -> SiteMultipliers:
 
 
 def column_generation(inst: Instance, mult: SiteMultipliers, solve_round, *, deadline: float, log=None,
-                      tol: float = 1e-6, radius: float = 0.01, priced: PricedSites | None = None,
-                      shrink_after: int = 1) -> tuple[float, SiteMultipliers, list[tuple[float, float]]]:
+                      tol: float = 1e-6, radius: float = 0.01, priced: PricedSites | None = None
+                      ) -> tuple[float, SiteMultipliers, list[tuple[float, float]]]:
     """Minimise D from ``mult`` by stabilised column generation (see
     :class:`SiteMaster`) until ``deadline`` (perf_counter seconds) or until
     the predicted decrease at the centre is below ``tol`` (relative) with
@@ -483,9 +483,10 @@ def column_generation(inst: Instance, mult: SiteMultipliers, solve_round, *, dea
     :class:`BlockRound` (None: out of time); ``radius``: the box's first
     half-width as a share of :func:`multiplier_scale`. Serious step when D
     falls by at least 10% of the predicted decrease; the box doubles after
-    a good one (up to 10) and halves after the ``shrink_after``-th null
-    step in a row (down to 1e-3; :func:`~.box_step.next_radius`, the
-    bundle's rule). Returns the best D, its
+    a good one (up to 10) and halves after each null step (down to 1e-3;
+    :func:`~.box_step.next_radius`, the bundle's rule with
+    ``shrink_after=1``: a stage of 2-16 rounds has no room to wait, and
+    waiting 3 or 5 null steps measured the same, docs/performance.md). Returns the best D, its
     multipliers, and (D, model minimum) per round; ``log(D, model, round)``
     sees each round. ``priced``: a Lagrangian point whose
     :func:`lagrangian_site_bounds` stand in for the sites a round had no
@@ -510,7 +511,7 @@ def column_generation(inst: Instance, mult: SiteMultipliers, solve_round, *, dea
         serious = pred is None or centre_D - 0.1 * pred >= D  # (without a model: any better D)
         null_run = 0 if serious else null_run + 1
         radius = next_radius(radius, serious=serious, good=pred is not None and centre_D - 0.5 * pred >= D,
-                             null_run=null_run, any_serious=True, shrink_after=shrink_after, most=10.0)
+                             null_run=null_run, any_serious=True, shrink_after=1, most=10.0)
         if serious and centre_D > D:
             centre, centre_D = master.vector(mult), D
         master.add_round(rnd)
