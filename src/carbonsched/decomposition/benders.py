@@ -245,6 +245,13 @@ def _run(inst: Instance, opts: BendersOptions, pool: SubproblemPool, clock: Cloc
             st.stop = end
             break
     st.stop = st.stop or stop
+    if st.stop is TC.STALLED and inst.committed.any() and not (st.gap is not None and st.gap <= opts.gap):
+        # no cut is violated, yet the gap is open: the committed units' relaxation gap (their cuts come from LPs)
+        st.diagnosis = [f"no Benders cut is violated, but the gap is {st.gap:.3e}: {int(inst.committed.sum())} "
+                        "site(s) have committed generators (min output > 0), whose cuts come from their LP "
+                        "relaxations, so the bound can stay above the optimum by their relaxation gap; "
+                        "--method lagrangian closes it with the site MILPs"]
+        st.log.note(st.diagnosis[0])
     st.stats.update(iterations_lp=ph.lp_iterations, iterations_mip=ph.mip_iterations, cuts=master.cuts,
                     feasibility_cuts=master.feas_cuts,
                     heuristic_recoveries=rec.recoveries if rec is not None else 0)

@@ -1,0 +1,131 @@
+"""A random sweep of small generated instances: every decomposition
+against the monolithic optimum, as a user would run it (``mpiexec -n
+RANKS carbonsched solve``), each solution through the checker.
+
+    python scripts/random_sweep.py --seeds 1000:1024 --ranks 2 --time-limit 60 --out sweep.csv
+
+Each seed draws its own generator settings (sites, regions, periods,
+period length, jobs, budget basis and fraction, battery, generator and
+committed-unit shares, required jobs, loads, carbon price), writes the
+instance next to the CSV, solves it with HiGHS to ``--mono-gap`` (the
+reference), then runs each method. A row is flagged where a method's
+objective is above the optimum, its bound below it, or the checker
+rejects its solution: any flag is a bug. The exit status is the number of
+flagged rows (0: none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from carbonsched import SolveOptions, solve
+from carbonsched.generate import GeneratorConfig, generate
+from carbonsched.instance import parse_instance
+
+FIELDS = ["seed", "sites", "periods", "jobs", "period_hours", "budget_basis", "committed_sites", "optimum", "method",
+          "rc", "status", "objective", "bound", "below_optimum", "gap", "check", "flags"]
+
+
+def draw_config(seed: int) -> GeneratorConfig:
+    """The generator settings of one seed (deterministic)."""
+    rnd = random.Random(seed)
+    return GeneratorConfig(
+        name=f"sweep-{seed}", sites=rnd.randint(2, 5), regions=rnd.randint(1, 3), periods=rnd.choice([6, 8, 12, 24]),
+        jobs=rnd.randint(2, 10), period_hours=rnd.choice([1.0, 1.0, 0.5, 2.0]), seed=seed,
+        budget_basis=rnd.choice(["none", "optimum", "optimum", "estimate"]), budget_fraction=rnd.uniform(0.5, 0.98),
+        battery_share=rnd.random(), generator_share=rnd.random(), committed_share=rnd.random(),
+        required_share=rnd.choice([0.0, 0.1, 0.3]), inference_load_share=rnd.uniform(0.1, 0.6),
+        job_load_share=rnd.uniform(0.2, 0.9), carbon_price=rnd.choice([0.0, 0.0, 30.0]))
+
+
+def flags(optimum: float | None, objective: float | None, bound: float | None, check_rc: int) -> list[str]:
+    """What is wrong with one method's answer against the reference
+    ``optimum`` ($): an objective above it, a bound below it (each beyond
+    1e-6 relative), or a solution the checker rejects."""
+    out = [] if check_rc == 0 else ["check failed"]
+    if optimum is not None:
+        tol = 1e-6 * max(1.0, abs(optimum))
+        if objective is not None and objective > optimum + tol:
+            out.append("objective above the optimum")
+        if bound is not None and bound < optimum - tol:
+            out.append("bound below the optimum")
+    return out
+
+
+def run_seed(seed: int, methods: list[str], *, ranks: int, time_limit: float, gap: float, mono_gap: float,
+             out_dir: Path) -> list[dict]:
+    """One seed's rows (one per method)."""
+    cfg = draw_config(seed)
+    data = generate(cfg)
+    path = out_dir / f"sweep-{seed}.json"
+    path.write_text(json.dumps(data))
+    inst = parse_instance(data)
+    mono = solve(inst, "monolithic", SolveOptions(gap=mono_gap, threads=1))
+    optimum = mono.objective if mono.status == "optimal" else None
+    base = {"seed": seed, **{k: asdict(cfg)[k] for k in ("sites", "periods", "jobs", "period_hours", "budget_basis")},
+            "committed_sites": int(inst.committed.sum()), "optimum": optimum}
+    rows = []
+    for m in methods:
+        sol = out_dir / f"sweep-{seed}.{m}.json"
+        sol.unlink(missing_ok=True)
+        cmd = ["mpiexec", "-n", str(ranks)] if ranks > 1 else []
+        cmd += [sys.executable, "-m", "carbonsched", "solve", str(path), "--method", m, "--gap", str(gap),
+                "--time-limit", str(time_limit), "--quiet", "--out", str(sol)]
+        rc = subprocess.run(cmd, capture_output=True, text=True).returncode
+        row = {**base, "method": m, "rc": rc}
+        if sol.exists():
+            s = json.loads(sol.read_text())
+            ck = subprocess.run([sys.executable, "-m", "carbonsched", "check", str(path), str(sol)],
+                                capture_output=True, text=True).returncode
+            obj, bnd = s.get("objective"), s.get("bound")
+            row.update(status=s.get("status"), objective=obj, bound=bnd, check="ok" if ck == 0 else "failed",
+                       gap=s.get("gap"),
+                       below_optimum=None if optimum is None or obj is None else (optimum - obj) / max(1.0, abs(optimum)),
+                       flags="; ".join(flags(optimum, obj, bnd, ck)))
+        else:
+            row.update(status="no solution file", flags="no solution file")
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", default="1000:1024", help="first:end (end excluded) (default 1000:1024)")
+    ap.add_argument("--methods", default="lagrangian,benders", help="comma-separated (default lagrangian,benders)")
+    ap.add_argument("--ranks", type=int, default=2, help="MPI ranks of each decomposition run (default 2)")
+    ap.add_argument("--time-limit", type=float, default=60.0, help="each method's limit [s] (default 60)")
+    ap.add_argument("--gap", type=float, default=1e-4, help="each method's gap (default 1e-4)")
+    ap.add_argument("--mono-gap", type=float, default=1e-7, help="the reference solve's gap (default 1e-7)")
+    ap.add_argument("--out", default="sweep.csv", help="CSV of the rows; instances and solutions beside it")
+    a = ap.parse_args(argv)
+    lo, hi = (int(v) for v in a.seeds.split(":"))
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    bad = 0
+    with out.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, FIELDS)
+        w.writeheader()
+        for seed in range(lo, hi):
+            for row in run_seed(seed, a.methods.split(","), ranks=a.ranks, time_limit=a.time_limit, gap=a.gap,
+                                mono_gap=a.mono_gap, out_dir=out.parent):
+                w.writerow(row)
+                fh.flush()
+                bad += bool(row.get("flags"))
+                below = row.get("below_optimum")
+                print(f"seed {seed} S{row['sites']} H{row['periods']} J{row['jobs']} committed {row['committed_sites']} "
+                      f"{row['method']:10s} {row['status']:16s} below optimum "
+                      f"{'-' if below is None else f'{below:.1e}'} gap {row.get('gap') or 0:.1e} check "
+                      f"{row.get('check', '-')} {row.get('flags') or ''}", flush=True)
+    print(f"{bad} flagged row(s)")
+    return min(bad, 125)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
