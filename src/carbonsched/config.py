@@ -180,6 +180,11 @@ class LagrangianOptions(DecompositionOptions):
                                    "the run does not depend on the machine's speed", _share)
     polish: bool = option(True, "finish with restricted MILPs: over time windows, where jobs may change site, "
                           "then over the undecided jobs", _boolean)
+    early_endgame: bool = option(
+        True, "before the site search and relaxation, where reduced-cost fixing leaves at most 200 triples free, "
+              "run the polish's exact endgame first (a small MILP over those triples whose bound is global; the "
+              "stages after it skip once the gap is closed), within polish_time and a quarter of the time left",
+        _boolean)
     polish_time: float = option(30.0, "most seconds for the final polish (at most 15% of a time limit), plus "
                                 "what the stage before it leaves (the site relaxation, or the site search)",
                                 _positive_float, unit="s")
