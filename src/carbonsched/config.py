@@ -149,6 +149,10 @@ class BendersOptions(DecompositionOptions):
                                  _unit_interval)
     lp_iterations: int = option(100, "most iterations of the LP phase before the integer phase", _positive_int)
     heuristic: bool = option(True, "incumbents from repairing the LP master's job choice", _boolean)
+    refine: bool = option(
+        True, "integer phase: at each master schedule that gets a new cut, fix its job binaries and iterate the "
+              "master LP (routing, loads, allocations) with the sites' cuts until none is violated: cheap cuts "
+              "around that schedule, and its best routing as an incumbent", _boolean)
     seed_lagrangian: int = option(
         30, "cross-decomposition: first run this many Lagrangian (bundle) iterations on the pool; every site "
             "problem solved at prices gives the master a valid optimality cut, and their repaired job choices "
