@@ -80,6 +80,28 @@ def test_benders_names_the_committed_units_when_its_cuts_cannot_close_the_gap():
     assert lag.status == "optimal" and abs(lag.objective - opt) <= GAP * abs(opt) and lag.bound >= opt - tol
 
 
+@pytest.mark.parametrize("name", ["forces_feasibility_cuts", "budget_binding"])
+def test_fixed_schedule_lp_iterations_certify_where_milp_iterations_alone_do_not(optima, name):
+    """In the integer phase, each new schedule's binaries fixed and the
+    master LP iterated with the sites' cuts: the run reaches the gap asked
+    for, brackets the optimum and passes the checker; the same number of
+    iterations without them leaves the gap open (these cases: 2.7e-3 and
+    1.2e-3 when measured)."""
+    inst, mono, _ = optima[name]
+    opt = mono.objective
+    tol = 1e-6 * max(1.0, abs(opt))
+    res = solve(inst, "benders", SolveOptions(gap=GAP))
+    st = res.solution.stats
+    assert res.check.ok, res.check.violations
+    assert st["iterations_mip"] >= 1 and st["refine_cuts"] > 0
+    assert res.status == "optimal" and res.gap <= GAP
+    assert res.bound >= opt - tol and opt >= res.objective - tol
+    plain = solve(inst, "benders", SolveOptions(gap=GAP), refine=False, max_iterations=st["iterations"])
+    assert plain.check.ok and "refine_cuts" not in plain.solution.stats
+    assert plain.bound >= opt - tol and opt >= plain.objective - tol
+    assert plain.gap > 10 * GAP
+
+
 def test_subproblem_gradients_are_subgradients():
     """Q(P', b') >= Q(P, b) + g.(P' - P) + h (b' - b) for the duals the
     cuts use (convexity), and equality for a tiny step in a smooth region."""
