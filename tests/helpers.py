@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
+from pathlib import Path
 
 from carbonsched.instance import Instance, parse_instance
 
@@ -55,3 +57,12 @@ def rich_tiny() -> Instance:
           "latency_slo_ms": 50}],
         {"r1": {"a": 20, "b": 60}},
         carbon_budget_t=30.0, routing_cost_per_mwh_ms=0.05, name="rich-tiny")
+
+
+def load_script(name: str):
+    """A module of ``scripts/`` (not a package), loaded from its file."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

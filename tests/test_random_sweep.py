@@ -2,17 +2,12 @@
 over ``mpiexec -n 2`` as a user would, against the monolithic optimum."""
 
 import csv
-import importlib.util
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "random_sweep.py"
+from helpers import load_script
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("random_sweep", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("random_sweep")
 
 
 def test_flags_name_what_is_wrong():

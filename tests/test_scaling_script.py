@@ -2,7 +2,6 @@
 environment record and the figures, and every run's solution is valid."""
 
 import csv
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,16 +12,14 @@ import pytest
 
 from carbonsched.instance import load_instance, resolve_instance_path
 
+from helpers import load_script
 from mpi_util import mpiexec
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "scaling.py"
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("scaling", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("scaling")
 
 
 def test_tiny_sweep_writes_csv_environment_and_figures(tmp_path):
