@@ -27,9 +27,10 @@ from carbonsched.decomposition.lagrangian import (
 )
 from carbonsched.decomposition.pool import SubproblemPool
 from carbonsched.derived import window_sums
+from carbonsched.instance import parse_instance
 from carbonsched.solution import read_solution
 
-from cases import CASES
+from cases import CASES, _gen
 from conftest import GAP_REPORT
 from mpi_util import run_cli_mpi
 
@@ -306,3 +307,25 @@ def test_without_a_time_limit_every_due_recovery_runs_whatever_the_machines_spee
     timed = solve(inst, "lagrangian", time_limit=600.0, **kw)
     assert timed.solution.stats["recoveries"] == 1
     _check_bracket("budget_binding/starved share", inst, mono, starved)
+
+
+@pytest.mark.parametrize("edit", ["no jobs", "no job worth its power"])
+def test_a_schedule_that_runs_no_job_is_found(edit):
+    """Where the answer runs no training job (none given, or none worth its
+    power) the empty job choice is recovered, dispatched, and certified:
+    before, the Lagrangian skipped that choice and ended with no schedule
+    at all (exit status 4) on instances the monolithic solve certifies."""
+    d = _gen(7, periods=12, jobs=6)
+    if edit == "no jobs":
+        d["training_jobs"] = []
+    else:
+        for j in d["training_jobs"]:
+            j.update(value=0.01, required=False)
+    inst = parse_instance(d)
+    mono = solve(inst, "monolithic", gap=1e-9)
+    for method in ("lagrangian", "benders"):
+        res = solve(inst, method, gap=1e-6)
+        assert res.status == "optimal" and res.check.ok, (method, res.status, res.check.violations)
+        assert res.objective == pytest.approx(mono.objective, rel=1e-6)
+        assert res.bound >= mono.objective - 1e-6 * abs(mono.objective)
+        assert res.solution.training == [] and mono.solution.training == []

@@ -299,7 +299,7 @@ class PrimalRecovery:
         inst = self.inst
         cand = self.candidate_triples(chosen, score)
         key = tuple(cand.tolist())
-        if key in self.seen or (cand.size == 0 and not inst.required.any()):
+        if key in self.seen:  # the empty choice too is tried once: where no job is worth its power, it is the answer
             return None
         self.seen.add(key)
         self.recoveries += 1
