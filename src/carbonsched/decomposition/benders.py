@@ -34,12 +34,12 @@ from ..compute import add_facility_load, build_compute, compute_arrays
 from ..config import BendersOptions, LagrangianOptions
 from ..constants import TerminationCondition as TC
 from ..derived import facility_load, max_supply, site_cost_floor, site_costs, site_emission_cap
-from ..diagnose import budget_below_least_emissions, diagnose
+from ..diagnose import diagnose
 from ..instance import Instance
 from ..result import Result, WorkerReport, relative_gap
 from ..solution import SITE_SERIES, Solution
 from .checkpoint import pack_ragged, unpack_ragged
-from .driver import RunState, finish
+from .driver import RunState, finish, preflight
 from .pool import PoolEval, SubproblemPool, run_on_pool
 from .recovery import PrimalRecovery
 from .trace import IterationLog
@@ -215,14 +215,12 @@ def solve_benders(inst: Instance, opts: BendersOptions, *, clock: Clock, comm=No
 def _run(inst: Instance, opts: BendersOptions, pool: SubproblemPool, clock: Clock) -> Result:
     log = IterationLog(["phase", "bound", "incumbent", "gap", "cuts", "master_s", "sub_max_s", "sub_mean_s"])
     st: RunState[BendersOptions] = RunState(inst, "benders", opts, clock, log)
-    proof = budget_below_least_emissions(inst)
-    if proof is not None:
-        st.stop, st.diagnosis = TC.BUDGET_INFEASIBLE, proof.messages
-        return finish(st, pool)
     try:
         with st.timed("build_s"):
-            master = BendersMaster.build(inst, clock)
             pool.calibrate()
+            if not preflight(st, pool):
+                return finish(st, pool)
+            master = BendersMaster.build(inst, clock)
             rec = PrimalRecovery(inst, pool, method="benders", clock=clock) if opts.heuristic else None
     except BudgetExhausted as e:
         st.stop, st.diagnosis = TC.TIME_LIMIT, [str(e)]

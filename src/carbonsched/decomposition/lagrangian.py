@@ -49,14 +49,14 @@ from ..compute import add_facility_load, build_compute, priced_margin
 from ..config import LagrangianOptions
 from ..constants import TerminationCondition as TC
 from ..derived import schedule_load, unserved_penalty, window_sums
-from ..diagnose import budget_below_least_emissions, static_required_job_problems
+from ..diagnose import diagnose
 from ..errors import SolverError
 from ..instance import Instance
 from ..model import estimate_build_s, memory_check
 from ..result import Result, WorkerReport
 from .box_step import next_radius
 from .checkpoint import CheckpointError, pack_ragged, unpack_ragged
-from .driver import RunState, finish
+from .driver import RunState, finish, preflight
 from .pool import SubproblemPool, run_on_pool
 from .recovery import Candidate, PrimalRecovery
 from .site_blocks import PricedSites, block_picks, column_generation, fixable_triples, from_prices
@@ -74,6 +74,10 @@ EXACT_ENDGAME_TRIPLES = 2000
 #: triples free (on the tests' cases, 11-18 triples, it certified the optimum in a tenth of a second, after the
 #: site relaxation had taken 3-6 s)
 EARLY_ENDGAME_TRIPLES = 200
+#: a run with no schedule after this many iterations (each with its recovery) is diagnosed, in at most
+#: DIAGNOSE_S seconds (and a quarter of the time left): an infeasible instance ends there, with its reason
+DIAGNOSE_AT = 10
+DIAGNOSE_S = 60.0
 
 
 # ----------------------------------------------------------------------------
@@ -555,16 +559,12 @@ def setup_dual(inst: Instance, opts: LagrangianOptions):
 def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: Clock) -> Result:
     log = IterationLog(["bound", "incumbent", "gap", "L(u)", "step", "comp_s", "sub_max_s"])
     st: RunState[LagrangianOptions] = RunState(inst, "lagrangian", opts, clock, log)
-    static = static_required_job_problems(inst)
-    proof = budget_below_least_emissions(inst)
-    if static or proof is not None:
-        st.stop = TC.INFEASIBLE if static else TC.BUDGET_INFEASIBLE
-        st.diagnosis = static or proof.messages
-        return finish(st, pool)
     try:
         with st.timed("build_s"):
-            lay, compute, update, u = setup_dual(inst, opts)
             pool.calibrate()
+            if not preflight(st, pool):
+                return finish(st, pool)
+            lay, compute, update, u = setup_dual(inst, opts)
             rec = PrimalRecovery(inst, pool, method="lagrangian", clock=clock)
     except BudgetExhausted as e:
         st.stop, st.diagnosis = TC.TIME_LIMIT, [str(e)]
@@ -641,14 +641,20 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
                             f"{_recovered(cand, rec.last_bounded)} "
                             f"(incumbent {incumbent}) in {time.perf_counter() - t_rec:.1f} s"
                             + ("" if better else f", {misses} miss(es) in a row"))
-        with st.timed("dual_update_s"):
-            if opts.dual_update == "bundle":
-                dual.u = update.step(pt)
-                step = update.radius
-            else:
-                target = st.objective if st.best is not None else pt.L - 0.05 * max(1.0, abs(pt.L))
-                dual.u = update.step(pt, target)
-                step = update.last_step
+        if st.best is None and st.iteration == DIAGNOSE_AT and _proven_infeasible(st):
+            break
+        try:
+            with st.timed("dual_update_s"):
+                if opts.dual_update == "bundle":
+                    dual.u = update.step(pt)
+                    step = update.radius
+                else:
+                    target = st.objective if st.best is not None else pt.L - 0.05 * max(1.0, abs(pt.L))
+                    dual.u = update.step(pt, target)
+                    step = update.last_step
+        except SolverError as e:  # the bound and incumbent so far stand; the end stages and diagnosis still run
+            st.stop, st.diagnosis = TC.ERROR, [f"{e} (numerical trouble); the bound and incumbent so far stand"]
+            break
         st.record({"bound": st.bound, "incumbent": st.best.objective if st.best else None, "gap": st.gap,
                    "L(u)": pt.L, "step": step, "comp_s": comp_s, "sub_max_s": psec})
         st.checkpoint()
@@ -662,7 +668,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
             st.stop = TC.STALLED
             break
     st.stop = st.stop or stop
-    if st.stop is not TC.INTERRUPTED:
+    if st.stop not in (TC.INTERRUPTED, TC.INFEASIBLE, TC.BUDGET_INFEASIBLE):
         # the end stages, each handing on what it leaves of its time: the site search (it ends where a round gains
         # nothing), then the site relaxation, an anytime stage that takes all the time left but the polish's
         # reserve (on `large` the search's unused share and a polish that could not run had left 96 s unused),
@@ -694,6 +700,25 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
     if opts.dual_update == "bundle":
         st.stats.update(serious_steps=update.serious, null_steps=update.null)
     return finish(st, pool)
+
+
+def _proven_infeasible(st: RunState[LagrangianOptions]) -> bool:
+    """Run the diagnosis of :func:`~carbonsched.diagnose.diagnose` (within a
+    quarter of the time left, at most DIAGNOSE_S seconds) for a run with no
+    schedule after DIAGNOSE_AT iterations; where it proves the instance
+    infeasible, set the run's stop and diagnosis and return True. Without
+    a schedule the dual is unbounded below and the bound falls without end:
+    on an instance whose required jobs cannot all run together the run
+    otherwise took its whole time limit, or, without one, iterated until
+    the bundle's LP failed."""
+    left = st.clock.left()
+    d = diagnose(st.inst, time_limit=DIAGNOSE_S if left is None else min(DIAGNOSE_S, 0.25 * left))
+    if d.status is None:
+        st.log.note(f"no schedule after {st.iteration} iterations; not proven infeasible: {' '.join(d.messages)}")
+        return False
+    st.stop, st.diagnosis = TC(d.status.value), d.messages
+    st.stats.update(d.facts)
+    return True
 
 
 @dataclass
