@@ -67,3 +67,22 @@ def test_help_of_every_command(cmd, capsys):
         for text in ("--time-limit", "[s]", "--seed-lagrangian", "--no-heuristic", "--dual-update", "--checkpoint",
                      "15%", "130 interrupted"):
             assert text in out, text
+
+
+def test_check_of_a_file_without_a_schedule_says_so(tmp_path, capsys):
+    """`check` on the file an infeasible solve writes: it says there is no
+    schedule to check (before: an AttributeError traceback); the same empty
+    file claiming `optimal` is checked, and fails."""
+    d = rich_tiny().to_dict()
+    d["training_jobs"][0].update(required=True, power_mw=1e4)
+    inst_path, out = tmp_path / "inf.json", tmp_path / "sol.json"
+    inst_path.write_text(json.dumps(d))
+    assert main(["solve", str(inst_path), "--out", str(out)]) == ExitCode.INFEASIBLE
+    capsys.readouterr()
+    assert main(["check", str(inst_path), str(out)]) == ExitCode.OK
+    assert "no schedule to check: the solution reports status 'infeasible'" in capsys.readouterr().out
+    s = json.loads(out.read_text())
+    s["status"] = "optimal"
+    out.write_text(json.dumps(s))
+    assert main(["check", str(inst_path), str(out)]) == ExitCode.CHECK_FAILED
+    assert "required job" in capsys.readouterr().out

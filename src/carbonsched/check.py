@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .constants import SolutionStatus
 from .instance import Instance
 from .solution import Solution
 
@@ -58,11 +59,18 @@ class Breakdown:
 
 @dataclass
 class CheckReport:
+    """The checker's verdict: ``ok`` and every violation; ``breakdown`` for a
+    schedule, None for a file that holds none (``status``: what it reports)."""
+
     ok: bool
     violations: list[str] = field(default_factory=list)
     breakdown: Breakdown | None = None
+    status: str | None = None
 
     def __str__(self) -> str:
+        if self.ok and self.breakdown is None:
+            return (f"no schedule to check: the solution reports status {self.status!r} and holds no schedule "
+                    "(no job, no dispatch)")
         if self.ok:
             b = self.breakdown
             return f"solution OK: objective {b.objective:,.2f} $, emissions {b.emissions_t:,.3f} t"
@@ -143,8 +151,9 @@ def check_solution(inst: Instance, sol: Solution, *, check_reported: bool = True
     objective and emissions. Returns all violations, not only the first."""
     v: list[str] = []
     dt = inst.dt
-    if sol.status in ("infeasible", "budget_infeasible") and not sol.training and not np.any(sol.sites["grid_import_mw"]):
-        return CheckReport(ok=True, violations=[], breakdown=None)
+    if (sol.status not in (SolutionStatus.OPTIMAL, SolutionStatus.FEASIBLE) and sol.objective is None
+            and not sol.training and not np.any(sol.inference) and not any(np.any(a) for a in sol.sites.values())):
+        return CheckReport(ok=True, status=sol.status)  # no schedule (infeasible, or stopped before one was found)
     run, probs, _ = _run_matrix(inst, sol)
     v += probs
     y = sol.inference
