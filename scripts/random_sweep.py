@@ -12,6 +12,17 @@ reference), then runs each method. A row is flagged where a method's
 objective is above the optimum, its bound below it, or the checker
 rejects its solution: any flag is a bug. The exit status is the number of
 flagged rows (0: none).
+
+``--edits RATE``: with probability RATE a seed's instance also gets one or
+two structural edits (:data:`EDITS`: no jobs, no job worth its power, no
+inference, unreachable latency SLOs, one site for every job, a site cut
+off from the grid, required jobs that collide, a carbon budget below the
+least emissions), some of which make it infeasible. A row is then also
+flagged where the method and the monolithic solve disagree on whether a
+schedule exists (a method that proves infeasibility on an instance the
+monolithic solve schedules, or the reverse).
+
+    python scripts/random_sweep.py --seeds 2000:2040 --edits 1 --out edits.csv
 """
 
 from __future__ import annotations
@@ -29,8 +40,8 @@ from carbonsched import SolveOptions, solve
 from carbonsched.generate import GeneratorConfig, generate
 from carbonsched.instance import parse_instance
 
-FIELDS = ["seed", "sites", "periods", "jobs", "period_hours", "budget_basis", "committed_sites", "optimum", "method",
-          "rc", "status", "objective", "bound", "below_optimum", "gap", "check", "flags"]
+FIELDS = ["seed", "edits", "sites", "periods", "jobs", "period_hours", "budget_basis", "committed_sites", "reference",
+          "optimum", "method", "rc", "status", "objective", "bound", "below_optimum", "gap", "check", "flags"]
 
 
 def draw_config(seed: int) -> GeneratorConfig:
@@ -45,11 +56,82 @@ def draw_config(seed: int) -> GeneratorConfig:
         job_load_share=rnd.uniform(0.2, 0.9), carbon_price=rnd.choice([0.0, 0.0, 30.0]))
 
 
-def flags(optimum: float | None, objective: float | None, bound: float | None, check_rc: int) -> list[str]:
+def _no_jobs(d: dict, rnd: random.Random) -> None:
+    d["training_jobs"] = []
+
+
+def _worthless_jobs(d: dict, rnd: random.Random) -> None:
+    for j in d["training_jobs"]:
+        j.update(value=0.01, required=False)
+
+
+def _no_inference(d: dict, rnd: random.Random) -> None:
+    for r in d["regions"]:
+        r["demand_mw"] = [0.0] * len(r["demand_mw"])
+
+
+def _unreachable_slo(d: dict, rnd: random.Random) -> None:
+    for r in d["regions"]:
+        r["latency_slo_ms"] = 0.5
+
+
+def _one_site_for_all_jobs(d: dict, rnd: random.Random) -> None:
+    sid = rnd.choice(d["sites"])["id"]
+    for j in d["training_jobs"]:
+        j["sites"] = [sid]
+
+
+def _site_off_grid(d: dict, rnd: random.Random) -> None:
+    g = rnd.choice(d["sites"])["grid"]
+    g.update(import_max_mw=0.0, export_max_mw=0.0)
+
+
+def _required_jobs_collide(d: dict, rnd: random.Random) -> None:
+    s = rnd.choice(d["sites"])
+    free, H = s["it_capacity_mw"] - s["idle_it_mw"], d["periods"]
+    dur = max(1, H // 3)
+    for j in d["training_jobs"][:2]:
+        j.update(power_mw=round(0.6 * free, 3), duration=dur, release=0, deadline=min(H, dur + 1), required=True,
+                 sites=[s["id"]])
+
+
+def _budget_below_least_emissions(d: dict, rnd: random.Random) -> None:
+    from carbonsched.diagnose import least_emissions
+
+    emin = least_emissions(parse_instance(d))[0]
+    if emin is not None:
+        d["carbon_budget_t"] = emin * rnd.uniform(0.9, 0.999)
+
+
+#: structural edits ``--edits`` draws from, each ``(instance dict, rng) -> None``
+EDITS = {"no jobs": _no_jobs, "no job worth its power": _worthless_jobs, "no inference": _no_inference,
+         "unreachable SLOs": _unreachable_slo, "one site for every job": _one_site_for_all_jobs,
+         "a site off the grid": _site_off_grid, "required jobs collide": _required_jobs_collide,
+         "budget below the least emissions": _budget_below_least_emissions}
+
+
+def draw_edits(seed: int, rate: float) -> list[str]:
+    """The edits of one seed (deterministic): none, or with probability
+    ``rate`` one or two of :data:`EDITS`."""
+    rnd = random.Random(seed * 7919 + 1)
+    if rnd.random() >= rate:
+        return []
+    return rnd.sample(sorted(EDITS), rnd.choice([1, 1, 2]))
+
+
+def flags(optimum: float | None, objective: float | None, bound: float | None, check_rc: int, *,
+          reference: str = "optimal", status: str | None = None) -> list[str]:
     """What is wrong with one method's answer against the reference
     ``optimum`` ($): an objective above it, a bound below it (each beyond
-    1e-6 relative), or a solution the checker rejects."""
+    1e-6 relative), or a solution the checker rejects; and, given the
+    monolithic solve's status ``reference`` and the method's ``status``,
+    a disagreement on whether a schedule exists."""
     out = [] if check_rc == 0 else ["check failed"]
+    proven = ("infeasible", "budget_infeasible")
+    if status in proven and reference not in proven:
+        out.append(f"{status}, where the monolithic solve is {reference}")
+    if reference in proven and objective is not None:
+        out.append(f"a schedule, where the monolithic solve is {reference}")
     if optimum is not None:
         tol = 1e-6 * max(1.0, abs(optimum))
         if objective is not None and objective > optimum + tol:
@@ -60,17 +142,22 @@ def flags(optimum: float | None, objective: float | None, bound: float | None, c
 
 
 def run_seed(seed: int, methods: list[str], *, ranks: int, time_limit: float, gap: float, mono_gap: float,
-             out_dir: Path) -> list[dict]:
+             out_dir: Path, edit_rate: float = 0.0) -> list[dict]:
     """One seed's rows (one per method)."""
     cfg = draw_config(seed)
     data = generate(cfg)
+    edits = draw_edits(seed, edit_rate)
+    rnd = random.Random(seed)
+    for e in edits:
+        EDITS[e](data, rnd)
     path = out_dir / f"sweep-{seed}.json"
     path.write_text(json.dumps(data))
     inst = parse_instance(data)
     mono = solve(inst, "monolithic", SolveOptions(gap=mono_gap, threads=1))
     optimum = mono.objective if mono.status == "optimal" else None
-    base = {"seed": seed, **{k: asdict(cfg)[k] for k in ("sites", "periods", "jobs", "period_hours", "budget_basis")},
-            "committed_sites": int(inst.committed.sum()), "optimum": optimum}
+    base = {"seed": seed, "edits": "; ".join(edits),
+            **{k: asdict(cfg)[k] for k in ("sites", "periods", "jobs", "period_hours", "budget_basis")},
+            "committed_sites": int(inst.committed.sum()), "reference": mono.status, "optimum": optimum}
     rows = []
     for m in methods:
         sol = out_dir / f"sweep-{seed}.{m}.json"
@@ -88,7 +175,8 @@ def run_seed(seed: int, methods: list[str], *, ranks: int, time_limit: float, ga
             row.update(status=s.get("status"), objective=obj, bound=bnd, check="ok" if ck == 0 else "failed",
                        gap=s.get("gap"),
                        below_optimum=None if optimum is None or obj is None else (optimum - obj) / max(1.0, abs(optimum)),
-                       flags="; ".join(flags(optimum, obj, bnd, ck)))
+                       flags="; ".join(flags(optimum, obj, bnd, ck, reference=mono.status,
+                                             status=s.get("status"))))
         else:
             row.update(status="no solution file", flags="no solution file")
         rows.append(row)
@@ -103,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=60.0, help="each method's limit [s] (default 60)")
     ap.add_argument("--gap", type=float, default=1e-4, help="each method's gap (default 1e-4)")
     ap.add_argument("--mono-gap", type=float, default=1e-7, help="the reference solve's gap (default 1e-7)")
+    ap.add_argument("--edits", type=float, default=0.0,
+                    help="share of seeds (0-1) whose instance gets one or two structural edits (default 0)")
     ap.add_argument("--out", default="sweep.csv", help="CSV of the rows; instances and solutions beside it")
     a = ap.parse_args(argv)
     lo, hi = (int(v) for v in a.seeds.split(":"))
@@ -114,12 +204,13 @@ def main(argv: list[str] | None = None) -> int:
         w.writeheader()
         for seed in range(lo, hi):
             for row in run_seed(seed, a.methods.split(","), ranks=a.ranks, time_limit=a.time_limit, gap=a.gap,
-                                mono_gap=a.mono_gap, out_dir=out.parent):
+                                mono_gap=a.mono_gap, out_dir=out.parent, edit_rate=a.edits):
                 w.writerow(row)
                 fh.flush()
                 bad += bool(row.get("flags"))
                 below = row.get("below_optimum")
-                print(f"seed {seed} S{row['sites']} H{row['periods']} J{row['jobs']} committed {row['committed_sites']} "
+                edited = f"[{row['edits']}] " if row["edits"] else ""
+                print(f"seed {seed} {edited}S{row['sites']} H{row['periods']} J{row['jobs']} committed {row['committed_sites']} "
                       f"{row['method']:10s} {row['status']:16s} below optimum "
                       f"{'-' if below is None else f'{below:.1e}'} gap {row.get('gap') or 0:.1e} check "
                       f"{row.get('check', '-')} {row.get('flags') or ''}", flush=True)

@@ -2,6 +2,7 @@
 over ``mpiexec -n 2`` as a user would, against the monolithic optimum."""
 
 import csv
+import random
 
 from helpers import load_script
 
@@ -16,6 +17,35 @@ def test_flags_name_what_is_wrong():
     assert flags(100.0, 100.5, 101.0, 0) == ["objective above the optimum"]
     assert flags(100.0, 99.0, 99.5, 1) == ["check failed", "bound below the optimum"]
     assert flags(None, 99.0, 99.5, 0) == []  # no reference: only the checker speaks
+    assert flags(100.0, None, 120.0, 0, reference="optimal", status="infeasible") == [
+        "infeasible, where the monolithic solve is optimal"]
+    assert flags(None, 99.0, 120.0, 0, reference="budget_infeasible", status="feasible") == [
+        "a schedule, where the monolithic solve is budget_infeasible"]
+    assert flags(None, None, None, 0, reference="infeasible", status="budget_infeasible") == []
+
+
+def test_edits_are_drawn_per_seed_and_each_gives_a_valid_instance():
+    mod = _module()
+    assert mod.draw_edits(2003, 1.0) == mod.draw_edits(2003, 1.0) and mod.draw_edits(2003, 0.0) == []
+    assert {e for s in range(2000, 2100) for e in mod.draw_edits(s, 1.0)} == set(mod.EDITS)
+    for edit in mod.EDITS.values():
+        d = mod.generate(mod.draw_config(2003))
+        edit(d, random.Random(0))
+        mod.parse_instance(d)  # raises on an invalid edit
+
+
+def test_an_edit_that_makes_the_instance_infeasible_is_agreed_on(tmp_path):
+    """Seed 2003 gets 'required jobs collide': two required jobs at one site
+    whose windows overlap and whose power together exceeds its room."""
+    mod = _module()
+    assert mod.draw_edits(2003, 1.0) == ["required jobs collide"]
+    out = tmp_path / "sweep.csv"
+    assert mod.main(["--seeds", "2003:2004", "--edits", "1", "--ranks", "2", "--time-limit", "60",
+                     "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    assert [r["method"] for r in rows] == ["lagrangian", "benders"]
+    for r in rows:
+        assert r["reference"] == "infeasible" and r["status"] == "infeasible" and not r["flags"], r
 
 
 def test_two_seeds_bracket_the_optimum_over_two_ranks(tmp_path):
