@@ -57,7 +57,8 @@ def solve_monolithic(inst: Instance, opts: SolveOptions, *, clock: Clock | None 
     except BudgetExhausted as e:
         return finalize(inst, Solution.empty(inst, "monolithic", SolutionStatus.TIME_LIMIT), bound=None,
                         timings={"total_s": clock.elapsed()}, stats={"stop": TC.TIME_LIMIT.value}, diagnosis=[str(e)])
-    info = highs.solve(p, time_limit=clock.left(), mip_gap=opts.gap, threads=opts.threads, log=opts.solver_log)
+    info = highs.solve(p, time_limit=clock.left(clock.finish_reserve), mip_gap=opts.gap, threads=opts.threads,
+                       log=opts.solver_log)
     timings = {"build_s": t_build, "translate_s": p.compile_s, "solve_s": info.solve_s}
     stats = {"binaries": int(p.integer_cols.size), "columns": p.num_col, "rows": p.num_row,
              "peak_memory_mb_per_rank": [peak_rss_mb()],

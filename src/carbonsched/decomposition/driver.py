@@ -95,11 +95,8 @@ class RunState(Generic[OptsT]):
     # -- stopping -----------------------------------------------------------
     @property
     def finish_reserve(self) -> float:
-        """Seconds kept back at the end of a timed run for its summary, the
-        checker, memory figures and the write: 2% of the limit, at most
-        2.5 s (measured on medium at 120 s: the run ended 0.5-1.3 s past
-        its limit with none, 0.16 s past it with 1.5 s)."""
-        return 0.0 if self.clock.limit is None else min(2.5, 0.02 * self.clock.limit)
+        """:attr:`Clock.finish_reserve` of the run's clock (s)."""
+        return self.clock.finish_reserve
 
     def stop_reason(self, *, reserve: float = 0.0) -> TC | None:
         """Why the run must stop now, or None to go on: an interrupt, the
