@@ -19,7 +19,8 @@ from .derived import emissions_floor, max_supply
 from .instance import Instance
 from .model import memory_check
 
-__all__ = ["Diagnosis", "budget_below_least_emissions", "diagnose", "least_emissions", "static_required_job_problems"]
+__all__ = ["Diagnosis", "budget_below_least_emissions", "diagnose", "least_emissions", "static_required_job_problems",
+           "unpowered_message", "unpowered_sites"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,30 @@ def least_emissions(inst: Instance, *, time_limit: float | None = None, clock: C
     return info.objective, info.bound, False
 
 
+def unpowered_message(inst: Instance, s: int) -> str:
+    """The diagnosis of site ``s`` that cannot power its idle load."""
+    return (f"sites[{s}] ({inst.site_ids[s]!r}) cannot power its idle load (idle_it_mw x pue) in any dispatch, "
+            "even with no job and no inference served: check its grid import_max_mw, renewable_mw, generator "
+            "and battery")
+
+
+def unpowered_sites(inst: Instance, clock: Clock) -> list[str]:
+    """One message per site whose energy LP (the shared site block,
+    committed units relaxed, no budget) is infeasible at its idle load
+    (idle IT x PUE): every source may go to zero there, so the site is
+    infeasible at any load. The decompositions run the same test on their
+    pool's site problems before they start."""
+    from .decomposition.subproblem import SiteSubproblem
+
+    P = inst.pue * inst.idle[:, None]
+    out = []
+    for s in range(inst.S):
+        clock.check("the idle-load test of each site")
+        if not SiteSubproblem(inst, s).evaluate(P[s], np.inf).feasible:
+            out.append(unpowered_message(inst, s))
+    return out
+
+
 def _unplaceable_required(inst: Instance, clock: Clock) -> list[str] | None:
     """Make required jobs optional, maximise how many run (no budget), and
     name those left out (None: no answer in time)."""
@@ -105,8 +130,9 @@ def _unplaceable_required(inst: Instance, clock: Clock) -> list[str] | None:
     info = highs.solve(p, time_limit=clock.left())
     if not info.has_solution:
         if info.infeasible:
-            return ["even with no required jobs the system cannot power its idle load and inference: "
-                    "check it_capacity_mw/idle_it_mw against grid import_max_mw, renewables and generators"]
+            return unpowered_sites(inst, clock) or [
+                "even with no required jobs the system cannot power its idle load and inference: "
+                "check it_capacity_mw/idle_it_mw against grid import_max_mw, renewables and generators"]
         return None
     p.load_into_pyomo()
     placed = {int(jj[k]) for k in req_k if (m.compute.x[k].value or 0) > 0.5}
@@ -164,8 +190,8 @@ def _diagnose_by_models(inst: Instance, clock: Clock) -> Diagnosis:
         msgs = _unplaceable_required(inst, clock)
         if msgs is None:
             return Diagnosis(None, InfeasibilityCause.UNDECIDED, ["the diagnosis ran out of time"], timed_out=True)
-        cause = (InfeasibilityCause.IDLE_LOAD_UNPOWERED if msgs[0].startswith("even with no required")
-                 else InfeasibilityCause.REQUIRED_JOBS_CONFLICT)
+        cause = (InfeasibilityCause.REQUIRED_JOBS_CONFLICT if msgs[0].startswith("required jobs cannot")
+                 else InfeasibilityCause.IDLE_LOAD_UNPOWERED)
         return Diagnosis(SolutionStatus.INFEASIBLE, cause, msgs)
     facts = {"least_emissions_t": emin, "least_emissions_bound_t": ebound}
     if inst.budget is not None and (ebound if ebound is not None else emin) > inst.budget * (1 + 1e-9) + 1e-9:

@@ -25,14 +25,14 @@ from ..clock import Clock
 from ..config import DecompositionOptions
 from ..constants import SolutionStatus
 from ..constants import TerminationCondition as TC
-from ..diagnose import budget_below_least_emissions, diagnose, static_required_job_problems
+from ..diagnose import budget_below_least_emissions, diagnose, static_required_job_problems, unpowered_message
 from ..instance import Instance
 from ..result import Result, finalize, relative_gap
 from ..solution import Solution
 from .checkpoint import load_checkpoint, save_checkpoint
 from .trace import IterationLog
 
-__all__ = ["Incumbent", "RunState", "finish", "preflight", "unpowered_sites"]
+__all__ = ["Incumbent", "RunState", "finish", "pool_unpowered_sites", "preflight"]
 
 
 @dataclass
@@ -175,7 +175,7 @@ class RunState(Generic[OptsT]):
         self.log.row(row)
 
 
-def unpowered_sites(inst: Instance, pool) -> list[str]:
+def pool_unpowered_sites(inst: Instance, pool) -> list[str]:
     """The sites that cannot power their least load -- idle IT times PUE,
     no job and no inference -- in any dispatch, one message each; solved
     on the pool's site LPs (committed units relaxed, no budget). A load
@@ -184,16 +184,14 @@ def unpowered_sites(inst: Instance, pool) -> list[str]:
     load and the instance has no schedule. Where the relaxation is
     feasible nothing is claimed."""
     ev = pool.evaluate(inst.pue * inst.idle[:, None], None)
-    return [f"sites[{s}] ({inst.site_ids[s]!r}) cannot power its idle load (idle_it_mw x pue) in any dispatch, "
-            "even with no job and no inference served: check its grid import_max_mw, renewable_mw, generator "
-            "and battery" for s in np.flatnonzero(~ev.feasible)]
+    return [unpowered_message(inst, int(s)) for s in np.flatnonzero(~ev.feasible)]
 
 
 def preflight(state: RunState[Any], pool) -> bool:
     """The proofs of infeasibility a decomposition runs before its first
     iteration, cheapest first: a required job that fits no site
     (closed form), a carbon budget below the emissions floor (closed form),
-    a site that cannot power its idle load (:func:`unpowered_sites`). On a
+    a site that cannot power its idle load (:func:`pool_unpowered_sites`). On a
     proof it sets the run's stop and diagnosis and returns False: without
     one the Lagrangian's dual is unbounded and its bound falls without end."""
     inst = state.inst
@@ -205,7 +203,7 @@ def preflight(state: RunState[Any], pool) -> bool:
     if proof is not None:
         state.stop, state.diagnosis = TC.BUDGET_INFEASIBLE, proof.messages
         return False
-    unpowered = unpowered_sites(inst, pool)
+    unpowered = pool_unpowered_sites(inst, pool)
     if unpowered:
         state.stop, state.diagnosis = TC.INFEASIBLE, unpowered
         return False
