@@ -23,6 +23,15 @@ schedule exists (a method that proves infeasibility on an instance the
 monolithic solve schedules, or the reverse).
 
     python scripts/random_sweep.py --seeds 2000:2040 --edits 1 --out edits.csv
+
+``--size mid`` draws larger instances (6-12 sites, 48-96 periods, 15-40
+jobs), where the Lagrangian's site relaxation, reduced-cost fixing and
+search run rather than its exact endgame; with ``--mono-time-limit`` the
+reference may stop short of optimal, and then its schedule and bound
+bracket the methods' answers: a bound below its schedule's objective, or
+an objective above its bound, is flagged.
+
+    python scripts/random_sweep.py --seeds 3000:3006 --size mid --mono-time-limit 90 --out mid.csv
 """
 
 from __future__ import annotations
@@ -41,15 +50,22 @@ from carbonsched.generate import GeneratorConfig, generate
 from carbonsched.instance import parse_instance
 
 FIELDS = ["seed", "edits", "sites", "periods", "jobs", "period_hours", "budget_basis", "committed_sites", "reference",
-          "optimum", "method", "rc", "status", "objective", "bound", "below_optimum", "gap", "check", "flags"]
+          "optimum", "mono_objective", "mono_bound", "method", "rc", "status", "objective", "bound", "below_optimum",
+          "gap", "check", "flags"]
 
 
-def draw_config(seed: int) -> GeneratorConfig:
-    """The generator settings of one seed (deterministic)."""
+#: instance sizes ``--size`` draws from: (sites, regions, periods, jobs) ranges
+SIZES = {"small": ((2, 5), (1, 3), [6, 8, 12, 24], (2, 10)),
+         "mid": ((6, 12), (2, 4), [48, 72, 96], (15, 40))}
+
+
+def draw_config(seed: int, size: str = "small") -> GeneratorConfig:
+    """The generator settings of one seed (deterministic) at ``size``."""
     rnd = random.Random(seed)
+    sites, regions, periods, jobs = SIZES[size]
     return GeneratorConfig(
-        name=f"sweep-{seed}", sites=rnd.randint(2, 5), regions=rnd.randint(1, 3), periods=rnd.choice([6, 8, 12, 24]),
-        jobs=rnd.randint(2, 10), period_hours=rnd.choice([1.0, 1.0, 0.5, 2.0]), seed=seed,
+        name=f"sweep-{seed}", sites=rnd.randint(*sites), regions=rnd.randint(*regions), periods=rnd.choice(periods),
+        jobs=rnd.randint(*jobs), period_hours=rnd.choice([1.0, 1.0, 0.5, 2.0]), seed=seed,
         budget_basis=rnd.choice(["none", "optimum", "optimum", "estimate"]), budget_fraction=rnd.uniform(0.5, 0.98),
         battery_share=rnd.random(), generator_share=rnd.random(), committed_share=rnd.random(),
         required_share=rnd.choice([0.0, 0.1, 0.3]), inference_load_share=rnd.uniform(0.1, 0.6),
@@ -120,7 +136,8 @@ def draw_edits(seed: int, rate: float) -> list[str]:
 
 
 def flags(optimum: float | None, objective: float | None, bound: float | None, check_rc: int, *,
-          reference: str = "optimal", status: str | None = None) -> list[str]:
+          reference: str = "optimal", status: str | None = None, mono_objective: float | None = None,
+          mono_bound: float | None = None) -> list[str]:
     """What is wrong with one method's answer against the reference
     ``optimum`` ($): an objective above it, a bound below it (each beyond
     1e-6 relative), or a solution the checker rejects; and, given the
@@ -138,13 +155,20 @@ def flags(optimum: float | None, objective: float | None, bound: float | None, c
             out.append("objective above the optimum")
         if bound is not None and bound < optimum - tol:
             out.append("bound below the optimum")
+    else:  # a monolithic run stopped by its limit: its schedule and bound still bracket every valid answer
+        if mono_bound is not None and objective is not None and objective > mono_bound + 1e-6 * max(1.0, abs(mono_bound)):
+            out.append("objective above the monolithic bound")
+        if mono_objective is not None and bound is not None and bound < mono_objective - 1e-6 * max(
+                1.0, abs(mono_objective)):
+            out.append("bound below the monolithic schedule's objective")
     return out
 
 
 def run_seed(seed: int, methods: list[str], *, ranks: int, time_limit: float, gap: float, mono_gap: float,
-             out_dir: Path, edit_rate: float = 0.0) -> list[dict]:
+             out_dir: Path, edit_rate: float = 0.0, size: str = "small",
+             mono_time_limit: float | None = None) -> list[dict]:
     """One seed's rows (one per method)."""
-    cfg = draw_config(seed)
+    cfg = draw_config(seed, size)
     data = generate(cfg)
     edits = draw_edits(seed, edit_rate)
     rnd = random.Random(seed)
@@ -153,11 +177,12 @@ def run_seed(seed: int, methods: list[str], *, ranks: int, time_limit: float, ga
     path = out_dir / f"sweep-{seed}.json"
     path.write_text(json.dumps(data))
     inst = parse_instance(data)
-    mono = solve(inst, "monolithic", SolveOptions(gap=mono_gap, threads=1))
+    mono = solve(inst, "monolithic", SolveOptions(gap=mono_gap, threads=1, time_limit=mono_time_limit))
     optimum = mono.objective if mono.status == "optimal" else None
     base = {"seed": seed, "edits": "; ".join(edits),
             **{k: asdict(cfg)[k] for k in ("sites", "periods", "jobs", "period_hours", "budget_basis")},
-            "committed_sites": int(inst.committed.sum()), "reference": mono.status, "optimum": optimum}
+            "committed_sites": int(inst.committed.sum()), "reference": mono.status, "optimum": optimum,
+            "mono_objective": mono.objective, "mono_bound": mono.bound}
     rows = []
     for m in methods:
         sol = out_dir / f"sweep-{seed}.{m}.json"
@@ -175,8 +200,8 @@ def run_seed(seed: int, methods: list[str], *, ranks: int, time_limit: float, ga
             row.update(status=s.get("status"), objective=obj, bound=bnd, check="ok" if ck == 0 else "failed",
                        gap=s.get("gap"),
                        below_optimum=None if optimum is None or obj is None else (optimum - obj) / max(1.0, abs(optimum)),
-                       flags="; ".join(flags(optimum, obj, bnd, ck, reference=mono.status,
-                                             status=s.get("status"))))
+                       flags="; ".join(flags(optimum, obj, bnd, ck, reference=mono.status, status=s.get("status"),
+                                             mono_objective=mono.objective, mono_bound=mono.bound)))
         else:
             row.update(status="no solution file", flags="no solution file")
         rows.append(row)
@@ -193,6 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mono-gap", type=float, default=1e-7, help="the reference solve's gap (default 1e-7)")
     ap.add_argument("--edits", type=float, default=0.0,
                     help="share of seeds (0-1) whose instance gets one or two structural edits (default 0)")
+    ap.add_argument("--size", choices=sorted(SIZES), default="small",
+                    help="instance sizes: small (2-5 sites, 6-24 periods, 2-10 jobs) or mid (6-12 sites, 48-96 "
+                         "periods, 15-40 jobs; give --mono-time-limit) (default small)")
+    ap.add_argument("--mono-time-limit", type=float, default=None,
+                    help="the reference solve's limit [s] (default none); where it stops short of optimal, its "
+                         "schedule and bound bracket the methods' answers instead of the optimum")
     ap.add_argument("--out", default="sweep.csv", help="CSV of the rows; instances and solutions beside it")
     a = ap.parse_args(argv)
     lo, hi = (int(v) for v in a.seeds.split(":"))
@@ -204,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         w.writeheader()
         for seed in range(lo, hi):
             for row in run_seed(seed, a.methods.split(","), ranks=a.ranks, time_limit=a.time_limit, gap=a.gap,
-                                mono_gap=a.mono_gap, out_dir=out.parent, edit_rate=a.edits):
+                                mono_gap=a.mono_gap, out_dir=out.parent, edit_rate=a.edits, size=a.size,
+                                mono_time_limit=a.mono_time_limit):
                 w.writerow(row)
                 fh.flush()
                 bad += bool(row.get("flags"))

@@ -22,6 +22,19 @@ def test_flags_name_what_is_wrong():
     assert flags(None, 99.0, 120.0, 0, reference="budget_infeasible", status="feasible") == [
         "a schedule, where the monolithic solve is budget_infeasible"]
     assert flags(None, None, None, 0, reference="infeasible", status="budget_infeasible") == []
+    # a reference stopped by its time limit: its schedule and bound bracket the answer instead
+    assert flags(None, 99.0, 101.0, 0, reference="time_limit", mono_objective=98.0, mono_bound=102.0) == []
+    assert flags(None, 103.0, 97.0, 0, reference="time_limit", mono_objective=98.0, mono_bound=102.0) == [
+        "objective above the monolithic bound", "bound below the monolithic schedule's objective"]
+
+
+def test_sizes_draw_within_their_ranges():
+    mod = _module()
+    for size, (sites, regions, periods, jobs) in mod.SIZES.items():
+        for seed in range(50):
+            c = mod.draw_config(seed, size)
+            assert sites[0] <= c.sites <= sites[1] and regions[0] <= c.regions <= regions[1]
+            assert c.periods in periods and jobs[0] <= c.jobs <= jobs[1]
 
 
 def test_edits_are_drawn_per_seed_and_each_gives_a_valid_instance():
