@@ -119,11 +119,18 @@ def _budget_below_least_emissions(d: dict, rnd: random.Random) -> None:
         d["carbon_budget_t"] = emin * rnd.uniform(0.9, 0.999)
 
 
+def _negative_prices(d: dict, rnd: random.Random) -> None:
+    shift = rnd.uniform(30.0, 90.0)  # $/MWh: a share of the periods below zero, as in markets with surplus wind
+    for s in d["sites"]:
+        s["grid"]["import_price"] = [p - shift for p in s["grid"]["import_price"]]
+        s["grid"]["export_price"] = [p - shift - 10.0 for p in s["grid"]["export_price"]]
+
+
 #: structural edits ``--edits`` draws from, each ``(instance dict, rng) -> None``
 EDITS = {"no jobs": _no_jobs, "no job worth its power": _worthless_jobs, "no inference": _no_inference,
          "unreachable SLOs": _unreachable_slo, "one site for every job": _one_site_for_all_jobs,
          "a site off the grid": _site_off_grid, "required jobs collide": _required_jobs_collide,
-         "budget below the least emissions": _budget_below_least_emissions}
+         "budget below the least emissions": _budget_below_least_emissions, "negative grid prices": _negative_prices}
 
 
 def draw_edits(seed: int, rate: float) -> list[str]:

@@ -48,12 +48,12 @@ def test_edits_are_drawn_per_seed_and_each_gives_a_valid_instance():
 
 
 def test_an_edit_that_makes_the_instance_infeasible_is_agreed_on(tmp_path):
-    """Seed 2003 gets 'required jobs collide': two required jobs at one site
+    """Seed 2012 gets 'required jobs collide': two required jobs at one site
     whose windows overlap and whose power together exceeds its room."""
     mod = _module()
-    assert mod.draw_edits(2003, 1.0) == ["required jobs collide"]
+    assert mod.draw_edits(2012, 1.0) == ["required jobs collide"]
     out = tmp_path / "sweep.csv"
-    assert mod.main(["--seeds", "2003:2004", "--edits", "1", "--ranks", "2", "--time-limit", "60",
+    assert mod.main(["--seeds", "2012:2013", "--edits", "1", "--ranks", "2", "--time-limit", "60",
                      "--out", str(out)]) == 0
     rows = list(csv.DictReader(out.read_text().splitlines()))
     assert [r["method"] for r in rows] == ["lagrangian", "benders"]

@@ -57,8 +57,11 @@ def site_emission_cap(inst: Instance) -> np.ndarray:
 
 def site_cost_floor(inst: Instance) -> np.ndarray:
     """[S] a valid lower bound on any site's energy cost ($): every term is
-    >= 0 except export revenue, which is at most sum_t ps xmax dt."""
-    return -(inst.ps * inst.xmax[:, None]).sum(axis=1) * inst.dt
+    >= 0 except the grid's. Import at a negative price earns at most
+    sum_t -pb imax dt, export at a positive price at most sum_t ps xmax dt
+    (prices may be negative, as in real markets)."""
+    earn = np.maximum(0.0, -inst.pb) * inst.imax[:, None] + np.maximum(0.0, inst.ps) * inst.xmax[:, None]
+    return -earn.sum(axis=1) * inst.dt
 
 
 def emissions_floor(inst: Instance) -> np.ndarray:
