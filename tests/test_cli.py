@@ -7,7 +7,7 @@ import pytest
 from carbonsched import ExitCode
 from carbonsched.cli import main
 
-from helpers import rich_tiny
+from helpers import job, make, rich_tiny, site
 
 
 def test_solve_default_writes_a_solution_that_check_accepts(tmp_path, capsys):
@@ -86,3 +86,17 @@ def test_check_of_a_file_without_a_schedule_says_so(tmp_path, capsys):
     out.write_text(json.dumps(s))
     assert main(["check", str(inst_path), str(out)]) == ExitCode.CHECK_FAILED
     assert "required job" in capsys.readouterr().out
+
+
+def test_a_baseline_that_breaks_the_budget_exits_infeasible_not_check_failed(tmp_path, capsys):
+    """energy-only places the 5 MW job without weighing its emissions: 1 t
+    of idle load plus 2.5 t for the job, against a 1.2 t budget. Its
+    schedule is reported budget_infeasible and breaks the budget and nothing
+    else: exit 3, as its status says; before, exit 5, which reads as a bug."""
+    inst = make(2, [site("a", idle=1, ci=0.5)], [job("j", 5, 1, 100)], carbon_budget_t=1.2)
+    p = tmp_path / "inst.json"
+    p.write_text(json.dumps(inst.to_dict()))
+    assert main(["solve", str(p), "--method", "energy-only"]) == ExitCode.INFEASIBLE
+    out = capsys.readouterr().out
+    assert "status   budget_infeasible" in out and "[8] emissions 3.5" in out
+    assert main(["solve", str(p)]) == ExitCode.OK  # the joint optimum leaves the job out

@@ -67,6 +67,12 @@ class CheckReport:
     breakdown: Breakdown | None = None
     status: str | None = None
 
+    @property
+    def only_budget(self) -> bool:
+        """The schedule breaks the carbon budget and nothing else (what a
+        baseline reported ``budget_infeasible`` shows by design)."""
+        return bool(self.violations) and all(v.startswith("[8]") for v in self.violations)
+
     def __str__(self) -> str:
         if self.ok and self.breakdown is None:
             return (f"no schedule to check: the solution reports status {self.status!r} and holds no schedule "
