@@ -58,6 +58,21 @@ def test_a_site_that_cannot_power_its_idle_load_is_named(method):
     assert not any("'b'" in d for d in res.diagnosis)
 
 
+def _colliding_required_jobs():
+    return make(2, [site("a", cap=10), site("b", cap=10)],
+                [job("r1", 6, 2, 0, required=True, sites=["a"]), job("r2", 6, 2, 0, required=True, sites=["a"]),
+                 job("o", 3, 1, 5)])
+
+
+def test_the_lagrangian_with_capacity_kept_diagnoses_colliding_required_jobs():
+    """With capacity kept the priced compute MILP itself is infeasible:
+    before, the run ended with 'priced compute MILP ended Infeasible' (exit
+    2, as if the input were bad)."""
+    res = solve(_colliding_required_jobs(), "lagrangian", SolveOptions(time_limit=60), keep_capacity=True)
+    assert res.status == "infeasible" and res.objective is None
+    assert any("cannot all run together" in d for d in res.diagnosis), res.diagnosis
+
+
 @pytest.mark.parametrize("case", ["required jobs together", "budget above the closed-form floor"])
 def test_the_lagrangian_diagnoses_an_infeasible_instance_early(case):
     """Without a schedule the Lagrangian dual is unbounded; the run is
@@ -65,9 +80,7 @@ def test_the_lagrangian_diagnoses_an_infeasible_instance_early(case):
     limit (before: 60 s of 60 here, or, with no limit, until the bundle's LP
     failed)."""
     if case == "required jobs together":
-        inst = make(2, [site("a", cap=10), site("b", cap=10)],
-                    [job("r1", 6, 2, 0, required=True, sites=["a"]), job("r2", 6, 2, 0, required=True, sites=["a"]),
-                     job("o", 3, 1, 5)])
+        inst = _colliding_required_jobs()
         want = "cannot all run together"
     else:
         # idle 1 MW over 2 periods from a 0.5 t/MWh grid or a 0.6 MW generator at 0.2 t/MWh: least emissions

@@ -80,6 +80,11 @@ DIAGNOSE_AT = 10
 DIAGNOSE_S = 60.0
 
 
+class ComputeInfeasible(SolverError):
+    """The priced compute MILP (capacity kept) is infeasible: so is the
+    instance, whatever the prices."""
+
+
 # ----------------------------------------------------------------------------
 # multipliers as one vector
 @dataclass(frozen=True)
@@ -205,6 +210,9 @@ class PricedComputeMILP:
         c = -(rho / inst.pue)
         self.p.h.changeColsCost(self.Pv.size, self.Pv.ravel(), c.ravel())
         info = highs.solve(self.p, mip_gap=1e-6, threads=self.opts.threads)
+        if info.infeasible:
+            raise ComputeInfeasible("the compute side alone (every required job placed within IT capacity) has "
+                                    "no feasible point")
         if not info.has_solution:
             raise SolverError(f"priced compute MILP ended {info.raw_status}")
         x = self.p.values()
@@ -608,7 +616,12 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         st.iteration += 1
         tc = time.perf_counter()
         rec_before = st.timings["recovery_s"]
-        pt, psec = evaluate_dual(inst, lay, dual.u, compute, pool)
+        try:
+            pt, psec = evaluate_dual(inst, lay, dual.u, compute, pool)
+        except ComputeInfeasible as e:  # a proof: the diagnosis names the jobs where it can
+            if not _proven_infeasible(st):
+                st.stop, st.diagnosis = TC.INFEASIBLE, [str(e)]
+            break
         comp_s = time.perf_counter() - tc - psec
         st.timings["compute_s"] += comp_s
         st.timings["subproblems_s"] += psec
@@ -705,7 +718,8 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
 def _proven_infeasible(st: RunState[LagrangianOptions]) -> bool:
     """Run the diagnosis of :func:`~carbonsched.diagnose.diagnose` (within a
     quarter of the time left, at most DIAGNOSE_S seconds) for a run with no
-    schedule after DIAGNOSE_AT iterations; where it proves the instance
+    schedule after DIAGNOSE_AT iterations, or whose compute side alone is
+    infeasible (capacity kept); where it proves the instance
     infeasible, set the run's stop and diagnosis and return True. Without
     a schedule the dual is unbounded below and the bound falls without end:
     on an instance whose required jobs cannot all run together the run
