@@ -329,3 +329,20 @@ def test_a_schedule_that_runs_no_job_is_found(edit):
         assert res.objective == pytest.approx(mono.objective, rel=1e-6)
         assert res.bound >= mono.objective - 1e-6 * abs(mono.objective)
         assert res.solution.training == [] and mono.solution.training == []
+
+
+def test_a_run_without_jobs_checkpoints_and_resumes(tmp_path):
+    """With no job the bundle's compute cuts carry empty job choices; their
+    checkpoint once failed to reshape them (a ValueError traceback, no file
+    written)."""
+    d = _gen(7, periods=12, jobs=6)
+    d["training_jobs"] = []
+    inst = parse_instance(d)
+    mono = solve(inst, "monolithic", gap=1e-9)
+    ck = tmp_path / "run.npz"
+    first = solve(inst, "lagrangian", gap=0.0, max_iterations=3, checkpoint=ck, polish=False, site_bound=False,
+                  early_endgame=False)
+    assert ck.exists() and first.solution.stats["iterations"] == 3
+    res = solve(inst, "lagrangian", gap=1e-6, resume=ck)
+    assert res.solution.stats["resumed_after"] == 3 and res.check.ok
+    assert res.objective == pytest.approx(mono.objective, rel=1e-6) and res.status == "optimal"

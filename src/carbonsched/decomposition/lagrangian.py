@@ -801,8 +801,8 @@ def _snapshot(st: RunState[LagrangianOptions], update, dual: _DualState) -> tupl
         arrays["cut_vals"], _ = pack_ragged([r[3] for r in rows])
         arrays["cut_part"] = np.array(update.row_part, dtype=np.int64)
         # the compute side's job choice behind each compute cut (for the aggregated primal)
-        arrays["cut_choice"] = np.array([ch for ch in update.row_choice if ch is not None],
-                                        dtype=np.int64).reshape(-1, J)
+        choices = [ch for ch in update.row_choice if ch is not None]
+        arrays["cut_choice"] = np.array(choices, dtype=np.int64).reshape(len(choices), J)  # J may be 0
         if update.center is not None:
             arrays["center_u"] = update.center.u
             header["center_L"] = update.center.L
