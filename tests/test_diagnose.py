@@ -68,7 +68,9 @@ def test_the_lagrangian_with_capacity_kept_diagnoses_colliding_required_jobs():
     """With capacity kept the priced compute MILP itself is infeasible:
     before, the run ended with 'priced compute MILP ended Infeasible' (exit
     2, as if the input were bad)."""
-    res = solve(_colliding_required_jobs(), "lagrangian", SolveOptions(time_limit=60), keep_capacity=True)
+    inst = _colliding_required_jobs()
+    assert solve(inst, "monolithic", SolveOptions()).status == "infeasible"
+    res = solve(inst, "lagrangian", SolveOptions(time_limit=60), keep_capacity=True)
     assert res.status == "infeasible" and res.objective is None
     assert any("cannot all run together" in d for d in res.diagnosis), res.diagnosis
 
@@ -89,7 +91,8 @@ def test_the_lagrangian_diagnoses_an_infeasible_instance_early(case):
         inst = make(2, [site("a", idle=1, ci=0.5, generator=gen), site("b", idle=1, ci=0.5, generator=gen)],
                     [job("o", 3, 1, 5)], carbon_budget_t=1.0)
         want = "carbon_budget_t = 1"
+    mono = solve(inst, "monolithic", SolveOptions())
     res = solve(inst, "lagrangian", SolveOptions(time_limit=60))
-    assert res.status in ("infeasible", "budget_infeasible") and res.objective is None
+    assert res.status == mono.status and res.status in ("infeasible", "budget_infeasible") and res.objective is None
     assert res.solution.stats["iterations"] == DIAGNOSE_AT
     assert any(want in d for d in res.diagnosis), res.diagnosis

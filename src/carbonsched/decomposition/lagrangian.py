@@ -728,7 +728,7 @@ def _proven_infeasible(st: RunState[LagrangianOptions]) -> bool:
     left = st.clock.left()
     d = diagnose(st.inst, time_limit=DIAGNOSE_S if left is None else min(DIAGNOSE_S, 0.25 * left))
     if d.status is None:
-        st.log.note(f"no schedule after {st.iteration} iterations; not proven infeasible: {' '.join(d.messages)}")
+        st.log.note(f"no schedule at iteration {st.iteration}; the diagnosis proved nothing: {' '.join(d.messages)}")
         return False
     st.stop, st.diagnosis = TC(d.status.value), d.messages
     st.stats.update(d.facts)
