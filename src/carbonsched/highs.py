@@ -144,6 +144,11 @@ class HighsProblem:
         for the model as HiGHS sees it (minimisation or maximisation)."""
         return np.asarray(self.h.getSolution().row_dual)
 
+    def col_duals(self) -> np.ndarray:
+        """Reduced costs in HiGHS' convention: d(objective)/d(column bound)
+        for a column at a bound (e.g. fixed by lower = upper)."""
+        return np.asarray(self.h.getSolution().col_dual)
+
     def load_into_pyomo(self, x: np.ndarray | None = None) -> None:
         """Copy a primal vector (default: the current solution) back onto the
         Pyomo variables."""

@@ -1,23 +1,27 @@
 """Benders decomposition (MODEL.md section 7), multi-cut, over the MPI pool.
 
 Master (rank 0): the compute block, facility loads ``Pv[s,t]`` (= P[s,t]),
-carbon allocations ``b[s]`` with ``sum_s b[s] <= B``, and one value variable
-``theta[s]`` per site; it maximises ``value - sum_s theta[s]``. Site ``s``
-(on the pool) returns its least energy cost ``Q_s(P̂, b̂)`` and the duals of
-its balance and allocation rows, giving the optimality cut
+carbon allocations ``b[s]`` with ``sum_s b[s] <= B``, the on/off
+commitment ``on[s,t]`` of every committed generator (binary), and one value
+variable ``theta[s]`` per site; it maximises ``value - sum_s theta[s]``.
+Site ``s`` (on the pool) returns its least energy cost ``Q_s(P̂, b̂, ôn)``
+(an LP: the commitment is fixed by its columns' bounds) and the duals of
+its balance and allocation rows and the reduced costs of its commitment
+columns, giving the optimality cut
 
-    theta[s] >= Q_s + sum_t g[t] (Pv[s,t] - P̂[t]) + h (b[s] - b̂)
+    theta[s] >= Q_s + sum_t g[t] (Pv[s,t] - P̂[t]) + h (b[s] - b̂) + sum_t r[t] (on[s,t] - ôn[t])
 
 or, where the load or allocation cannot be met, the phase-1 value
-``w > 0`` and its duals give the feasibility cut ``w + g.(Pv - P̂) + h (b - b̂) <= 0``.
+``w > 0`` and its duals give the feasibility cut ``w + g.(Pv - P̂) + h (b - b̂) + r.(on - ôn) <= 0``.
+The LP's value is convex in (P̂, b̂, ôn) with ôn in [0, 1], so every cut is
+valid, and at a 0/1 commitment it is the site's exact cost: the integer
+phase converges to the optimum with committed units too.
 
 Phase 1 solves the master's LP relaxation to gather cuts cheaply (with
 optional in-out stabilisation around a core point); phase 2 solves the
 master MILP, warm-started with the incumbent. Each integer master solution
-is evaluated with the exact site problems (committed generators as MILPs)
-for a true feasible value; cuts come from LP relaxations and stay valid, so
-the bound is valid too -- where committed units make the relaxation loose,
-the remaining gap is reported as it is.
+is also evaluated with the exact site problems (committed generators as
+MILPs, free to choose their own commitment) for the best feasible value.
 """
 
 from __future__ import annotations
@@ -62,6 +66,11 @@ def build_master(inst: Instance) -> pyo.ConcreteModel:
                 m.Pv[s, t].setub(float(cap_p[s, t]))
         floor = site_cost_floor(inst)
         m.theta = pyo.Var(range(S), bounds=lambda _m, s: (float(floor[s]), None))
+        # the committed generators' on/off decisions, priced by the cuts; valid inequality: a site whose unit is
+        # off delivers at most its supply without the generator
+        m.on = pyo.Var([(int(s), t) for s in np.flatnonzero(inst.committed) for t in range(H)], domain=pyo.Binary)
+        m.on_supply = pyo.Constraint(m.on.index_set(), rule=lambda _m, s, t: _m.Pv[s, t] <= float(
+            cap_p[s, t] - inst.gmax[s]) + float(inst.gmax[s]) * _m.on[s, t])
         if inst.budget is not None:
             cap = site_emission_cap(inst)
             m.b = pyo.Var(range(S), bounds=lambda _m, s: (0.0, float(cap[s])))
@@ -90,6 +99,7 @@ class BendersMaster:
     b: np.ndarray | None  # [S] or None without a budget
     x: np.ndarray  # [triples] columns of the job binaries
     y: np.ndarray  # [pairs, H] columns of the inference flows (-1: absent)
+    on: np.ndarray  # [S,H] columns of the committed units' on/off binaries (-1: no committed unit)
     cuts: int = 0
     feas_cuts: int = 0
 
@@ -108,7 +118,10 @@ class BendersMaster:
         rr, _ = inst.region_pairs
         y = np.array([[p.col.get(m.compute.y[k, t], -1) for t in range(H)] for k in range(rr.size)],
                      dtype=np.int64).reshape(rr.size, H)
-        return BendersMaster(m, p, Pv, theta, b, x, y)
+        on = np.full((S, H), -1, dtype=np.int64)
+        for (s, t) in m.on:
+            on[s, t] = p.col[m.on[s, t]]
+        return BendersMaster(m, p, Pv, theta, b, x, y, on)
 
     def vector(self, inst: Instance, sol: Solution, starts: np.ndarray) -> np.ndarray:
         """The master vector of a feasible schedule (theta = its true site
@@ -123,6 +136,8 @@ class BendersMaster:
         v[self.theta] = cost
         if self.b is not None:
             v[self.b] = emis
+        has = self.on >= 0
+        v[self.on[has]] = np.round(sol.sites["generator_on"][has])
         return v
 
     def choice(self, inst: Instance, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -159,19 +174,27 @@ class BendersMaster:
         self.p.add_row(float(value), highs.INF, np.concatenate(cols), np.concatenate(vals))
         self.cuts += 1
 
-    def point(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        """(P [S,H], b [S] or None, theta [S]) of a master vector."""
-        return x[self.Pv], (x[self.b] if self.b is not None else None), x[self.theta]
+    def point(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+        """(P [S,H], b [S] or None, on [S,H], theta [S]) of a master vector;
+        ``on`` is NaN at sites without a committed unit."""
+        on = np.where(self.on >= 0, x[np.maximum(self.on, 0)], np.nan)
+        return x[self.Pv], (x[self.b] if self.b is not None else None), on, x[self.theta]
 
     def add_cut(self, s: int, feasible: bool, cost: float, g: np.ndarray, h: float, P0: np.ndarray,
-                b0: float | None) -> None:
+                b0: float | None, r: np.ndarray | None = None, on0: np.ndarray | None = None) -> None:
         """Optimality cut (feasible) or feasibility cut for site ``s`` taken at
-        (P0, b0): see the module docstring."""
+        (P0, b0, on0), ``r`` [H] the commitment's gradient: see the module
+        docstring."""
         nz = np.abs(g) > 1e-12
         cols = [self.Pv[s][nz]]
         const = cost - float(g @ P0)
         gv = g[nz]
         vals = [-gv] if feasible else [gv]
+        if r is not None and on0 is not None and self.on[s, 0] >= 0:
+            rz = np.abs(r) > 1e-12
+            cols.append(self.on[s][rz])
+            vals.append(-r[rz] if feasible else r[rz])
+            const -= float(r @ on0)
         if self.b is not None and b0 is not None and abs(h) > 1e-12:
             cols.append(np.array([self.b[s]]))
             vals.append(np.array([-h if feasible else h]))
@@ -186,10 +209,12 @@ class BendersMaster:
         self.cuts += 1
 
 
-def _cut_value(ev_cost, g, h, P0, b0, P, b) -> float:
+def _cut_value(ev_cost, g, h, P0, b0, P, b, r=None, on0=None, on=None) -> float:
     v = ev_cost + float(g @ (P - P0))
     if b is not None and b0 is not None:
         v += h * (b - b0)
+    if r is not None and on0 is not None and on is not None and not np.isnan(on0).any():
+        v += float(r @ (on - on0))
     return v
 
 
@@ -243,13 +268,6 @@ def _run(inst: Instance, opts: BendersOptions, pool: SubproblemPool, clock: Cloc
             st.stop = end
             break
     st.stop = st.stop or stop
-    if st.stop is TC.STALLED and inst.committed.any() and not (st.gap is not None and st.gap <= opts.gap):
-        # no cut is violated, yet the gap is open: the committed units' relaxation gap (their cuts come from LPs)
-        st.diagnosis = [f"no Benders cut is violated, but the gap is {st.gap:.3e}: {int(inst.committed.sum())} "
-                        "site(s) have committed generators (min output > 0), whose cuts come from their LP "
-                        "relaxations, so the bound can stay above the optimum by their relaxation gap; "
-                        "--method lagrangian closes it with the site MILPs"]
-        st.log.note(st.diagnosis[0])
     st.stats.update(iterations_lp=ph.lp_iterations, iterations_mip=ph.mip_iterations, cuts=master.cuts,
                     feasibility_cuts=master.feas_cuts,
                     heuristic_recoveries=rec.recoveries if rec is not None else 0)
@@ -269,6 +287,7 @@ def _snapshot(st: RunState[BendersOptions], master: BendersMaster, ph: _Phase) -
         arrays["core_P"] = ph.core[0]
         if ph.core[1] is not None:
             arrays["core_b"] = ph.core[1]
+        arrays["core_on"] = ph.core[2]
     if st.best is not None:
         arrays["inc_x"] = st.best.payload["x"]
     return header, arrays
@@ -284,7 +303,8 @@ def _restore(header: dict, arrays: dict, st: RunState[BendersOptions], master: B
     ph.name, ph.tighten = header["phase"], bool(header["tighten"])
     ph.lp_iterations, ph.mip_iterations = int(header["lp_iterations"]), int(header["mip_iterations"])
     if "core_P" in arrays:
-        ph.core = (arrays["core_P"].copy(), arrays["core_b"].copy() if "core_b" in arrays else None)
+        ph.core = (arrays["core_P"].copy(), arrays["core_b"].copy() if "core_b" in arrays else None,
+                   arrays["core_on"].copy())
     master.p.set_integrality(relax=ph.name == "lp")
     if st.best is not None:
         st.best.payload["x"] = arrays["inc_x"].copy()
@@ -361,7 +381,7 @@ def _iterate(st: RunState[BendersOptions], master: BendersMaster, pool: Subprobl
         st.log.note(st.diagnosis[0])
         return TC.ERROR
     x = p.values().copy()
-    Pm, bm, th = master.point(x)
+    Pm, bm, onm, th = master.point(x)
     # LP phase: the master LP's optimum bounds OB (not a time-limited LP's value); MIP phase: its dual bound
     st.tighten((info.objective if info.optimal else None) if ph.name == "lp" else info.bound)
     value = info.objective + float(th.sum())  # compute side value of the master point
@@ -369,7 +389,7 @@ def _iterate(st: RunState[BendersOptions], master: BendersMaster, pool: Subprobl
         return TC.TIME_LIMIT  # the master's dual bound counts; no time to separate at its point
     ts = time.perf_counter()
     cuts_before = master.cuts
-    evm, sub_times = _separate(st, master, pool, ph, Pm, bm, th)
+    evm, sub_times = _separate(st, master, pool, ph, Pm, bm, onm, th)
     new_cuts = master.cuts - cuts_before
     if ph.name == "mip" and evm is not None and evm.feasible.all():
         sub_times += _try_incumbent(st, master, pool, x, value, evm, Pm, bm)
@@ -409,8 +429,8 @@ def _iterate(st: RunState[BendersOptions], master: BendersMaster, pool: Subprobl
     return None
 
 
-def _separate(st: RunState[BendersOptions], master: BendersMaster, pool: SubproblemPool, ph: _Phase, Pm, bm, th
-              ) -> tuple[PoolEval | None, list[np.ndarray]]:
+def _separate(st: RunState[BendersOptions], master: BendersMaster, pool: SubproblemPool, ph: _Phase, Pm, bm, onm,
+              th) -> tuple[PoolEval | None, list[np.ndarray]]:
     """Add the violated cuts at the master point (in the LP phase with
     in-out stabilisation: first at the separation point between the core
     and the master point). Returns the evaluation at the master point
@@ -423,28 +443,32 @@ def _separate(st: RunState[BendersOptions], master: BendersMaster, pool: Subprob
         lam = opts.inout_lambda
         Ps = lam * Pm + (1 - lam) * ph.core[0]
         bs = None if bm is None else lam * bm + (1 - lam) * ph.core[1]
-        ev = pool.evaluate(Ps, bs)
+        ons = lam * onm + (1 - lam) * ph.core[2]
+        ev = pool.evaluate(Ps, bs, on=ons)
         sub_times.append(ev.rank_s)
         cut_off = False
         for s in range(inst.S):
             b0 = None if bs is None else bs[s]
             b1 = None if bm is None else bm[s]
-            val = _cut_value(ev.cost[s], ev.g_load[s], ev.g_alloc[s], Ps[s], b0, Pm[s], b1)
+            val = _cut_value(ev.cost[s], ev.g_load[s], ev.g_alloc[s], Ps[s], b0, Pm[s], b1, ev.g_on[s], ons[s],
+                             onm[s])
             if ev.feasible[s]:
                 cut_off |= th[s] < val - tol_abs * max(1.0, abs(val))
             else:
                 cut_off |= val > 1e-9
-            master.add_cut(s, bool(ev.feasible[s]), ev.cost[s], ev.g_load[s], ev.g_alloc[s], Ps[s], b0)
+            master.add_cut(s, bool(ev.feasible[s]), ev.cost[s], ev.g_load[s], ev.g_alloc[s], Ps[s], b0,
+                           ev.g_on[s], ons[s])
         if not cut_off:
-            evm = pool.evaluate(Pm, bm)
+            evm = pool.evaluate(Pm, bm, on=onm)
             sub_times.append(evm.rank_s)
-            _add_violated(master, inst, evm, Pm, bm, th, tol_abs)
+            _add_violated(master, inst, evm, Pm, bm, onm, th, tol_abs)
     else:
-        evm = pool.evaluate(Pm, bm)
+        evm = pool.evaluate(Pm, bm, on=onm)
         sub_times.append(evm.rank_s)
-        _add_violated(master, inst, evm, Pm, bm, th, tol_abs)
-    ph.core = (Pm.copy(), None if bm is None else bm.copy()) if ph.core is None else (
-        0.5 * ph.core[0] + 0.5 * Pm, None if bm is None else 0.5 * ph.core[1] + 0.5 * bm)
+        _add_violated(master, inst, evm, Pm, bm, onm, th, tol_abs)
+    ph.core = (Pm.copy(), None if bm is None else bm.copy(), onm.copy()) if ph.core is None else (
+        0.5 * ph.core[0] + 0.5 * Pm, None if bm is None else 0.5 * ph.core[1] + 0.5 * bm,
+        0.5 * ph.core[2] + 0.5 * onm)
     return evm, sub_times
 
 
@@ -476,11 +500,11 @@ def _refine(st: RunState[BendersOptions], master: BendersMaster, pool: Subproble
             if not info.optimal:
                 break
             xr = p.values().copy()
-            Pm, bm, th = master.point(xr)
+            Pm, bm, onm, th = master.point(xr)
             before = master.cuts
-            evm = pool.evaluate(Pm, bm)
+            evm = pool.evaluate(Pm, bm, on=onm)
             sub_times.append(evm.rank_s)
-            _add_violated(master, st.inst, evm, Pm, bm, th, 1e-7)
+            _add_violated(master, st.inst, evm, Pm, bm, onm, th, 1e-7)
             if master.cuts == before:  # no cut violated: theta is each site's cost, the routing best for x
                 if evm.feasible.all():
                     sub_times += _try_incumbent(st, master, pool, xr, info.objective + float(th.sum()), evm, Pm, bm)
@@ -495,10 +519,14 @@ def _refine(st: RunState[BendersOptions], master: BendersMaster, pool: Subproble
 
 def _try_incumbent(st: RunState[BendersOptions], master: BendersMaster, pool: SubproblemPool, x, value, evm: PoolEval, Pm, bm
                    ) -> list[np.ndarray]:
-    """An integer master point whose relaxed sites are all feasible: value
-    it exactly (committed units as MILPs) and keep it if it is better."""
+    """An integer master point whose sites are all feasible at its
+    commitment: value it exactly (committed units as MILPs, free to choose
+    their commitment) and keep it if it is better. Without committed units
+    ``evm``'s value is already exact, and a point no better than the
+    incumbent is skipped; with them the MILPs can only improve on it."""
     relaxed_val = value - float(evm.cost.sum())
-    if relaxed_val <= st.objective + 1e-7 * max(1.0, abs(st.objective) if np.isfinite(st.objective) else 1.0):
+    if not st.inst.committed.any() and relaxed_val <= st.objective + 1e-7 * max(
+            1.0, abs(st.objective) if np.isfinite(st.objective) else 1.0):
         return []
     exact = pool.evaluate(Pm, bm, exact=True, time_limit=st.clock.left(st.finish_reserve))
     if exact.feasible.all():
@@ -531,10 +559,10 @@ def _master_solution(inst: Instance, master: BendersMaster, x: np.ndarray, dispa
     return Solution(inst.name, "benders", "feasible", None, None, None, None, training, y, sites)
 
 
-def _add_violated(master: BendersMaster, inst: Instance, ev, Pm, bm, th, tol_abs) -> None:
+def _add_violated(master: BendersMaster, inst: Instance, ev, Pm, bm, onm, th, tol_abs) -> None:
     for s in range(inst.S):
         b0 = None if bm is None else bm[s]
         if not ev.feasible[s]:
-            master.add_cut(s, False, ev.cost[s], ev.g_load[s], ev.g_alloc[s], Pm[s], b0)
+            master.add_cut(s, False, ev.cost[s], ev.g_load[s], ev.g_alloc[s], Pm[s], b0, ev.g_on[s], onm[s])
         elif th[s] < ev.cost[s] - tol_abs * max(1.0, abs(ev.cost[s])):
-            master.add_cut(s, True, ev.cost[s], ev.g_load[s], ev.g_alloc[s], Pm[s], b0)
+            master.add_cut(s, True, ev.cost[s], ev.g_load[s], ev.g_alloc[s], Pm[s], b0, ev.g_on[s], onm[s])

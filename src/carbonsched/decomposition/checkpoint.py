@@ -29,7 +29,8 @@ from ..solution import Solution, atomic_write_bytes, read_solution
 __all__ = ["CheckpointError", "instance_digest", "load_checkpoint", "pack_ragged", "save_checkpoint",
            "unpack_ragged"]
 
-FORMAT = 1
+#: 2: Benders' master has the committed units' on/off columns, so its cuts' column indices moved
+FORMAT = 2
 
 
 class CheckpointError(CarbonschedError):

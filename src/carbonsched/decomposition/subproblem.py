@@ -3,19 +3,24 @@
 The model is the shared energy block (:func:`carbonsched.energy.build_site_energy`)
 plus two rows that tie it to the rest of the system:
 
-- ``bal[t]``:  supplied[t] + short[t] = P̂[t]   (facility load, MW)
+- ``bal[t]``:  supplied[t] + short[t] - over[t] = P̂[t]   (facility load, MW)
 - ``cap``:     emissions - excess <= b̂        (carbon allocation, t)
 
 It is translated to highspy once; afterwards each solve only changes row
 bounds (Benders), or objective coefficients (Lagrangian), by index, and
-HiGHS re-solves from the previous basis. The slacks ``short`` and
-``excess`` are fixed at zero except in the phase-1 problem that yields
-feasibility cuts.
+HiGHS re-solves from the previous basis. A committed generator's on/off
+binaries can be fixed by their column bounds to a commitment ``on`` [H]
+that Benders' master chooses: the site problem is then an LP whose value
+is exact at a 0/1 commitment, and the reduced costs of those columns are
+``dQ/d on[t]``. The slacks ``short``, ``over`` and ``excess`` are fixed
+at zero except in the phase-1 problem that yields feasibility cuts
+(``over``: a unit fixed on can force more supply than the load).
 
 Dual convention (checked in tests by finite differences): HiGHS' row dual
 is d(objective)/d(row bound), so for the minimised site cost Q(P̂, b̂),
 ``dQ/dP̂[t] = dual(bal[t])`` ($/MW of load held for one period, i.e. $/MWh
-x dt) and ``dQ/db̂ = dual(cap)`` ($/t, <= 0).
+x dt) and ``dQ/db̂ = dual(cap)`` ($/t, <= 0); with the commitment fixed, ``dQ/don[t]
+= reduced cost(on[t])`` ($ per unit of commitment).
 """
 
 from __future__ import annotations
@@ -43,8 +48,9 @@ class SiteEval:
     """Outcome of one fixed-load solve. ``feasible``: the load and allocation
     can be met; then ``cost`` = Q, ``g_load`` = dQ/dP̂ [H], ``g_alloc`` =
     dQ/db̂. Otherwise ``cost`` is the phase-1 infeasibility w > 0 and the
-    gradients are those of w (for a feasibility cut). ``exact_failed``: the
-    LP relaxation is feasible but the committed-unit MILP is not."""
+    gradients are those of w (for a feasibility cut). ``g_on`` [H]: dQ/don
+    (or dw/don) where the commitment was fixed, else zeros. ``exact_failed``:
+    the LP relaxation is feasible but the committed-unit MILP is not."""
 
     feasible: bool
     cost: float
@@ -52,6 +58,7 @@ class SiteEval:
     g_alloc: float
     solve_s: float
     exact_failed: bool = False
+    g_on: np.ndarray | None = None
 
 
 class SiteSubproblem:
@@ -65,8 +72,9 @@ class SiteSubproblem:
         build_site_energy(m.e, inst, s)
         T = range(inst.H)
         m.short = pyo.Var(T, bounds=(0.0, 0.0))
+        m.over = pyo.Var(T, bounds=(0.0, 0.0))
         m.excess = pyo.Var(bounds=(0.0, 0.0))
-        m.bal = pyo.Constraint(T, rule=lambda _m, t: _m.e.supplied[t] + _m.short[t] == 0.0)
+        m.bal = pyo.Constraint(T, rule=lambda _m, t: _m.e.supplied[t] + _m.short[t] - _m.over[t] == 0.0)
         m.cap = pyo.Constraint(expr=m.e.emissions - m.excess <= 0.0)
         m.obj = pyo.Objective(expr=m.e.cost, sense=pyo.minimize)
         self.m = m
@@ -76,7 +84,11 @@ class SiteSubproblem:
         self.cap_row = np.int32(p.row_of(m.cap))
         self.short_cols = p.cols_of(m.short[t] for t in T).astype(np.int32)
         self.excess_col = np.int32(p.col[m.excess])
-        self.slack_cols = np.append(self.short_cols, self.excess_col).astype(np.int32)
+        over = p.cols_of(m.over[t] for t in T).astype(np.int32)
+        self.slack_cols = np.concatenate([self.short_cols, over, [self.excess_col]]).astype(np.int32)
+        on = m.e.component("on")
+        self.on_cols = p.cols_of(on[t] for t in T).astype(np.int32) if on is not None else np.zeros(0, np.int32)
+        self._on_fixed = False
         A = p.A
         keep = np.ones(p.num_col)
         keep[self.slack_cols] = 0.0
@@ -96,6 +108,7 @@ class SiteSubproblem:
         """Forget the basis and return to fixed-load mode (deterministic
         restarts, see the pool's calibration)."""
         self._set_fixed(np.zeros(self.H), np.inf)
+        self._set_on(None)
         self.p.set_integrality(relax=True)
         self.p.h.clearSolver()
 
@@ -109,6 +122,25 @@ class SiteSubproblem:
             h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), self.c0)
             self._mode = "fixed"
 
+    def _set_on(self, on: np.ndarray | None) -> None:
+        """Fix the committed unit's on/off columns at ``on`` [H] (in [0, 1]),
+        or free them (None)."""
+        n = self.on_cols.size
+        if n == 0 or (on is None and not self._on_fixed):
+            return
+        if on is None:
+            self.p.h.changeColsBounds(n, self.on_cols, np.zeros(n), np.ones(n))
+        else:
+            v = np.clip(np.asarray(on, dtype=float), 0.0, 1.0)
+            self.p.h.changeColsBounds(n, self.on_cols, v, v)
+        self._on_fixed = on is not None
+
+    def _g_on(self) -> np.ndarray:
+        """dQ/don [H] of the last LP solve, with the commitment fixed."""
+        if not self._on_fixed:
+            return np.zeros(self.H)
+        return self.p.col_duals()[self.on_cols].copy()
+
     def _phase1(self, on: bool) -> None:
         h = self.p.h
         n = self.slack_cols.size
@@ -121,16 +153,19 @@ class SiteSubproblem:
         h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), c)
 
     # -- solves ---------------------------------------------------------
-    def evaluate(self, P: np.ndarray, b: float, *, exact: bool = False, time_limit: float | None = None
-                 ) -> SiteEval:
+    def evaluate(self, P: np.ndarray, b: float, *, exact: bool = False, time_limit: float | None = None,
+                 on: np.ndarray | None = None) -> SiteEval:
         """Min site cost for facility load ``P`` [H] (MW) within ``b`` (t).
         ``exact=False`` relaxes a committed generator's binaries (valid cuts);
         ``exact=True`` solves the MILP (true feasible cost), within
         ``time_limit`` seconds: stopped there, its best dispatch counts
         (feasible, cost not proven least), and without one the site fails
-        (``exact_failed``)."""
+        (``exact_failed``). ``on`` [H] (not with ``exact``) fixes the
+        committed unit's commitment: an LP, exact where ``on`` is 0/1, whose
+        cut has ``g_on``. Ignored at a site without a committed unit."""
         t0 = time.perf_counter()
         self._set_fixed(P, b)
+        self._set_on(None if exact else on)
         self.p.set_integrality(relax=not exact)
         milp = exact and not self.exact  # a committed unit's binaries kept
         info = highs.solve(self.p, mip_gap=1e-9, time_limit=time_limit if milp else None)
@@ -141,9 +176,11 @@ class SiteSubproblem:
                 return SiteEval(True, info.objective, np.zeros(self.H), 0.0, time.perf_counter() - t0)
             return SiteEval(False, 0.0, np.zeros(self.H), 0.0, time.perf_counter() - t0, exact_failed=True)
         if info.optimal:
-            d = self.p.row_duals() if not (exact and not self.exact) else np.zeros(self.p.num_row)
+            if exact and not self.exact:
+                return SiteEval(True, info.objective, np.zeros(self.H), 0.0, time.perf_counter() - t0)
+            d = self.p.row_duals()
             return SiteEval(True, info.objective, d[self.bal_rows].copy(), float(d[self.cap_row]),
-                            time.perf_counter() - t0)
+                            time.perf_counter() - t0, g_on=self._g_on())
         if not info.infeasible:
             raise SolverError(f"site {self.inst.site_ids[self.s]}: subproblem ended {info.raw_status}")
         if exact and not self.exact:
@@ -151,13 +188,13 @@ class SiteSubproblem:
             lp = highs.solve(self.p)
             if lp.optimal:
                 return SiteEval(False, 0.0, np.zeros(self.H), 0.0, time.perf_counter() - t0, exact_failed=True)
-        # phase 1: least infeasibility w(P, b) = min sum(short) + excess, its duals give the cut
+        # phase 1: least infeasibility w(P, b, on) = min sum(short + over) + excess, its duals give the cut
         self.p.set_integrality(relax=True)
         self._phase1(True)
         info = highs.solve(self.p)
         d = self.p.row_duals()
         out = SiteEval(False, float(info.objective), d[self.bal_rows].copy(), float(d[self.cap_row]),
-                       time.perf_counter() - t0)
+                       time.perf_counter() - t0, g_on=self._g_on())
         self._phase1(False)
         return out
 
@@ -168,6 +205,7 @@ class SiteSubproblem:
         Returns (min value, supplied [H] MW, emissions t, seconds)."""
         t0 = time.perf_counter()
         h = self.p.h
+        self._set_on(None)
         if self._mode != "priced":
             free = np.full(self.H, INF)
             h.changeRowsBounds(self.H, self.bal_rows, -free, free)
