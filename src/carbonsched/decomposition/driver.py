@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from .. import interrupts
+from ..check import evaluate
 from ..clock import Clock
 from ..config import DecompositionOptions
 from ..constants import SolutionStatus
@@ -231,7 +232,13 @@ def finish(state: RunState[Any], pool) -> Result:
         state.log.note(f"{state.method}: {status.value}, no feasible schedule; " + " ".join(msgs))
         return finalize(inst, Solution.empty(inst, state.method, status), bound=bound, timings=timings,
                         stats={**stats, **facts}, diagnosis=msgs)
-    gap = state.gap
+    # the status rests on the schedule's own value, not on what the method claimed for it
+    true_obj = evaluate(inst, state.best.solution).objective
+    if abs(true_obj - state.best.objective) > 1e-6 * max(1.0, abs(true_obj)):
+        state.log.note(f"{state.method}: the incumbent's value as the method computed it, "
+                       f"{state.best.objective:,.4f}, is not its evaluation, {true_obj:,.4f}; the evaluation counts "
+                       "(please report this)")
+    gap = relative_gap(bound, true_obj)
     if gap is not None and gap <= opts.gap:
         status = SolutionStatus.OPTIMAL
     elif stop is TC.TIME_LIMIT:
