@@ -19,10 +19,9 @@ phase converges to the optimum with committed units too.
 
 Phase 1 solves the master's LP relaxation to gather cuts cheaply (with
 optional in-out stabilisation around a core point), the sites choosing
-their own commitment (cuts in P and b only). With committed units, phase
-1b goes on with the LP master choosing the commitment as well, so that the
-cuts shape the master's LP relaxation in it. Phase 2 solves the master
-MILP, warm-started with the incumbent. Each integer master solution
+their own commitment (cuts in P and b only); phase 2 solves the master
+MILP, warm-started with the incumbent, and fixes each site's commitment at
+the master's. Each integer master solution
 is also evaluated with the exact site problems (committed generators as
 MILPs, free to choose their own commitment) for the best feasible value.
 """
@@ -221,16 +220,14 @@ def _cut_value(ev_cost, g, h, P0, b0, P, b) -> float:
 
 @dataclass
 class _Phase:
-    """Where the Benders loop is: LP phase ("lp"), commitment LP phase
-    ("lp_on", only with committed units) or integer phase ("mip"); the
-    in-out core point, whether the final master gap is forced, and
-    per-phase counts."""
+    """Where the Benders loop is: LP phase ("lp") or integer phase
+    ("mip"), the in-out core point, whether the final master gap is
+    forced, and per-phase counts."""
 
     name: str = "lp"
     core: tuple | None = None
     tighten: bool = False
     lp_iterations: int = 0
-    commit_iterations: int = 0  # of lp_iterations, those of the commitment LP phase ("lp_on")
     mip_iterations: int = 0
     tail_s: float = 0.0  # longest separation and incumbent check after a master solve so far (s)
 
@@ -272,8 +269,7 @@ def _run(inst: Instance, opts: BendersOptions, pool: SubproblemPool, clock: Cloc
             st.stop = end
             break
     st.stop = st.stop or stop
-    st.stats.update(iterations_lp=ph.lp_iterations, iterations_commitment_lp=ph.commit_iterations,
-                    iterations_mip=ph.mip_iterations, cuts=master.cuts,
+    st.stats.update(iterations_lp=ph.lp_iterations, iterations_mip=ph.mip_iterations, cuts=master.cuts,
                     feasibility_cuts=master.feas_cuts,
                     heuristic_recoveries=rec.recoveries if rec is not None else 0)
     return finish(st, pool)
@@ -284,7 +280,6 @@ def _snapshot(st: RunState[BendersOptions], master: BendersMaster, ph: _Phase) -
     the incumbent's master vector."""
     rows = master.p.added
     header = {"phase": ph.name, "tighten": ph.tighten, "lp_iterations": ph.lp_iterations,
-              "commit_iterations": ph.commit_iterations,
               "mip_iterations": ph.mip_iterations, "cuts": master.cuts, "feas_cuts": master.feas_cuts}
     arrays: dict = {"cut_lo": np.array([r[0] for r in rows]), "cut_hi": np.array([r[1] for r in rows])}
     arrays["cut_cols"], arrays["cut_ptr"] = pack_ragged([r[2] for r in rows], np.int64)
@@ -307,7 +302,6 @@ def _restore(header: dict, arrays: dict, st: RunState[BendersOptions], master: B
     master.cuts, master.feas_cuts = int(header["cuts"]), int(header["feas_cuts"])
     ph.name, ph.tighten = header["phase"], bool(header["tighten"])
     ph.lp_iterations, ph.mip_iterations = int(header["lp_iterations"]), int(header["mip_iterations"])
-    ph.commit_iterations = int(header["commit_iterations"])
     if "core_P" in arrays:
         ph.core = (arrays["core_P"].copy(), arrays["core_b"].copy() if "core_b" in arrays else None)
     master.p.set_integrality(relax=ph.name != "mip")
@@ -418,10 +412,9 @@ def _iterate(st: RunState[BendersOptions], master: BendersMaster, pool: Subprobl
                "sub_mean_s": float(rank_s.mean()), "lp_value": lp_val})
     if ph.name != "mip":
         ph.lp_iterations += 1
-        ph.commit_iterations += ph.name == "lp_on"
         lp_gap = relative_gap(info.objective, lp_val) if lp_val is not None else None
         lp_done = (new_cuts == 0 or (lp_gap is not None and lp_gap <= min(1e-6, opts.gap / 10))
-                   or (ph.commit_iterations if ph.name == "lp_on" else ph.lp_iterations) >= opts.lp_iterations)
+                   or ph.lp_iterations >= opts.lp_iterations)
         if rec is not None and (lp_done or ph.lp_iterations % 10 == 1):
             _heuristic(st, master, rec, x)
         if lp_done:
