@@ -56,12 +56,10 @@ def test_benders_seeded_from_the_lagrangian_brackets_the_optimum(optima, name):
     assert res.status == "optimal" and res.gap <= GAP
 
 
-def test_benders_certifies_with_committed_units():
-    """Five sites with committed generators (found by a random sweep of
-    generated instances). When the master left the commitment to the sites'
-    LP relaxations, Benders stalled here with its bound above the optimum,
-    and no cut was violated. With the commitment in the master, each
-    integer point's site LPs are exact, and the run certifies the optimum."""
+@pytest.fixture(scope="module")
+def committed_sweep_case():
+    """Five sites, most with committed generators (found by a random sweep
+    of generated instances), and its monolithic optimum."""
     from carbonsched.generate import GeneratorConfig, generate
 
     inst = parse_instance(generate(GeneratorConfig(
@@ -69,13 +67,37 @@ def test_benders_certifies_with_committed_units():
         battery_share=0.7, generator_share=0.8, committed_share=0.85, inference_load_share=0.13,
         job_load_share=0.37)))
     assert inst.committed.sum() >= 3
-    opt = solve(inst, "monolithic", SolveOptions(gap=1e-9)).objective
+    return inst, solve(inst, "monolithic", SolveOptions(gap=1e-9)).objective
+
+
+def test_benders_certifies_with_committed_units(committed_sweep_case):
+    """When the master left the commitment to the sites' LP relaxations,
+    Benders stalled on this case with its bound above the optimum, and no
+    cut was violated. With the commitment in the master, each integer
+    point's site LPs are exact, and the run certifies the optimum."""
+    inst, opt = committed_sweep_case
     tol = 1e-6 * max(1.0, abs(opt))
     res = solve(inst, "benders", SolveOptions(gap=GAP, time_limit=120))
     assert res.check.ok, res.check.violations
     assert res.bound >= opt - tol and opt >= res.objective - tol
     assert res.status == "optimal" and res.gap <= GAP
     assert res.solution.stats["iterations_mip"] >= 1
+
+
+def test_benders_resumes_in_its_integer_phase_with_committed_units(tmp_path, committed_sweep_case):
+    """A run checkpointed in its integer phase, whose cuts carry the
+    commitment's columns, resumes to a certified optimum."""
+    inst, opt = committed_sweep_case
+    whole = solve(inst, "benders", SolveOptions(gap=GAP, time_limit=120))
+    lp_its = whole.solution.stats["iterations_lp"]
+    assert whole.solution.stats["iterations_mip"] >= 2, "the case must reach the integer phase"
+    ck = tmp_path / "run.ckpt.npz"
+    first = solve(inst, "benders", SolveOptions(gap=GAP, time_limit=120), max_iterations=lp_its + 1, checkpoint=ck)
+    assert first.solution.stats["stop"] == "iteration_limit" and first.solution.stats["iterations_mip"] == 1
+    resumed = solve(inst, "benders", SolveOptions(gap=GAP, time_limit=120), resume=ck)
+    assert resumed.solution.stats["resumed_after"] == lp_its + 1
+    assert resumed.status == "optimal" and resumed.check.ok, resumed.check.violations
+    assert resumed.bound >= opt - 1e-6 * abs(opt) and opt >= resumed.objective - 1e-6 * abs(opt)
 
 
 def test_a_committed_unit_fixed_on_past_the_load_gets_a_feasibility_cut():
