@@ -349,3 +349,28 @@ def test_a_model_too_big_for_the_memory_is_refused_before_building(monkeypatch):
         solve(inst, "monolithic")
     d = diagnose(inst)
     assert d.status is None and "not diagnosed" in d.messages[0]
+
+
+def test_a_decompositions_status_rests_on_its_schedules_own_value(optima):
+    """finish() takes the status from the incumbent's evaluation, not from
+    the value the method claimed for it: a schedule offered at 5% above
+    its true value, under a bound equal to that claim, is not 'optimal'
+    (once, a MIP master's reported objective was not its point's, and a
+    run claimed 'optimal' at a 2.2% gap)."""
+    from carbonsched.clock import Clock
+    from carbonsched.config import BendersOptions, make_options
+    from carbonsched.constants import TerminationCondition
+    from carbonsched.decomposition.driver import RunState, finish
+    from carbonsched.decomposition.pool import SubproblemPool
+    from carbonsched.decomposition.trace import IterationLog
+
+    inst, mono, _ = optima["budget_binding"]
+    claim = mono.objective + 0.05 * abs(mono.objective)
+    st = RunState(inst, "benders", make_options(BendersOptions, gap=1e-4), Clock(), IterationLog([]))
+    st.offer(mono.solution, claim)
+    st.tighten(claim)  # a valid bound (above the optimum) that the claim alone would have 'certified'
+    st.stop = TerminationCondition.STALLED
+    res = finish(st, SubproblemPool(inst, None))
+    assert res.status == "feasible" and res.check.ok
+    assert res.objective == pytest.approx(mono.objective, rel=1e-9)
+    assert res.gap == pytest.approx((claim - mono.objective) / abs(mono.objective), rel=1e-6)
