@@ -304,7 +304,7 @@ def _restore(header: dict, arrays: dict, st: RunState[BendersOptions], master: B
     ph.lp_iterations, ph.mip_iterations = int(header["lp_iterations"]), int(header["mip_iterations"])
     if "core_P" in arrays:
         ph.core = (arrays["core_P"].copy(), arrays["core_b"].copy() if "core_b" in arrays else None)
-    master.p.set_integrality(relax=ph.name != "mip")
+    master.p.set_integrality(relax=ph.name == "lp")
     if st.best is not None:
         st.best.payload["x"] = arrays["inc_x"].copy()
 
@@ -375,14 +375,14 @@ def _iterate(st: RunState[BendersOptions], master: BendersMaster, pool: Subprobl
             return TC.INTERRUPTED
         if info.termination is TC.TIME_LIMIT or st.clock.expired():
             return TC.TIME_LIMIT
-        st.diagnosis = [f"the master {'LP' if ph.name != 'mip' else 'MILP'} ended {info.raw_status} after every retry "
+        st.diagnosis = [f"the master {'LP' if ph.name == 'lp' else 'MILP'} ended {info.raw_status} after every retry "
                         "(numerical trouble); the bound and incumbent so far stand"]
         st.log.note(st.diagnosis[0])
         return TC.ERROR
     x = p.values().copy()
     Pm, bm, onm, th = master.point(x)
     # LP phase: the master LP's optimum bounds OB (not a time-limited LP's value); MIP phase: its dual bound
-    st.tighten((info.objective if info.optimal else None) if ph.name != "mip" else info.bound)
+    st.tighten((info.objective if info.optimal else None) if ph.name == "lp" else info.bound)
     # compute side value of the master point, from the point itself (the master's costs never change): HiGHS's
     # objective value is not always the returned point's after a MIP start (seen once after deleting rows)
     value = float(p.cost @ x) + p.offset + float(th.sum())
@@ -392,8 +392,8 @@ def _iterate(st: RunState[BendersOptions], master: BendersMaster, pool: Subprobl
     cuts_before = master.cuts
     # the LP phase leaves the commitment to the site LPs (cuts in P and b only: the LP relaxation's bound in far
     # fewer iterations -- on `medium` 12.24 M against 12.32 M after 88, when the LP master chose the commitment
-    # too); the commitment LP phase and the integer phase fix it at the master's point
-    evm, sub_times = _separate(st, master, pool, ph, Pm, bm, onm if ph.name != "lp" else None, th)
+    # too); the integer phase fixes it at the master's 0/1 point, where the site LPs are exact
+    evm, sub_times = _separate(st, master, pool, ph, Pm, bm, onm if ph.name == "mip" else None, th)
     new_cuts = master.cuts - cuts_before
     if ph.name == "mip" and evm is not None and evm.feasible.all():
         sub_times += _try_incumbent(st, master, pool, x, value, evm, Pm, bm)
@@ -410,7 +410,7 @@ def _iterate(st: RunState[BendersOptions], master: BendersMaster, pool: Subprobl
     st.record({"phase": ph.name, "bound": st.bound, "incumbent": st.best.objective if st.best else None,
                "gap": st.gap, "cuts": new_cuts, "master_s": dt_master, "sub_max_s": float(rank_s.max()),
                "sub_mean_s": float(rank_s.mean()), "lp_value": lp_val})
-    if ph.name != "mip":
+    if ph.name == "lp":
         ph.lp_iterations += 1
         lp_gap = relative_gap(info.objective, lp_val) if lp_val is not None else None
         lp_done = (new_cuts == 0 or (lp_gap is not None and lp_gap <= min(1e-6, opts.gap / 10))
