@@ -86,7 +86,7 @@ def test_benders_certifies_with_committed_units(committed_sweep_case):
 
 def test_benders_resumes_in_its_integer_phase_with_committed_units(tmp_path, committed_sweep_case):
     """A run checkpointed in its integer phase, whose cuts carry the
-    commitment's columns, resumes to a certified optimum."""
+    committed units' output columns, resumes to a certified optimum."""
     inst, opt = committed_sweep_case
     whole = solve(inst, "benders", SolveOptions(gap=GAP, time_limit=120))
     lp_its = whole.solution.stats["iterations_lp"]
@@ -100,25 +100,25 @@ def test_benders_resumes_in_its_integer_phase_with_committed_units(tmp_path, com
     assert resumed.bound >= opt - 1e-6 * abs(opt) and opt >= resumed.objective - 1e-6 * abs(opt)
 
 
-def test_a_committed_unit_fixed_on_past_the_load_gets_a_feasibility_cut():
-    """A site without battery or export whose committed generator, fixed on,
-    delivers more than a zero load (its minimum output): the
-    fixed-commitment LP is infeasible, and its phase 1 must measure the
-    over-supply too, or it has no point to give a cut from. The cut keeps a
-    feasible (load, commitment) and cuts off the infeasible one."""
+def test_a_committed_unit_held_at_its_minimum_past_the_load_gets_a_feasibility_cut():
+    """A site without battery or export whose committed generator, fixed at
+    its minimum output, delivers more than a zero load: the fixed-output LP
+    is infeasible, and its phase 1 must measure the over-supply too, or it
+    has no point to give a cut from. The cut keeps a feasible (load,
+    output) and cuts off the infeasible one."""
     d = CASES["committed_generator"]().to_dict()
     s = int(np.flatnonzero(CASES["committed_generator"]().committed)[0])
     d["sites"][s].pop("battery", None)
     d["sites"][s]["grid"]["export_max_mw"] = 0.0
     inst = parse_instance(d)
     sub = SiteSubproblem(inst, s)
-    zero, off, on = np.zeros(inst.H), np.zeros(inst.H), np.ones(inst.H)
-    ev = sub.evaluate(zero, np.inf, on=on)
+    zero, off, low = np.zeros(inst.H), np.zeros(inst.H), np.full(inst.H, inst.gmin[s])
+    ev = sub.evaluate(zero, np.inf, gen=low)
     assert not ev.feasible and ev.cost > 1e-6  # w: the generator's minimum output it cannot get rid of
     assert ev.cost == pytest.approx(inst.gmin[s] * inst.H, rel=1e-6)
     P_ok = np.full(inst.H, inst.pue[s] * inst.idle[s])
-    assert sub.evaluate(P_ok, np.inf, on=off).feasible
-    assert ev.cost + ev.g_load @ (P_ok - zero) + ev.g_on @ (off - on) <= 1e-7
+    assert sub.evaluate(P_ok, np.inf, gen=off).feasible
+    assert ev.cost + ev.g_load @ (P_ok - zero) + ev.g_gen @ (off - low) <= 1e-7
 
 
 @pytest.mark.parametrize("name", ["forces_feasibility_cuts", "budget_binding"])
@@ -168,44 +168,44 @@ def test_subproblem_gradients_are_subgradients():
         assert (e3.cost - e0.cost) / 1e-4 == pytest.approx(e0.g_load[t], rel=1e-3, abs=1e-3)
 
 
-def test_commitment_gradients_are_subgradients_and_exact_at_0_1():
-    """With a committed unit's on/off fixed (Benders' master chooses it),
-    Q(P', on') >= Q(P, on) + g.(P' - P) + r.(on' - on) for any on' in
-    [0, 1]; r matches a finite difference in a smooth region; and at a 0/1
-    commitment the LP's cost is the cost of the MILP with that commitment
-    forced."""
+def test_output_gradients_are_subgradients_and_exact():
+    """With a committed unit's output fixed (Benders' master chooses it),
+    Q(P', gen') >= Q(P, gen) + g.(P' - P) + r.(gen' - gen) for any gen' in
+    [0, gmax]; r matches a finite difference in a smooth region; the MILP
+    (commitment and output free) is no worse than any output its binaries
+    allow, and fixing the MILP's own output gives the LP the MILP's cost."""
     inst = CASES["committed_generator"]()
     rng = np.random.default_rng(1)
     checked = 0
     for s in np.flatnonzero(inst.committed):
         sub = SiteSubproblem(inst, int(s))
+        gmin, gmax = float(inst.gmin[s]), float(inst.gmax[s])
         P = inst.pue[s] * (inst.idle[s] + 0.5 * (inst.cap[s] - inst.idle[s])) * np.ones(inst.H)
-        on0 = np.full(inst.H, 0.5)
-        e0 = sub.evaluate(P, np.inf, on=on0)
-        assert e0.feasible and np.abs(e0.g_on).max() > 0, "the commitment must matter at this load"
+        gen0 = np.full(inst.H, 0.5 * (gmin + gmax))
+        e0 = sub.evaluate(P, np.inf, gen=gen0)
+        assert e0.feasible and np.abs(e0.g_gen).max() > 0, "the output must matter at this load"
         for _ in range(8):
-            on2 = rng.uniform(0.0, 1.0, inst.H)
+            gen2 = rng.uniform(0.0, gmax, inst.H)
             P2 = P * rng.uniform(0.9, 1.1, inst.H)
-            e2 = sub.evaluate(P2, np.inf, on=on2)
+            e2 = sub.evaluate(P2, np.inf, gen=gen2)
             if e2.feasible:
-                lin = e0.cost + e0.g_load @ (P2 - P) + e0.g_on @ (on2 - on0)
+                lin = e0.cost + e0.g_load @ (P2 - P) + e0.g_gen @ (gen2 - gen0)
                 assert e2.cost >= lin - 1e-6 * max(1.0, abs(e2.cost))
                 checked += 1
-        t = int(np.argmax(np.abs(e0.g_on)))
+        t = int(np.argmax(np.abs(e0.g_gen)))
         step = np.zeros(inst.H)
         step[t] = 1e-4
-        e3 = sub.evaluate(P, np.inf, on=on0 + step)
-        assert (e3.cost - e0.cost) / 1e-4 == pytest.approx(e0.g_on[t], rel=1e-3, abs=1e-3)
-        # exact at 0/1: the MILP (commitment free) is no worse than any fixed 0/1 commitment, and fixing the
-        # MILP's own commitment gives the LP its cost
+        e3 = sub.evaluate(P, np.inf, gen=gen0 + step)
+        assert (e3.cost - e0.cost) / 1e-4 == pytest.approx(e0.g_gen[t], rel=1e-3, abs=1e-3)
         milp = sub.evaluate(P, np.inf, exact=True)
         assert milp.feasible
-        best_on = sub.dispatch_arrays()[SITE_SERIES.index("generator_on"), :inst.H].round()
-        for on01 in (best_on, (rng.uniform(size=inst.H) < 0.5).astype(float)):
-            lp = sub.evaluate(P, np.inf, on=on01)
+        best = sub.dispatch_arrays()[SITE_SERIES.index("generator_mw"), :inst.H].copy()
+        for _ in range(4):  # outputs the binaries allow: off, or between the minimum and the maximum
+            allowed = np.where(rng.uniform(size=inst.H) < 0.5, 0.0, rng.uniform(gmin, gmax, inst.H))
+            lp = sub.evaluate(P, np.inf, gen=allowed)
             if lp.feasible:
                 assert milp.cost <= lp.cost + 1e-6 * max(1.0, abs(lp.cost))
-        assert sub.evaluate(P, np.inf, on=best_on).cost == pytest.approx(milp.cost, rel=1e-7, abs=1e-6)
+        assert sub.evaluate(P, np.inf, gen=best).cost == pytest.approx(milp.cost, rel=1e-7, abs=1e-6)
         sub.reset()
     assert checked > 0
 

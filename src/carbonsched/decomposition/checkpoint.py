@@ -29,8 +29,9 @@ from ..solution import Solution, atomic_write_bytes, read_solution
 __all__ = ["CheckpointError", "instance_digest", "load_checkpoint", "pack_ragged", "save_checkpoint",
            "unpack_ragged"]
 
-#: 2: Benders' master has the committed units' on/off columns, so its cuts' column indices moved
-FORMAT = 2
+#: 2: Benders' master has the committed units' on/off columns, so its cuts' column indices moved;
+#: 3: and their output columns, which the integer phase's cuts carry instead of the on/off ones
+FORMAT = 3
 
 
 class CheckpointError(CarbonschedError):

@@ -130,7 +130,7 @@ class PoolEval:
     site_s: np.ndarray  # [S] solve seconds
     rank_s: np.ndarray  # [ranks] busy seconds of each rank in this call
     dispatch: np.ndarray | None = None  # [S, series, H+1] with exact=True
-    g_on: np.ndarray | None = None  # [S,H] dQ/don where a commitment was fixed, else zeros
+    g_gen: np.ndarray | None = None  # [S,H] dQ/dgen where a committed unit's output was fixed, else zeros
 
 
 @dataclass
@@ -276,7 +276,7 @@ class SubproblemPool:
     # ------------------------------------------------------------------
     # the work each rank does for one command
     def _do_eval(self, P: np.ndarray, b: np.ndarray, exact: bool, limit: float = 0.0,
-                 on: np.ndarray | None = None) -> np.ndarray:
+                 gen: np.ndarray | None = None) -> np.ndarray:
         S, H = self.inst.S, self.inst.H
         nser = len(SITE_SERIES)
         width = 2 * H + 6 + (nser * (H + 1) if exact else 0)
@@ -286,8 +286,8 @@ class SubproblemPool:
         for i, s in enumerate(mine):
             # exact: the rank's sites share what is left of ``limit`` (s; 0: no limit)
             share = max(0.05, (t_rank + limit - time.perf_counter()) / (len(mine) - i)) if limit > 0 else None
-            fix = None if on is None or np.isnan(on[s]).any() else on[s]
-            r = self._sub(s).evaluate(P[s], float(b[s]), exact=exact, time_limit=share, on=fix)
+            fix = None if gen is None or np.isnan(gen[s]).any() else gen[s]
+            r = self._sub(s).evaluate(P[s], float(b[s]), exact=exact, time_limit=share, gen=fix)
             row = buf[s]
             row[0] = 1.0 if r.feasible else 0.0
             row[1] = r.cost
@@ -295,8 +295,8 @@ class SubproblemPool:
             row[3] = 1.0 if r.exact_failed else 0.0
             row[4] = r.solve_s
             row[6:6 + H] = r.g_load
-            if r.g_on is not None:
-                row[6 + H:6 + 2 * H] = r.g_on
+            if r.g_gen is not None:
+                row[6 + H:6 + 2 * H] = r.g_gen
             if exact and r.feasible:
                 row[6 + 2 * H:6 + 2 * H + nser * (H + 1)] = self._sub(s).dispatch_arrays().ravel()
         buf[S, self.rank] = time.perf_counter() - t_rank
@@ -472,23 +472,23 @@ class SubproblemPool:
         return out
 
     def evaluate(self, P: np.ndarray, b: np.ndarray | None, *, exact: bool = False,
-                 time_limit: float | None = None, on: np.ndarray | None = None) -> PoolEval:
+                 time_limit: float | None = None, gen: np.ndarray | None = None) -> PoolEval:
         """Solve every site for facility load ``P`` [S,H] (MW) within
         allocations ``b`` [S] (t; None = no budget). ``exact``: committed
         units' MILPs, a rank's sites within ``time_limit`` seconds together.
-        ``on`` [S,H] (not with ``exact``): the committed units' commitment
-        to fix, NaN rows at sites whose commitment stays free."""
+        ``gen`` [S,H] (MW, not with ``exact``): the committed units' output
+        to fix, NaN rows at sites whose output stays free."""
         S, H = self.inst.S, self.inst.H
         P = np.ascontiguousarray(P, dtype=float)
         b = np.full(S, np.inf) if b is None else np.ascontiguousarray(b, dtype=float)
-        on = np.full((S, H), np.nan) if on is None or exact else np.ascontiguousarray(on, dtype=float)
+        gen = np.full((S, H), np.nan) if gen is None or exact else np.ascontiguousarray(gen, dtype=float)
         limit = 0.0 if time_limit is None else max(float(time_limit), 1e-3)
         self._maybe_respread()
         self._command(_EXACT if exact else _EVAL, limit)
         self._Bcast(P)
         self._Bcast(b)
-        self._Bcast(on)
-        buf = self._reduce(self._do_eval(P, b, exact, limit, on))
+        self._Bcast(gen)
+        buf = self._reduce(self._do_eval(P, b, exact, limit, gen))
         out = self._unpack_eval(buf, exact)
         self._after_call(out.site_s, lp=not exact)
         return out
@@ -501,7 +501,7 @@ class SubproblemPool:
             disp = buf[:S, 6 + 2 * H:6 + 2 * H + nser * (H + 1)].reshape(S, nser, H + 1).copy()
         return PoolEval(feasible=buf[:S, 0] > 0.5, cost=buf[:S, 1].copy(), g_load=buf[:S, 6:6 + H].copy(),
                         g_alloc=buf[:S, 2].copy(), exact_failed=buf[:S, 3] > 0.5, site_s=buf[:S, 4].copy(),
-                        rank_s=buf[S, :self.size].copy(), dispatch=disp, g_on=buf[:S, 6 + H:6 + 2 * H].copy())
+                        rank_s=buf[S, :self.size].copy(), dispatch=disp, g_gen=buf[:S, 6 + H:6 + 2 * H].copy())
 
     def price(self, pi: np.ndarray, mu: float) -> PoolPrice:
         """Solve every site's priced problem at prices ``pi`` [S,H] ($/MWh)
@@ -631,8 +631,8 @@ class SubproblemPool:
             if cmd in (_EVAL, _EXACT):
                 P = self._Bcast(np.empty((S, H)))
                 b = self._Bcast(np.empty(S))
-                on = self._Bcast(np.empty((S, H)))
-                self._reduce(self._do_eval(P, b, cmd == _EXACT, arg, on))
+                gen = self._Bcast(np.empty((S, H)))
+                self._reduce(self._do_eval(P, b, cmd == _EXACT, arg, gen))
             elif cmd == _PRICE:
                 pi = self._Bcast(np.empty((S, H)))
                 self._reduce(self._do_price(pi, arg))

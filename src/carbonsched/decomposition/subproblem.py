@@ -8,19 +8,21 @@ plus two rows that tie it to the rest of the system:
 
 It is translated to highspy once; afterwards each solve only changes row
 bounds (Benders), or objective coefficients (Lagrangian), by index, and
-HiGHS re-solves from the previous basis. A committed generator's on/off
-binaries can be fixed by their column bounds to a commitment ``on`` [H]
-that Benders' master chooses: the site problem is then an LP whose value
-is exact at a 0/1 commitment, and the reduced costs of those columns are
-``dQ/d on[t]``. The slacks ``short``, ``over`` and ``excess`` are fixed
-at zero except in the phase-1 problem that yields feasibility cuts
-(``over``: a unit fixed on can force more supply than the load).
+HiGHS re-solves from the previous basis. A committed generator's output
+columns can be fixed by their bounds to an output ``gen`` [H] (MW) that
+Benders' master chooses (with its on/off binaries): the on/off binaries,
+which carry no cost, are then relaxed, and the site problem is an LP whose
+value is exact for that output; the reduced costs of the output columns
+are ``dQ/d gen[t]``. The slacks ``short``, ``over`` and ``excess`` are
+fixed at zero except in the phase-1 problem that yields feasibility cuts
+(``over``: a unit held at its minimum output can supply more than the
+load).
 
 Dual convention (checked in tests by finite differences): HiGHS' row dual
 is d(objective)/d(row bound), so for the minimised site cost Q(P̂, b̂),
 ``dQ/dP̂[t] = dual(bal[t])`` ($/MW of load held for one period, i.e. $/MWh
-x dt) and ``dQ/db̂ = dual(cap)`` ($/t, <= 0); with the commitment fixed, ``dQ/don[t]
-= reduced cost(on[t])`` ($ per unit of commitment).
+x dt) and ``dQ/db̂ = dual(cap)`` ($/t, <= 0); with the committed unit's output
+fixed, ``dQ/dgen[t] = reduced cost(g[t])`` ($/MW of output held for one period).
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ class SiteEval:
     """Outcome of one fixed-load solve. ``feasible``: the load and allocation
     can be met; then ``cost`` = Q, ``g_load`` = dQ/dP̂ [H], ``g_alloc`` =
     dQ/db̂. Otherwise ``cost`` is the phase-1 infeasibility w > 0 and the
-    gradients are those of w (for a feasibility cut). ``g_on`` [H]: dQ/don
-    (or dw/don) where the commitment was fixed, else zeros. ``exact_failed``:
+    gradients are those of w (for a feasibility cut). ``g_gen`` [H]: dQ/dgen
+    (or dw/dgen) where a committed unit's output was fixed, else zeros. ``exact_failed``:
     the LP relaxation is feasible but the committed-unit MILP is not."""
 
     feasible: bool
@@ -58,7 +60,7 @@ class SiteEval:
     g_alloc: float
     solve_s: float
     exact_failed: bool = False
-    g_on: np.ndarray | None = None
+    g_gen: np.ndarray | None = None
 
 
 class SiteSubproblem:
@@ -87,8 +89,10 @@ class SiteSubproblem:
         over = p.cols_of(m.over[t] for t in T).astype(np.int32)
         self.slack_cols = np.concatenate([self.short_cols, over, [self.excess_col]]).astype(np.int32)
         on = m.e.component("on")
-        self.on_cols = p.cols_of(on[t] for t in T).astype(np.int32) if on is not None else np.zeros(0, np.int32)
-        self._on_fixed = False
+        # a committed unit's output columns (the master can fix them); the on/off binaries carry no cost
+        self.gen_cols = p.cols_of(m.e.g[t] for t in T).astype(np.int32) if on is not None else np.zeros(0, np.int32)
+        self.gmax = float(inst.gmax[s])
+        self._gen_fixed = False
         A = p.A
         keep = np.ones(p.num_col)
         keep[self.slack_cols] = 0.0
@@ -108,7 +112,7 @@ class SiteSubproblem:
         """Forget the basis and return to fixed-load mode (deterministic
         restarts, see the pool's calibration)."""
         self._set_fixed(np.zeros(self.H), np.inf)
-        self._set_on(None)
+        self._set_gen(None)
         self.p.set_integrality(relax=True)
         self.p.h.clearSolver()
 
@@ -122,24 +126,24 @@ class SiteSubproblem:
             h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), self.c0)
             self._mode = "fixed"
 
-    def _set_on(self, on: np.ndarray | None) -> None:
-        """Fix the committed unit's on/off columns at ``on`` [H] (in [0, 1]),
-        or free them (None)."""
-        n = self.on_cols.size
-        if n == 0 or (on is None and not self._on_fixed):
+    def _set_gen(self, gen: np.ndarray | None) -> None:
+        """Fix the committed unit's output columns at ``gen`` [H] (MW, in
+        [0, gmax]), or free them (None)."""
+        n = self.gen_cols.size
+        if n == 0 or (gen is None and not self._gen_fixed):
             return
-        if on is None:
-            self.p.h.changeColsBounds(n, self.on_cols, np.zeros(n), np.ones(n))
+        if gen is None:
+            self.p.h.changeColsBounds(n, self.gen_cols, np.zeros(n), np.full(n, self.gmax))
         else:
-            v = np.clip(np.asarray(on, dtype=float), 0.0, 1.0)
-            self.p.h.changeColsBounds(n, self.on_cols, v, v)
-        self._on_fixed = on is not None
+            v = np.clip(np.asarray(gen, dtype=float), 0.0, self.gmax)
+            self.p.h.changeColsBounds(n, self.gen_cols, v, v)
+        self._gen_fixed = gen is not None
 
-    def _g_on(self) -> np.ndarray:
-        """dQ/don [H] of the last LP solve, with the commitment fixed."""
-        if not self._on_fixed:
+    def _g_gen(self) -> np.ndarray:
+        """dQ/dgen [H] of the last LP solve, with the output fixed."""
+        if not self._gen_fixed:
             return np.zeros(self.H)
-        return self.p.col_duals()[self.on_cols].copy()
+        return self.p.col_duals()[self.gen_cols].copy()
 
     def _phase1(self, on: bool) -> None:
         h = self.p.h
@@ -154,18 +158,19 @@ class SiteSubproblem:
 
     # -- solves ---------------------------------------------------------
     def evaluate(self, P: np.ndarray, b: float, *, exact: bool = False, time_limit: float | None = None,
-                 on: np.ndarray | None = None) -> SiteEval:
+                 gen: np.ndarray | None = None) -> SiteEval:
         """Min site cost for facility load ``P`` [H] (MW) within ``b`` (t).
         ``exact=False`` relaxes a committed generator's binaries (valid cuts);
         ``exact=True`` solves the MILP (true feasible cost), within
         ``time_limit`` seconds: stopped there, its best dispatch counts
         (feasible, cost not proven least), and without one the site fails
-        (``exact_failed``). ``on`` [H] (not with ``exact``) fixes the
-        committed unit's commitment: an LP, exact where ``on`` is 0/1, whose
-        cut has ``g_on``. Ignored at a site without a committed unit."""
+        (``exact_failed``). ``gen`` [H] (MW, not with ``exact``) fixes the
+        committed unit's output: an LP (the on/off binaries, which carry no
+        cost, relaxed), exact for that output, whose cut has ``g_gen``. Ignored
+        at a site without a committed unit."""
         t0 = time.perf_counter()
         self._set_fixed(P, b)
-        self._set_on(None if exact else on)
+        self._set_gen(None if exact else gen)
         self.p.set_integrality(relax=not exact)
         milp = exact and not self.exact  # a committed unit's binaries kept
         info = highs.solve(self.p, mip_gap=1e-9, time_limit=time_limit if milp else None)
@@ -180,7 +185,7 @@ class SiteSubproblem:
                 return SiteEval(True, info.objective, np.zeros(self.H), 0.0, time.perf_counter() - t0)
             d = self.p.row_duals()
             return SiteEval(True, info.objective, d[self.bal_rows].copy(), float(d[self.cap_row]),
-                            time.perf_counter() - t0, g_on=self._g_on())
+                            time.perf_counter() - t0, g_gen=self._g_gen())
         if not info.infeasible:
             raise SolverError(f"site {self.inst.site_ids[self.s]}: subproblem ended {info.raw_status}")
         if exact and not self.exact:
@@ -188,13 +193,13 @@ class SiteSubproblem:
             lp = highs.solve(self.p)
             if lp.optimal:
                 return SiteEval(False, 0.0, np.zeros(self.H), 0.0, time.perf_counter() - t0, exact_failed=True)
-        # phase 1: least infeasibility w(P, b, on) = min sum(short + over) + excess, its duals give the cut
+        # phase 1: least infeasibility w(P, b, gen) = min sum(short + over) + excess, its duals give the cut
         self.p.set_integrality(relax=True)
         self._phase1(True)
         info = highs.solve(self.p)
         d = self.p.row_duals()
         out = SiteEval(False, float(info.objective), d[self.bal_rows].copy(), float(d[self.cap_row]),
-                       time.perf_counter() - t0, g_on=self._g_on())
+                       time.perf_counter() - t0, g_gen=self._g_gen())
         self._phase1(False)
         return out
 
@@ -205,7 +210,7 @@ class SiteSubproblem:
         Returns (min value, supplied [H] MW, emissions t, seconds)."""
         t0 = time.perf_counter()
         h = self.p.h
-        self._set_on(None)
+        self._set_gen(None)
         if self._mode != "priced":
             free = np.full(self.H, INF)
             h.changeRowsBounds(self.H, self.bal_rows, -free, free)
