@@ -491,22 +491,27 @@ def _separate(st: RunState[BendersOptions], master: BendersMaster, pool: Subprob
 
 def _refine(st: RunState[BendersOptions], master: BendersMaster, pool: SubproblemPool, x: np.ndarray, *,
             limit: float) -> list[np.ndarray]:
-    """The master LP with its binaries (jobs, commitment) fixed at the
-    integer point ``x`` (routing, facility loads, allocations, the committed
-    units' output and theta free), iterated with
+    """The master LP with its binaries (jobs, commitment) and the committed
+    units' output fixed at the integer point ``x`` (routing, facility loads,
+    allocations and theta free), iterated with
     the sites' cuts for at most ``limit`` seconds or until no cut is
     violated; its last point, where every site is feasible, is offered as
     an incumbent (:func:`_try_incumbent`). Every cut added is valid for
     the whole master. Returns the pool's rank times."""
     p = master.p
     ic = p.integer_cols
+    # the committed units' output stays as the MILP master chose it: left free, these LP iterations searched the
+    # output by cuts (3,477 of them on a 4-site, 24-hour sweep instance, against 682 with it fixed), and the MILP
+    # masters that followed grew too slow to certify it in 60 s (32 s with it fixed)
+    gc = master.gen[master.gen >= 0]
+    fc = np.concatenate([ic, gc]).astype(np.int32)
     lp = p.h.getLp()
-    lo0, up0 = np.asarray(lp.col_lower_)[ic].copy(), np.asarray(lp.col_upper_)[ic].copy()
-    fix = np.round(x[ic])
+    lo0, up0 = np.asarray(lp.col_lower_)[fc].copy(), np.asarray(lp.col_upper_)[fc].copy()
+    fix = np.concatenate([np.round(x[ic]), x[gc]])
     sub_times: list[np.ndarray] = []
     t0 = time.perf_counter()
     cuts0 = master.cuts
-    p.h.changeColsBounds(ic.size, ic.astype(np.int32), fix, fix)
+    p.h.changeColsBounds(fc.size, fc, fix, fix)
     p.set_integrality(relax=True)
     try:
         while True:
@@ -528,7 +533,7 @@ def _refine(st: RunState[BendersOptions], master: BendersMaster, pool: Subproble
                     sub_times += _try_incumbent(st, master, pool, xr, info.objective + float(th.sum()), evm, Pm, bm)
                 break
     finally:
-        p.h.changeColsBounds(ic.size, ic.astype(np.int32), lo0, up0)
+        p.h.changeColsBounds(fc.size, fc, lo0, up0)
         p.set_integrality(relax=False)
     st.timings["refine_s"] += time.perf_counter() - t0
     st.stats["refine_cuts"] = st.stats.get("refine_cuts", 0) + master.cuts - cuts0
