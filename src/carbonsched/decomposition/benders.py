@@ -20,7 +20,7 @@ the site's exact cost for any output the master's binaries allow: the
 integer phase converges to the optimum with committed units too. Cuts in
 the output, not in the commitment, hold for every commitment under which
 that output is possible; on ten swept instances with committed units
-they certified 9 where cuts in the commitment certified 7, each faster.
+they certified 9 where cuts in the commitment certified 7.
 
 Phase 1 solves the master's LP relaxation to gather cuts cheaply (with
 optional in-out stabilisation around a core point), the sites choosing
@@ -454,8 +454,9 @@ def _separate(st: RunState[BendersOptions], master: BendersMaster, pool: Subprob
     """Add the violated cuts at the master point (in the LP phase with
     in-out stabilisation: first at the separation point between the core
     and the master point), with the committed units' output fixed at
-    ``genm`` [S,H] or, where it is None, free. Returns the evaluation at the master point
-    (None if the separation point already cut it off) and rank times."""
+    ``genm`` [S,H] or, where it is None, free. Returns the evaluation at
+    the master point (None if the separation point already cut it off) and
+    rank times."""
     inst, opts = st.inst, st.opts
     tol_abs = 1e-7
     sub_times: list[np.ndarray] = []
@@ -493,9 +494,8 @@ def _refine(st: RunState[BendersOptions], master: BendersMaster, pool: Subproble
             limit: float) -> list[np.ndarray]:
     """The master LP with its binaries (jobs, commitment) and the committed
     units' output fixed at the integer point ``x`` (routing, facility loads,
-    allocations and theta free), iterated with
-    the sites' cuts for at most ``limit`` seconds or until no cut is
-    violated; its last point, where every site is feasible, is offered as
+    allocations and theta free), iterated with the sites' cuts for at most
+    ``limit`` seconds or until no cut is violated; its last point, where every site is feasible, is offered as
     an incumbent (:func:`_try_incumbent`). Every cut added is valid for
     the whole master. Returns the pool's rank times."""
     p = master.p
