@@ -495,9 +495,10 @@ def _refine(st: RunState[BendersOptions], master: BendersMaster, pool: Subproble
     """The master LP with its binaries (jobs, commitment) and the committed
     units' output fixed at the integer point ``x`` (routing, facility loads,
     allocations and theta free), iterated with the sites' cuts for at most
-    ``limit`` seconds or until no cut is violated; its last point, where every site is feasible, is offered as
-    an incumbent (:func:`_try_incumbent`). Every cut added is valid for
-    the whole master. Returns the pool's rank times."""
+    ``limit`` seconds or until no cut is violated; its last point, where
+    every site is feasible, is offered as an incumbent
+    (:func:`_try_incumbent`). Every cut added is valid for the whole
+    master. Returns the pool's rank times."""
     p = master.p
     ic = p.integer_cols
     # the committed units' output stays as the MILP master chose it: left free, these LP iterations searched the
