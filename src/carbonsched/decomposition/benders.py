@@ -190,6 +190,13 @@ class BendersMaster:
         self.p.add_row(float(value), highs.INF, np.concatenate(cols), np.concatenate(vals))
         self.cuts += 1
 
+    def compute_value(self, x: np.ndarray) -> float:
+        """The compute side's value ($) of a master vector, from the vector
+        itself: the master's objective plus the sites' theta. HiGHS's reported
+        objective is not always the returned point's after a MIP start (seen
+        once after deleting rows), and the master's costs never change."""
+        return float(self.p.cost @ x) + self.p.offset + float(x[self.theta].sum())
+
     def point(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
         """(P [S,H], b [S] or None, gen [S,H], theta [S]) of a master vector;
         ``gen`` (the committed units' output, MW) is NaN at sites without one."""
@@ -397,9 +404,7 @@ def _iterate(st: RunState[BendersOptions], master: BendersMaster, pool: Subprobl
     Pm, bm, genm, th = master.point(x)
     # LP phase: the master LP's optimum bounds OB (not a time-limited LP's value); MIP phase: its dual bound
     st.tighten((info.objective if info.optimal else None) if ph.name == "lp" else info.bound)
-    # compute side value of the master point, from the point itself (the master's costs never change): HiGHS's
-    # objective value is not always the returned point's after a MIP start (seen once after deleting rows)
-    value = float(p.cost @ x) + p.offset + float(th.sum())
+    value = master.compute_value(x)
     if ph.name == "mip" and st.clock.expired(st.finish_reserve):
         return TC.TIME_LIMIT  # the master's dual bound counts; no time to separate at its point
     ts = time.perf_counter()
@@ -531,7 +536,7 @@ def _refine(st: RunState[BendersOptions], master: BendersMaster, pool: Subproble
             _add_violated(master, st.inst, evm, Pm, bm, genm, th, 1e-7)
             if master.cuts == before:  # no cut violated: theta is each site's cost, the routing best for x
                 if evm.feasible.all():
-                    sub_times += _try_incumbent(st, master, pool, xr, info.objective + float(th.sum()), evm, Pm, bm)
+                    sub_times += _try_incumbent(st, master, pool, xr, master.compute_value(xr), evm, Pm, bm)
                 break
     finally:
         p.h.changeColsBounds(fc.size, fc, lo0, up0)

@@ -88,9 +88,9 @@ class SiteSubproblem:
         self.excess_col = np.int32(p.col[m.excess])
         over = p.cols_of(m.over[t] for t in T).astype(np.int32)
         self.slack_cols = np.concatenate([self.short_cols, over, [self.excess_col]]).astype(np.int32)
-        on = m.e.component("on")
         # a committed unit's output columns (the master can fix them); the on/off binaries carry no cost
-        self.gen_cols = p.cols_of(m.e.g[t] for t in T).astype(np.int32) if on is not None else np.zeros(0, np.int32)
+        self.gen_cols = (p.cols_of(m.e.g[t] for t in T).astype(np.int32) if inst.committed[s]
+                         else np.zeros(0, np.int32))
         self.gmax = float(inst.gmax[s])
         self._gen_fixed = False
         A = p.A
