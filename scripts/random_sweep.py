@@ -8,7 +8,8 @@ Each seed draws its own generator settings (sites, regions, periods,
 period length, jobs, budget basis and fraction, battery, generator and
 committed-unit shares, required jobs, loads, carbon price), writes the
 instance next to the CSV, solves it with HiGHS to ``--mono-gap`` (the
-reference), then runs each method. A row is flagged where a method's
+reference), then runs each method (its solution and its log,
+``sweep-SEED.METHOD.json`` and ``.log``, beside the instance). A row is flagged where a method's
 objective is above the optimum, its bound below it, or the checker
 rejects its solution: any flag is a bug. The exit status is the number of
 flagged rows (0: none).
@@ -197,7 +198,10 @@ def run_seed(seed: int, methods: list[str], *, ranks: int, time_limit: float, ga
         cmd = ["mpiexec", "-n", str(ranks)] if ranks > 1 else []
         cmd += [sys.executable, "-m", "carbonsched", "solve", str(path), "--method", m, "--gap", str(gap),
                 "--time-limit", str(time_limit), "--quiet", "--out", str(sol)]
-        rc = subprocess.run(cmd, capture_output=True, text=True).returncode
+        run = subprocess.run(cmd, capture_output=True, text=True)
+        rc = run.returncode
+        # what the run said, beside its solution: a flagged row (a run that wrote no schedule) is read from it
+        sol.with_suffix(".log").write_text(run.stdout + run.stderr)
         row = {**base, "method": m, "rc": rc}
         if sol.exists():
             s = json.loads(sol.read_text())

@@ -65,11 +65,12 @@ CASES = {f.__name__: f for f in (budget_binding, no_budget, site_without_battery
                                  forces_feasibility_cuts, half_hour_periods)}
 
 
-def generated_budget_binding(sites: int = 4, jobs: int = 16) -> Instance:
-    """A generated 168-hour instance whose budget is 70% of the estimate of
-    its unconstrained emissions (3 regions, seed 7): the benchmarks' budget-
-    binding case, sized by the caller."""
-    return parse_instance(generate(GeneratorConfig(sites=sites, regions=3, periods=168, jobs=jobs, seed=7,
+def generated_budget_binding(sites: int = 4, jobs: int = 16, periods: int = 168) -> Instance:
+    """A generated instance (168 hours unless ``periods`` says otherwise)
+    whose budget is 70% of the estimate of its unconstrained emissions (3
+    regions, seed 7): the benchmarks' budget-binding case, sized by the
+    caller."""
+    return parse_instance(generate(GeneratorConfig(sites=sites, regions=3, periods=periods, jobs=jobs, seed=7,
                                                    budget_basis="estimate", budget_fraction=0.7)))
 
 

@@ -185,9 +185,11 @@ class LagrangianOptions(DecompositionOptions):
     polish: bool = option(True, "finish with restricted MILPs: over time windows, where jobs may change site, "
                           "then over the undecided jobs", _boolean)
     early_endgame: bool = option(
-        True, "before the site search and relaxation, where reduced-cost fixing leaves at most 200 triples free, "
-              "run the polish's exact endgame first (a small MILP over those triples whose bound is global; the "
-              "stages after it skip once the gap is closed), within polish_time and a quarter of the time left",
+        True, "where reduced-cost fixing leaves at most 2,000 triples free, end the dual iterations once the "
+              "bound moves less than 10% of the gap over 20 iterations, and run the polish's exact endgame "
+              "before the site search and relaxation (a MILP over those triples, started from the incumbent, "
+              "whose bound is global; the stages after it run only if it did not close the gap), with all the "
+              "time left (without a time limit: to the gap asked; after an iteration cap: within polish_time)",
         _boolean)
     polish_time: float = option(30.0, "most seconds for the final polish (at most 15% of a time limit), plus "
                                 "what the stage before it leaves (the site relaxation, or the site search)",

@@ -63,17 +63,20 @@ from .site_blocks import PricedSites, block_picks, column_generation, fixable_tr
 from .site_search import search_rounds
 from .trace import IterationLog
 
-__all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "average_choice", "compute_cut_cap", "evaluate_dual",
-           "recover_at", "recovery_share", "setup_dual", "solve_lagrangian"]
+__all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "average_choice", "compute_cut_cap", "endgame_due",
+           "evaluate_dual", "recover_at", "recovery_share", "setup_dual", "solve_lagrangian"]
 
 #: the polish's last MILP is over every triple that reduced-cost fixing left free (a global bound: the exact
 #: endgame) where at most this many are free; above, it is over the undecided jobs only (the test cases have
 #: 8-25 triples, `small` 745: HiGHS closes its full MILP in seconds; `medium`, 35,476, it does not in 300 s)
 EXACT_ENDGAME_TRIPLES = 2000
-#: the exact endgame runs first, before the site search and relaxation, where fixing leaves at most this many
-#: triples free (on the tests' cases, 11-18 triples, it certified the optimum in a tenth of a second, after the
-#: site relaxation had taken 3-6 s)
-EARLY_ENDGAME_TRIPLES = 200
+#: where fixing leaves at most EXACT_ENDGAME_TRIPLES free, the dual iterations hand over to the exact endgame
+#: once the bound moved less than ENDGAME_HANDOVER_SHARE of the gap over the last ENDGAME_HANDOVER_WINDOW
+#: iterations: the endgame then runs first, before the site search and relaxation, with the time left (on a
+#: generated 4-site week, 394 triples, the dual iterations crept on for 600 iterations and 20 s, and the site
+#: relaxation and window search took 27 s more, before a 5 s exact endgame that could not close the gap)
+ENDGAME_HANDOVER_WINDOW = 20
+ENDGAME_HANDOVER_SHARE = 0.1
 #: a run with no schedule after this many iterations (each with its recovery) is diagnosed, in at most
 #: DIAGNOSE_S seconds (and a quarter of the time left): an infeasible instance ends there, with its reason
 DIAGNOSE_AT = 10
@@ -680,6 +683,12 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         if (opts.dual_update == "subgradient" and update.stalled()) or st.stalled():
             st.stop = TC.STALLED
             break
+        if lay.has_lam and _endgame_applies(st, fixed) and endgame_due(st.trace):
+            st.log.note(f"iteration {st.iteration}: the bound and incumbent moved less than "
+                        f"{ENDGAME_HANDOVER_SHARE:.0%} of the gap over {ENDGAME_HANDOVER_WINDOW} iterations; "
+                        f"{int((~fixed).sum())} triple(s) free: on to the exact endgame")
+            st.stats["endgame_handover_at"] = st.iteration
+            break
     st.stop = st.stop or stop
     if st.stop not in (TC.INTERRUPTED, TC.INFEASIBLE, TC.BUDGET_INFEASIBLE):
         # the end stages, each handing on what it leaves of its time: the site search (it ends where a round gains
@@ -705,6 +714,10 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
                 unused = _site_search(st, pool, rec, score, keep, picks=picks)[0]
         # without capacity dualised there is no reduced-cost fixing: nothing fixed (the exact endgame still holds)
         _polish(st, rec, recent, fixed if lay.has_lam else np.zeros_like(fixed), extra=unused)
+    if st.stop is None:  # the dual iterations handed over to the exact endgame: how the run ended after it
+        left = clock.left()
+        st.stop = (TC.CONVERGED if st.gap is not None and st.gap <= opts.gap
+                   else TC.TIME_LIMIT if left is not None and left < st.finish_reserve + 1.0 else TC.STALLED)
     st.stats.update(reduced_cost_fixed=int(fixed.sum()), triples=int(fixed.size))
     st.stats.update(dual_update=opts.dual_update, capacity_dualised=lay.has_lam, recoveries=rec.recoveries,
                     averaged_recoveries=averaged, carbon_aware_recoveries=rec.guided,
@@ -1097,18 +1110,47 @@ def _restricted_milp(st: RunState[LagrangianOptions], rec: PrimalRecovery, recen
 def _early_endgame(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[np.ndarray],
                    fixed: np.ndarray) -> None:
     """The exact endgame before the site stages, where reduced-cost fixing
-    leaves at most :data:`EARLY_ENDGAME_TRIPLES` triples free: then it is
-    a small MILP that may certify the incumbent outright, and the stages
-    after it skip once the gap is closed. Within ``polish_time`` (and a
-    quarter of the time left), counted with the polish's seconds."""
+    leaves at most :data:`EXACT_ENDGAME_TRIPLES` triples free: a MILP over
+    those triples, warm-started from the incumbent, whose bound is global;
+    the stages after it skip once the gap is closed. It takes the time left
+    (but the finish's reserve); without a time limit it runs to the gap
+    asked, except after an iteration cap, where ``polish_time`` bounds it.
+    Its seconds count with the polish's."""
     opts = st.opts
-    if (not (opts.polish and opts.early_endgame) or st.best is None or "candidate" not in st.best.payload
-            or fixed.size == 0 or int((~fixed).sum()) > EARLY_ENDGAME_TRIPLES or (st.gap is not None and st.gap <= opts.gap)):
+    if not _endgame_applies(st, fixed) or (st.gap is not None and st.gap <= opts.gap):
         return
-    left = st.clock.left(st.finish_reserve)
-    limit = opts.polish_time if left is None else min(opts.polish_time, 0.25 * left)
-    if limit < 0.5 or rec.full_model_build_s() > 0.5 * limit:
+    limit = st.clock.left(st.finish_reserve)
+    if limit is None and st.stop is TC.ITERATION_LIMIT:
+        limit = opts.polish_time
+    if limit is not None and (limit < 0.5 or rec.full_model_build_s() > 0.5 * limit):
         return
     before = st.objective
     _restricted_milp(st, rec, recent, fixed, limit, "exact endgame before the site stages")
     st.stats["early_endgame_gain"] = st.objective - before
+
+
+def _endgame_applies(st: RunState[LagrangianOptions], fixed: np.ndarray) -> bool:
+    """Whether the exact endgame may run before the site stages: asked for,
+    an incumbent to start it from, and at most :data:`EXACT_ENDGAME_TRIPLES`
+    triples left free by reduced-cost fixing."""
+    opts = st.opts
+    return (opts.polish and opts.early_endgame and st.best is not None and "candidate" in st.best.payload
+            and fixed.size > 0 and int((~fixed).sum()) <= EXACT_ENDGAME_TRIPLES)
+
+
+def endgame_due(trace: list[dict], *, window: int = ENDGAME_HANDOVER_WINDOW,
+                share: float = ENDGAME_HANDOVER_SHARE) -> bool:
+    """Whether the dual iterations should hand over to the exact endgame:
+    over the last ``window`` iterations of ``trace`` (each with its
+    ``bound`` and ``incumbent``, in $), the bound came down and the
+    incumbent went up by less than ``share`` of the gap left, together. A
+    rule on iterations, not seconds, so that a run is the same on any
+    machine and any number of ranks."""
+    if len(trace) <= window:
+        return False
+    old, new = trace[-window - 1], trace[-1]
+    vals = (old.get("bound"), new.get("bound"), old.get("incumbent"), new.get("incumbent"))
+    if any(v is None or not np.isfinite(v) for v in vals):
+        return False
+    b0, b1, i0, i1 = vals
+    return (b0 - b1) + (i1 - i0) < share * max(b1 - i1, 0.0)
