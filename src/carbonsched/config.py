@@ -185,8 +185,9 @@ class LagrangianOptions(DecompositionOptions):
     polish: bool = option(True, "finish with restricted MILPs: over time windows, where jobs may change site, "
                           "then over the undecided jobs", _boolean)
     early_endgame: bool = option(
-        True, "where reduced-cost fixing leaves at most 2,000 triples free, end the dual iterations once the "
-              "bound moves less than 10% of the gap over 20 iterations, and run the polish's exact endgame "
+        True, "where reduced-cost fixing leaves at most 10,000 triples free, end the dual iterations once the "
+              "bound and incumbent move less than 10% of the gap over 20 iterations and a recovery misses, "
+              "and run the polish's exact endgame "
               "before the site search and relaxation (a MILP over those triples, started from the incumbent, "
               "whose bound is global; the stages after it run only if it did not close the gap), with all the "
               "time left (without a time limit: to the gap asked; after an iteration cap: within polish_time)",
