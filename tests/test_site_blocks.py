@@ -196,7 +196,7 @@ def test_endgame_is_due_when_bound_and_incumbent_move_less_than_a_share_of_the_g
 
 def test_dual_iterations_hand_over_to_the_exact_endgame_on_a_generated_four_day_instance():
     """A generated budget-binding instance (4 sites x 96 h, 12 jobs, 286
-    triples, none fixed): the dual bound stalls well above the optimum, so
+    triples): the dual bound stalls well above the optimum, so
     the iterations hand over to the exact endgame, whose global bound
     certifies the run at the gap asked for without the site stages. Last
     round's code crept on with the dual iterations and the site stages and
