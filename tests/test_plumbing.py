@@ -67,6 +67,17 @@ def test_solve_wrapper_optimal_and_infeasible():
     assert info.infeasible and not info.has_solution
 
 
+def test_solve_sets_the_heuristic_effort_on_every_call():
+    """The exact endgame's heuristic effort does not leak into the next
+    solve on the same model: a call without it is back at HiGHS's 0.05."""
+    p = highs.new_lp(np.zeros(2), np.array([4.0, 3.0]), np.array([-1.0, -2.0]))
+    p.add_row(-highs.INF, 5.0, np.array([0, 1]), np.array([1.0, 1.0]))
+    assert highs.solve(p, heuristic_effort=0.3).optimal
+    assert p.h.getOptionValue("mip_heuristic_effort")[1] == pytest.approx(0.3)
+    assert highs.solve(p).optimal
+    assert p.h.getOptionValue("mip_heuristic_effort")[1] == pytest.approx(0.05)
+
+
 def test_new_highs_prints_nothing():
     out = subprocess.run([sys.executable, "-c", "from carbonsched import highs; highs.new_highs(interruptible=True)"],
                          capture_output=True, text=True, check=True)

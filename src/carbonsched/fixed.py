@@ -167,20 +167,24 @@ class FixedScheduleModel:
 
     def solve_restricted(self, lower: np.ndarray, upper: np.ndarray, *, start: np.ndarray | None = None,
                          start_triples: np.ndarray | None = None, time_limit: float | None = None,
-                         gap: float = 1e-4, threads: int | None = None,
-                         method: str = "polish") -> tuple[Solution | None, float | None, float | None]:
+                         gap: float = 1e-4, threads: int | None = None, method: str = "polish",
+                         heuristic_effort: float | None = None
+                         ) -> tuple[Solution | None, float | None, float | None]:
         """The full MILP with each triple's binary bounded by ``lower`` and
         ``upper`` (0/1 arrays over triples): a restricted MILP over the jobs
         left free. ``start``: a full column vector to start from (e.g. the
         incumbent's ``last_x``), or ``start_triples``: just the schedule
-        (HiGHS completes the rest). Returns (solution, objective, bound)."""
+        (HiGHS completes the rest). ``heuristic_effort``: HiGHS's
+        ``mip_heuristic_effort`` (None: its default). Returns (solution,
+        objective, bound)."""
         return self.solve_bounds(lower, upper, start=start, start_triples=start_triples, time_limit=time_limit,
-                                 gap=gap, threads=threads, method=method)
+                                 gap=gap, threads=threads, method=method, heuristic_effort=heuristic_effort)
 
     def solve_bounds(self, lower: np.ndarray, upper: np.ndarray, *, y: np.ndarray | None = None,
                      integer_x: bool = True, integer_units: bool = True, start: np.ndarray | None = None,
                      start_triples: np.ndarray | None = None, time_limit: float | None = None, gap: float = 1e-4,
-                     threads: int | None = None, method: str = "fixed") -> tuple[Solution | None, float | None, float | None]:
+                     threads: int | None = None, method: str = "fixed", heuristic_effort: float | None = None
+                     ) -> tuple[Solution | None, float | None, float | None]:
         """Solve with each triple's x within [``lower``, ``upper``] (arrays
         over triples), y fixed to ``y`` [pairs, H] if given; ``integer_x`` /
         ``integer_units``: keep the job / committed-unit binaries integer
@@ -210,7 +214,7 @@ class FixedScheduleModel:
             self.p.set_partial_start(self.x_cols[ok], val[ok])
         limit = None if time_limit is None else max(0.05, time_limit - self.overrun_s)
         t1 = time.perf_counter()
-        info = highs.solve(self.p, time_limit=limit, mip_gap=gap, threads=threads)
+        info = highs.solve(self.p, time_limit=limit, mip_gap=gap, threads=threads, heuristic_effort=heuristic_effort)
         if limit is not None and (integer_x or integer_units):
             self.overrun_s = max(0.5 * self.overrun_s, time.perf_counter() - t1 - limit)
         self.last_info = info

@@ -409,18 +409,21 @@ def _run_with_deadline(p: HighsProblem, left: float | None) -> Any:
 
 
 def solve(p: HighsProblem, *, time_limit: float | None = None, mip_gap: float | None = None,
-          threads: int | None = None, log: bool = False, presolve: bool | None = None) -> SolveInfo:
+          threads: int | None = None, log: bool = False, presolve: bool | None = None,
+          heuristic_effort: float | None = None) -> SolveInfo:
     """Run HiGHS on the compiled problem. Every option is set on every call
     (nothing leaks from an earlier call): ``time_limit`` in seconds of wall
     clock for this solve (None: none), ``mip_gap`` (None: HiGHS's 1e-4),
     ``threads`` (None: as before), ``log`` HiGHS's own output, ``presolve``
-    (None: HiGHS chooses). A solve with no verdict (numerical trouble, often
+    (None: HiGHS chooses), ``heuristic_effort`` HiGHS's
+    ``mip_heuristic_effort`` (None: its default, 0.05). A solve with no verdict (numerical trouble, often
     from a warm start) is retried cold, then without presolve, then with the
     interior-point solver."""
     h = p.h
     h.setOptionValue("output_flag", bool(log))
     h.setOptionValue("mip_rel_gap", 1e-4 if mip_gap is None else float(mip_gap))
     h.setOptionValue("presolve", "choose" if presolve is None else ("on" if presolve else "off"))
+    h.setOptionValue("mip_heuristic_effort", 0.05 if heuristic_effort is None else float(heuristic_effort))
     _set_threads(h, threads)
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + float(time_limit)

@@ -82,6 +82,12 @@ ENDGAME_HANDOVER_WINDOW = 20
 #: same objective, offset included) is the run's; at half the gap, as before, on a generated 8,786-triple
 #: instance it ran on from 1% to 0.57% and to its 240 s limit, where the monolithic solve stopped at 123 s
 EXACT_ENDGAME_GAP_SHARE = 0.9
+#: where more than ENDGAME_SEARCH_TRIPLES triples are free, the exact endgame runs HiGHS with this
+#: mip_heuristic_effort (its default: 0.05). On the budget-binding case (5,675 triples) 0.3 and 0.6 both found
+#: 4,618,396 in 240 s, against 4,589,094 at the default (1.01% against 1.61%); on `small` (745) and a generated
+#: 394-triple instance, where the endgame is for the proof, 0.3 took 33.8 and 15.8 s against 30.0 and 10.7 s
+ENDGAME_HEURISTIC_EFFORT = 0.3
+ENDGAME_SEARCH_TRIPLES = 2000
 ENDGAME_HANDOVER_SHARE = 0.1
 #: a run with no schedule after this many iterations (each with its recovery) is diagnosed, in at most
 #: DIAGNOSE_S seconds (and a quarter of the time left): an infeasible instance ends there, with its reason
@@ -1101,9 +1107,11 @@ def _restricted_milp(st: RunState[LagrangianOptions], rec: PrimalRecovery, recen
     before = st.objective
     t0 = time.perf_counter()
     with st.timed("polish_s"):
+        searching = fixed is not None and int((~fixed).sum()) > ENDGAME_SEARCH_TRIPLES
         cand, free, bound = rec.polish(recent, st.best.payload["candidate"], time_limit=limit,
                                        gap=(EXACT_ENDGAME_GAP_SHARE if fixed is not None else 0.5) * opts.gap,
-                                       threads=opts.threads, fixed=fixed)
+                                       threads=opts.threads, fixed=fixed,
+                                       heuristic_effort=ENDGAME_HEURISTIC_EFFORT if searching else None)
     if cand is not None:
         st.offer(cand.solution, cand.objective, candidate=cand)
     certified = fixed is not None and bound is not None

@@ -485,7 +485,7 @@ class PrimalRecovery:
         return Candidate(sol, evaluate(inst, sol).objective, np.flatnonzero(fx.x_values() > 0.5), fx.last_x)
 
     def polish(self, recent: list[np.ndarray], incumbent: Candidate, *, time_limit: float | None, gap: float,
-               threads: int | None = None, fixed: np.ndarray | None = None
+               threads: int | None = None, fixed: np.ndarray | None = None, heuristic_effort: float | None = None
                ) -> tuple[Candidate | None, int, float | None]:
         """Restricted MILP: jobs whose choice was the same in ``recent`` (job
         choices of the last iterations) and in the incumbent are fixed; the
@@ -493,7 +493,9 @@ class PrimalRecovery:
         none (if optional). With ``fixed`` (triples that no schedule better
         than the incumbent uses, by reduced-cost fixing) the MILP is over
         every other triple instead, so its bound holds for the whole
-        problem. Returns (a candidate or None, free jobs, the MILP's bound)."""
+        problem. ``heuristic_effort``: HiGHS's ``mip_heuristic_effort``
+        (None: its default). Returns (a candidate or None, free jobs, the
+        MILP's bound)."""
         inst = self.inst
         if not self.full_model_fits():
             return None, 0, None
@@ -528,7 +530,8 @@ class PrimalRecovery:
                     return None, free_jobs, None
             sol, _, bound = fx.solve_restricted(lower, upper, start=incumbent.x,
                                             start_triples=incumbent.starts if incumbent.x is None else None,
-                                            time_limit=time_limit, gap=gap, threads=threads, method=self.method)
+                                            time_limit=time_limit, gap=gap, threads=threads, method=self.method,
+                                            heuristic_effort=heuristic_effort)
         except BudgetExhausted:
             sol, bound = None, None
         self.polish_s += time.perf_counter() - t0
