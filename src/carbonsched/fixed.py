@@ -188,7 +188,8 @@ class FixedScheduleModel:
         """Solve with each triple's x within [``lower``, ``upper``] (arrays
         over triples), y fixed to ``y`` [pairs, H] if given; ``integer_x`` /
         ``integer_units``: keep the job / committed-unit binaries integer
-        (else relaxed). Returns (solution or None, objective, bound); the
+        (else relaxed); ``heuristic_effort``: HiGHS's ``mip_heuristic_effort``
+        (None: its default). Returns (solution or None, objective, bound); the
         column vector is kept in ``last_x``, the outcome in ``last_info``."""
         t0 = time.perf_counter()
         h = self.p.h

@@ -78,6 +78,7 @@ EXACT_ENDGAME_TRIPLES = 10000
 #: crept on for 600 iterations and 20 s, and the site relaxation and window search took 27 s more, before a 5 s
 #: exact endgame that could not close the gap)
 ENDGAME_HANDOVER_WINDOW = 20
+ENDGAME_HANDOVER_SHARE = 0.1
 #: the exact endgame's MILP stops at this share of the run's gap: its bound is global, so HiGHS's gap (on the
 #: same objective, offset included) is the run's; at half the gap, as before, on a generated 8,786-triple
 #: instance it ran on from 1% to 0.57% and to its 240 s limit, where the monolithic solve stopped at 123 s
@@ -88,7 +89,6 @@ EXACT_ENDGAME_GAP_SHARE = 0.9
 #: 394-triple instance, where the endgame is for the proof, 0.3 took 33.8 and 15.8 s against 30.0 and 10.7 s
 ENDGAME_HEURISTIC_EFFORT = 0.3
 ENDGAME_SEARCH_TRIPLES = 2000
-ENDGAME_HANDOVER_SHARE = 0.1
 #: a run with no schedule after this many iterations (each with its recovery) is diagnosed, in at most
 #: DIAGNOSE_S seconds (and a quarter of the time left): an infeasible instance ends there, with its reason
 DIAGNOSE_AT = 10
