@@ -78,6 +78,54 @@ def test_solve_sets_the_heuristic_effort_on_every_call():
     assert p.h.getOptionValue("mip_heuristic_effort")[1] == pytest.approx(0.05)
 
 
+def test_solve_sets_the_random_seed_on_every_call():
+    """The endgame race's seed (rank r solves with seed r) does not leak
+    into the next solve on the same model: a call without one is back at
+    HiGHS's seed 0."""
+    p = highs.new_lp(np.zeros(2), np.array([4.0, 3.0]), np.array([-1.0, -2.0]))
+    p.add_row(-highs.INF, 5.0, np.array([0, 1]), np.array([1.0, 1.0]))
+    assert highs.solve(p, seed=3).optimal
+    assert p.h.getOptionValue("random_seed")[1] == 3
+    assert highs.solve(p).optimal
+    assert p.h.getOptionValue("random_seed")[1] == 0
+
+
+def _knapsacks(n: int = 60, m: int = 4):
+    """A multi-knapsack MILP over ``n`` binaries that HiGHS's presolve does
+    not solve: it needs a search, so its interrupt callback runs."""
+    import pyomo.environ as pyo
+
+    rng = np.random.default_rng(5)
+    w, v = rng.integers(20, 100, size=(m, n)), rng.integers(10, 60, size=n)
+    mdl = pyo.ConcreteModel(name="knapsacks")
+    mdl.x = pyo.Var(range(n), domain=pyo.Binary)
+    mdl.obj = pyo.Objective(expr=sum(int(v[i]) * mdl.x[i] for i in range(n)), sense=pyo.maximize)
+    mdl.cap = pyo.Constraint(range(m), rule=lambda b, k: sum(int(w[k, i]) * b.x[i] for i in range(n))
+                             <= int(w[k].sum()) // 3)
+    return highs.compile_model(mdl)
+
+
+def test_a_stop_poll_ends_a_mip_solve_and_is_cleared_after_it():
+    """The endgame race's stop: a poll that turns true stops the MILP (as a
+    limit, not a proof: the status is time_limit, the bound still holds),
+    and the next solve on the same model, without it, runs to optimality."""
+    p = _knapsacks()
+    calls = []
+
+    def poll() -> bool:
+        calls.append(1)
+        return True
+
+    stopped = highs.solve(p, mip_gap=0.0, stop=poll)
+    assert calls and stopped.termination is TC.TIME_LIMIT and not stopped.optimal
+    n_calls = len(calls)
+    done = highs.solve(p, mip_gap=0.0)
+    assert done.optimal and len(calls) == n_calls  # the poll is gone with the solve that had it
+    assert stopped.bound is None or stopped.bound >= done.objective - 1e-6
+    with pytest.raises(ValueError, match="interruptible"):
+        highs.solve(highs.new_lp(np.zeros(1), np.ones(1), np.ones(1)), stop=poll)
+
+
 def test_new_highs_prints_nothing():
     out = subprocess.run([sys.executable, "-c", "from carbonsched import highs; highs.new_highs(interruptible=True)"],
                          capture_output=True, text=True, check=True)

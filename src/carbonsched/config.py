@@ -192,6 +192,10 @@ class LagrangianOptions(DecompositionOptions):
               "whose bound is global; the stages after it run only if it did not close the gap), with all the "
               "time left (without a time limit: to the gap asked; after an iteration cap: within polish_time)",
         _boolean)
+    endgame_race: bool = option(
+        False, "on more than one rank, every rank solves the exact endgame's MILP with its own HiGHS seed (rank r: "
+               "seed r), the first to finish stops the others, and the best schedule and the smallest bound count "
+               "(off: rank 0 alone, and the answer does not depend on the number of ranks)", _boolean)
     polish_time: float = option(30.0, "most seconds for the final polish (at most 15% of a time limit), plus "
                                 "what the stage before it leaves (the site relaxation, or the site search)",
                                 _positive_float, unit="s")

@@ -9,6 +9,7 @@ by the energy-only baseline (fix schedule and routing, dispatch).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -168,29 +169,33 @@ class FixedScheduleModel:
     def solve_restricted(self, lower: np.ndarray, upper: np.ndarray, *, start: np.ndarray | None = None,
                          start_triples: np.ndarray | None = None, time_limit: float | None = None,
                          gap: float = 1e-4, threads: int | None = None, method: str = "polish",
-                         heuristic_effort: float | None = None
+                         heuristic_effort: float | None = None, seed: int = 0,
+                         stop: Callable[[], bool] | None = None
                          ) -> tuple[Solution | None, float | None, float | None]:
         """The full MILP with each triple's binary bounded by ``lower`` and
         ``upper`` (0/1 arrays over triples): a restricted MILP over the jobs
         left free. ``start``: a full column vector to start from (e.g. the
         incumbent's ``last_x``), or ``start_triples``: just the schedule
-        (HiGHS completes the rest). ``heuristic_effort``: HiGHS's
-        ``mip_heuristic_effort`` (None: its default). Returns (solution,
-        objective, bound)."""
+        (HiGHS completes the rest). ``heuristic_effort``, ``seed`` and
+        ``stop``: as :func:`carbonsched.highs.solve` takes them. Returns
+        (solution, objective, bound)."""
         return self.solve_bounds(lower, upper, start=start, start_triples=start_triples, time_limit=time_limit,
-                                 gap=gap, threads=threads, method=method, heuristic_effort=heuristic_effort)
+                                 gap=gap, threads=threads, method=method, heuristic_effort=heuristic_effort,
+                                 seed=seed, stop=stop)
 
     def solve_bounds(self, lower: np.ndarray, upper: np.ndarray, *, y: np.ndarray | None = None,
                      integer_x: bool = True, integer_units: bool = True, start: np.ndarray | None = None,
                      start_triples: np.ndarray | None = None, time_limit: float | None = None, gap: float = 1e-4,
-                     threads: int | None = None, method: str = "fixed", heuristic_effort: float | None = None
+                     threads: int | None = None, method: str = "fixed", heuristic_effort: float | None = None,
+                     seed: int = 0, stop: Callable[[], bool] | None = None
                      ) -> tuple[Solution | None, float | None, float | None]:
         """Solve with each triple's x within [``lower``, ``upper``] (arrays
         over triples), y fixed to ``y`` [pairs, H] if given; ``integer_x`` /
         ``integer_units``: keep the job / committed-unit binaries integer
-        (else relaxed); ``heuristic_effort``: HiGHS's ``mip_heuristic_effort``
-        (None: its default). Returns (solution or None, objective, bound); the
-        column vector is kept in ``last_x``, the outcome in ``last_info``."""
+        (else relaxed); ``heuristic_effort``, ``seed`` and ``stop``: as
+        :func:`carbonsched.highs.solve` takes them. Returns (solution or None,
+        objective, bound); the column vector is kept in ``last_x``, the
+        outcome in ``last_info``."""
         t0 = time.perf_counter()
         h = self.p.h
         self.p.set_integrality(relax=not integer_x, cols=self.x_int)
@@ -215,7 +220,8 @@ class FixedScheduleModel:
             self.p.set_partial_start(self.x_cols[ok], val[ok])
         limit = None if time_limit is None else max(0.05, time_limit - self.overrun_s)
         t1 = time.perf_counter()
-        info = highs.solve(self.p, time_limit=limit, mip_gap=gap, threads=threads, heuristic_effort=heuristic_effort)
+        info = highs.solve(self.p, time_limit=limit, mip_gap=gap, threads=threads, heuristic_effort=heuristic_effort,
+                           seed=seed, stop=stop)
         if limit is not None and (integer_x or integer_units):
             self.overrun_s = max(0.5 * self.overrun_s, time.perf_counter() - t1 - limit)
         self.last_info = info
@@ -223,9 +229,17 @@ class FixedScheduleModel:
         self.solve_s += time.perf_counter() - t0
         if not info.has_solution:
             return None, None, info.bound
-        self.last_x = self.p.values().copy()
-        self.p.load_into_pyomo()
-        return extract_solution(self.m, self.inst, method, "feasible"), info.objective, info.bound
+        return self.solution_from(self.p.values(), method), info.objective, info.bound
+
+    def solution_from(self, x: np.ndarray, method: str) -> Solution:
+        """The solution of the column vector ``x`` of this model (from this
+        object's solve, or another rank's copy of the same model), kept in
+        ``last_x``."""
+        if x.size != self.p.num_col:
+            raise ValueError(f"a column vector of {x.size} entries for a model of {self.p.num_col} columns")
+        self.last_x = np.array(x, dtype=float)
+        self.p.load_into_pyomo(self.last_x)
+        return extract_solution(self.m, self.inst, method, "feasible")
 
     def x_values(self) -> np.ndarray:
         """[triples] x of the last solve (0 for a triple without a column)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,19 +64,23 @@ def new_highs(*, interruptible: bool = False) -> tuple[Any, _Deadline | None]:
 
 
 class _Deadline:
-    """The wall-clock deadline of the solve in progress (perf_counter s)."""
+    """The wall-clock deadline of the solve in progress (perf_counter s),
+    and what else may stop it: ``poll``, a callable that returns True to
+    stop (None: nothing else)."""
 
-    __slots__ = ("at",)
+    __slots__ = ("at", "poll")
 
     def __init__(self) -> None:
         self.at = float("inf")
+        self.poll: Callable[[], bool] | None = None
 
 
 def _interrupt_callback(callback_type, message, data_out, data_in, deadline: _Deadline) -> None:
     # set the flag both ways: HiGHS keeps the callback's input between runs, so a flag left True by an
     # interrupted solve would stop the next solve of the same object at its first callback
     if data_in is not None:
-        data_in.user_interrupt = bool(interrupts.requested() or time.perf_counter() > deadline.at)
+        data_in.user_interrupt = bool(interrupts.requested() or time.perf_counter() > deadline.at
+                                      or (deadline.poll is not None and deadline.poll()))
 
 
 @contextmanager
@@ -410,38 +415,36 @@ def _run_with_deadline(p: HighsProblem, left: float | None) -> Any:
 
 def solve(p: HighsProblem, *, time_limit: float | None = None, mip_gap: float | None = None,
           threads: int | None = None, log: bool = False, presolve: bool | None = None,
-          heuristic_effort: float | None = None) -> SolveInfo:
+          heuristic_effort: float | None = None, seed: int = 0,
+          stop: Callable[[], bool] | None = None) -> SolveInfo:
     """Run HiGHS on the compiled problem. Every option is set on every call
     (nothing leaks from an earlier call): ``time_limit`` in seconds of wall
     clock for this solve (None: none), ``mip_gap`` (None: HiGHS's 1e-4),
     ``threads`` (None: as before), ``log`` HiGHS's own output, ``presolve``
     (None: HiGHS chooses), ``heuristic_effort`` HiGHS's
-    ``mip_heuristic_effort`` (None: its default, 0.05). A solve with no verdict (numerical trouble, often
-    from a warm start) is retried cold, then without presolve, then with the
-    interior-point solver."""
+    ``mip_heuristic_effort`` (None: its default, 0.05), ``seed`` HiGHS's
+    ``random_seed`` (0: its default). ``stop``: a callable the interrupt
+    callback polls, True to stop the solve (interruptible problems only); a
+    solve it stops reports ``time_limit``, as one the deadline stops. A
+    solve with no verdict (numerical trouble, often from a warm start) is
+    retried cold, then without presolve, then with the interior-point
+    solver."""
     h = p.h
+    if stop is not None and p.deadline is None:
+        raise ValueError(f"{p.name}: a solve with a stop poll needs an interruptible problem")
     h.setOptionValue("output_flag", bool(log))
     h.setOptionValue("mip_rel_gap", 1e-4 if mip_gap is None else float(mip_gap))
     h.setOptionValue("presolve", "choose" if presolve is None else ("on" if presolve else "off"))
     h.setOptionValue("mip_heuristic_effort", 0.05 if heuristic_effort is None else float(heuristic_effort))
+    h.setOptionValue("random_seed", int(seed))
     _set_threads(h, threads)
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + float(time_limit)
-    _arm(p, None if deadline is None else deadline + 0.25)  # a safety net behind HiGHS's own limit
-    _run_with_deadline(p, time_limit)
-    st = h.getModelStatus()
-    if termination_of(st) is TC.ERROR:
-        # no verdict: cold, then cold without presolve, then the interior-point solver (with crossover)
-        for cold_presolve, method in (("choose", "choose"), ("off", "choose"), ("choose", "ipm")):
-            h.clearSolver()
-            h.setOptionValue("presolve", cold_presolve)
-            h.setOptionValue("solver", method)
-            _run_with_deadline(p, None if deadline is None else deadline - time.perf_counter())
-            st = h.getModelStatus()
-            if termination_of(st) is not TC.ERROR:
-                break
-        h.setOptionValue("solver", "choose")
-        h.setOptionValue("presolve", "choose" if presolve is None else ("on" if presolve else "off"))
+    _arm(p, None if deadline is None else deadline + 0.25, stop)  # a safety net behind HiGHS's own limit
+    try:
+        st = _run_retrying(p, time_limit, deadline, presolve)
+    finally:
+        _arm(p, None, None)
     dt = time.perf_counter() - t0
     info = h.getInfo()
     term = termination_of(st)
@@ -464,8 +467,31 @@ def solve(p: HighsProblem, *, time_limit: float | None = None, mip_gap: float | 
                      nodes=int(getattr(info, "mip_node_count", 0) or 0), raw_status=h.modelStatusToString(st))
 
 
-def _arm(p: HighsProblem, deadline: float | None) -> None:
+def _run_retrying(p: HighsProblem, time_limit: float | None, deadline: float | None,
+                  presolve: bool | None) -> Any:
+    """Run; where HiGHS gives no verdict (numerical trouble, often from a
+    warm start), run again cold, then cold without presolve, then with the
+    interior-point solver (with crossover). Returns HiGHS's model status."""
+    h = p.h
+    _run_with_deadline(p, time_limit)
+    st = h.getModelStatus()
+    if termination_of(st) is TC.ERROR:
+        for cold_presolve, method in (("choose", "choose"), ("off", "choose"), ("choose", "ipm")):
+            h.clearSolver()
+            h.setOptionValue("presolve", cold_presolve)
+            h.setOptionValue("solver", method)
+            _run_with_deadline(p, None if deadline is None else deadline - time.perf_counter())
+            st = h.getModelStatus()
+            if termination_of(st) is not TC.ERROR:
+                break
+        h.setOptionValue("solver", "choose")
+        h.setOptionValue("presolve", "choose" if presolve is None else ("on" if presolve else "off"))
+    return st
+
+
+def _arm(p: HighsProblem, deadline: float | None, stop: Callable[[], bool] | None = None) -> None:
     """Point the problem's interrupt callback (if it has one) at this
-    solve's deadline."""
+    solve's deadline and stop poll."""
     if p.deadline is not None:
         p.deadline.at = float("inf") if deadline is None else deadline
+        p.deadline.poll = stop

@@ -58,7 +58,8 @@ from .box_step import next_radius
 from .checkpoint import CheckpointError, pack_ragged, unpack_ragged
 from .driver import RunState, finish, preflight
 from .pool import SubproblemPool, run_on_pool
-from .recovery import Candidate, PrimalRecovery
+from .race import RaceEntry, best_rank, race_bound
+from .recovery import Candidate, PrimalRecovery, endgame_upper
 from .site_blocks import PricedSites, block_picks, column_generation, fixable_triples, from_prices
 from .site_search import search_rounds
 from .trace import IterationLog
@@ -89,6 +90,10 @@ EXACT_ENDGAME_GAP_SHARE = 0.9
 #: 394-triple instance, where the endgame is for the proof, 0.3 took 33.8 and 15.8 s against 30.0 and 10.7 s
 ENDGAME_HEURISTIC_EFFORT = 0.3
 ENDGAME_SEARCH_TRIPLES = 2000
+#: the exact endgame's MILP is handed its time less this share: HiGHS's branch and bound at the root of a large
+#: MILP can run on past its limit and past the interrupt callback's (on the budget-binding case, 5,675 triples,
+#: one solve given 220 s ended 3.6 s late and the run 1.1 s past its 240 s; others 0.1-0.6 s late)
+ENDGAME_OVERRUN_SHARE = 0.015
 #: a run with no schedule after this many iterations (each with its recovery) is diagnosed, in at most
 #: DIAGNOSE_S seconds (and a quarter of the time left): an infeasible instance ends there, with its reason
 DIAGNOSE_AT = 10
@@ -710,7 +715,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         # reserve (on `large` the search's unused share and a polish that could not run had left 96 s unused),
         # then the polish
         if lay.has_lam:
-            _early_endgame(st, rec, recent, fixed)
+            _early_endgame(st, pool, rec, recent, fixed)
         keep = _polish_share(st, rec, polish_reserve)
         bound_due = (opts.site_bound and lay.has_lam and np.isfinite(best_L)
                      and st.stop is not TC.ITERATION_LIMIT)  # a cap means: no more work
@@ -727,7 +732,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
             if picks and score is not None:
                 unused = _site_search(st, pool, rec, score, keep, picks=picks)[0]
         # without capacity dualised there is no reduced-cost fixing: nothing fixed (the exact endgame still holds)
-        _polish(st, rec, recent, fixed if lay.has_lam else np.zeros_like(fixed), extra=unused)
+        _polish(st, pool, rec, recent, fixed if lay.has_lam else np.zeros_like(fixed), extra=unused)
     if st.stop is None:  # the dual iterations handed over to the exact endgame: how the run ended after it
         left = clock.left()
         st.stop = (TC.CONVERGED if st.gap is not None and st.gap <= opts.gap
@@ -1061,7 +1066,7 @@ def _polish_share(st: RunState[LagrangianOptions], rec: PrimalRecovery, polish_r
     return polish_reserve if st.best is not None and rec.full_model_build_s() <= 0.5 * polish_reserve else 0.0
 
 
-def _polish(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[np.ndarray],
+def _polish(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: PrimalRecovery, recent: list[np.ndarray],
             fixed: np.ndarray, *, extra: float = 0.0) -> None:
     """The final restricted MILPs, within ``polish_time`` plus ``extra``
     seconds (what the stage before it left) and the time left:
@@ -1094,24 +1099,34 @@ def _polish(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[n
         if limit is not None and limit < 1.0:
             st.stats["polish_gain"] = st.objective - before
             return
-    _restricted_milp(st, rec, recent, fixed if certify else None, limit, "polish")
+    _restricted_milp(st, pool, rec, recent, fixed if certify else None, limit, "polish")
     st.stats["polish_gain"] = st.objective - before
 
 
-def _restricted_milp(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[np.ndarray],
-                     fixed: np.ndarray | None, limit: float | None, stage: str) -> None:
+def _restricted_milp(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: PrimalRecovery,
+                     recent: list[np.ndarray], fixed: np.ndarray | None, limit: float | None, stage: str) -> None:
     """One restricted MILP (:meth:`PrimalRecovery.polish`) within ``limit``
     seconds: over the undecided jobs, or with ``fixed`` over every triple
-    not fixed (the exact endgame), whose bound is then a global one."""
+    not fixed (the exact endgame), whose bound is then a global one. With
+    ``endgame_race`` on and several ranks, the exact endgame runs on every
+    rank (:mod:`.race`)."""
     opts = st.opts
     before = st.objective
     t0 = time.perf_counter()
+    inc = st.best.payload["candidate"]
+    if fixed is not None and limit is not None:
+        limit *= 1.0 - ENDGAME_OVERRUN_SHARE
+    searching = fixed is not None and int((~fixed).sum()) > ENDGAME_SEARCH_TRIPLES
+    racing = fixed is not None and opts.endgame_race and pool.size > 1 and rec.full_model_fits()
+    gap = (EXACT_ENDGAME_GAP_SHARE if fixed is not None else 0.5) * opts.gap
+    effort = ENDGAME_HEURISTIC_EFFORT if searching else None
     with st.timed("polish_s"):
-        searching = fixed is not None and int((~fixed).sum()) > ENDGAME_SEARCH_TRIPLES
-        cand, free, bound = rec.polish(recent, st.best.payload["candidate"], time_limit=limit,
-                                       gap=(EXACT_ENDGAME_GAP_SHARE if fixed is not None else 0.5) * opts.gap,
-                                       threads=opts.threads, fixed=fixed,
-                                       heuristic_effort=ENDGAME_HEURISTIC_EFFORT if searching else None)
+        poll = pool.race_begin(dict(upper=endgame_upper(fixed, inc.starts), start_x=inc.x, start_triples=inc.starts,
+                                    limit=limit, gap=gap, effort=effort)) if racing else None
+        cand, free, bound = rec.polish(recent, inc, time_limit=limit, gap=gap, threads=opts.threads, fixed=fixed,
+                                       heuristic_effort=effort, stop=poll)
+        if racing:
+            cand, bound = _race_end(st, pool, rec, cand, bound, time.perf_counter() - t0)
     if cand is not None:
         st.offer(cand.solution, cand.objective, candidate=cand)
     certified = fixed is not None and bound is not None
@@ -1124,8 +1139,28 @@ def _restricted_milp(st: RunState[LagrangianOptions], rec: PrimalRecovery, recen
     st.log.note(f"{stage}: {what} in {time.perf_counter() - t0:.2f} s, gain {st.objective - before:,.2f}")
 
 
-def _early_endgame(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent: list[np.ndarray],
-                   fixed: np.ndarray) -> None:
+def _race_end(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: PrimalRecovery, cand: Candidate | None,
+              bound: float | None, seconds: float) -> tuple[Candidate | None, float | None]:
+    """Rank 0's end of the endgame's race: its own schedule ``cand`` and
+    ``bound`` against the other ranks'. Returns the race's best schedule
+    and its smallest bound, and logs each rank's."""
+    entries, columns = pool.race_end(RaceEntry(None if cand is None else cand.objective, bound, seconds))
+    if columns is not None:
+        won = rec.candidate_from(columns)
+        if cand is None or won.objective > cand.objective:
+            cand = won
+    bound = race_bound(entries)
+    ranks = ", ".join(f"rank {r} (seed {r}): " + ("no schedule" if e.objective is None else f"{e.objective:,.2f}")
+                      + ("" if e.bound is None else f" <= {e.bound:,.2f}") + f" in {e.seconds:.1f} s"
+                      for r, e in enumerate(entries))
+    st.log.note(f"endgame race: {ranks}; best rank {best_rank(entries)}")
+    st.stats.update(endgame_race_winner=best_rank(entries),
+                    endgame_race_schedules=sum(e.objective is not None for e in entries))
+    return cand, bound
+
+
+def _early_endgame(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: PrimalRecovery,
+                   recent: list[np.ndarray], fixed: np.ndarray) -> None:
     """The exact endgame before the site stages, where reduced-cost fixing
     leaves at most :data:`EXACT_ENDGAME_TRIPLES` triples free: a MILP over
     those triples, warm-started from the incumbent, whose bound is global;
@@ -1142,7 +1177,7 @@ def _early_endgame(st: RunState[LagrangianOptions], rec: PrimalRecovery, recent:
     if limit is not None and (limit < 0.5 or rec.full_model_build_s() > 0.5 * limit):
         return
     before = st.objective
-    _restricted_milp(st, rec, recent, fixed, limit, "exact endgame before the site stages")
+    _restricted_milp(st, pool, rec, recent, fixed, limit, "exact endgame before the site stages")
     st.stats["early_endgame_gain"] = st.objective - before
 
 

@@ -23,19 +23,25 @@ iterates and the same answer.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..instance import Instance
 from ..solution import SITE_SERIES
+from . import race
 from .site_blocks import BlockRound, SiteBlock, SiteMultipliers
 from .subproblem import SiteSubproblem
+
+if TYPE_CHECKING:
+    from ..fixed import FixedScheduleModel
 
 __all__ = ["PoolEval", "PoolPrice", "PoolSearch", "SubproblemPool", "block_plan", "comm_rank", "get_comm", "lpt_assignment",
            "peak_rss_mb", "respread", "run_on_pool"]
 
-_EVAL, _EXACT, _PRICE, _CALIBRATE, _STOP, _MEMORY, _BLOCKS, _SEARCH, _RESPREAD = range(9)
+_EVAL, _EXACT, _PRICE, _CALIBRATE, _STOP, _MEMORY, _BLOCKS, _SEARCH, _RESPREAD, _RACE = range(10)
 
 #: the energy subproblems' calls (evaluate, price) before which they are spread again by the seconds measured
 #: since the last spread; every solver's basis is cleared at each of them, on any number of ranks, so that each
@@ -192,6 +198,8 @@ class SubproblemPool:
         self.rebalance = rebalance
         self.calls = 0
         self.closed = False
+        self._race_comm = None  # the race's own communicator (see race_begin), made at the first race
+        self._race_model: FixedScheduleModel | None = None  # ranks > 0: their copy of the full fixed model, built at the first race
 
     # ------------------------------------------------------------------
     @property
@@ -607,6 +615,56 @@ class SubproblemPool:
         return out
 
     # ------------------------------------------------------------------
+    # the exact endgame's race (see .race)
+    def race_begin(self, task: dict) -> Callable[[], bool]:
+        """Start the other ranks on the exact endgame's MILP (rank 0 only,
+        more than one rank): ``task`` holds ``upper`` [triples] (the job
+        binaries' upper bounds; the lower ones are 0), ``start_x`` (rank 0's
+        incumbent column vector, or None) and ``start_triples`` (its
+        schedule), ``limit`` (seconds, None: none), ``gap``, ``effort``
+        (HiGHS's heuristic effort, None: its default). Rank 0 then solves
+        the same MILP with seed 0 and the returned stop poll, and calls
+        :meth:`race_end`."""
+        self._command(_RACE)
+        self._bcast(task)
+        return race.stop_poll(self._race())
+
+    def race_end(self, entry: race.RaceEntry) -> tuple[list[race.RaceEntry], np.ndarray | None]:
+        """Rank 0's end of the race (:func:`.race.finish`): every rank's
+        entry, and the winner's column vector where another rank won."""
+        return race.finish(self._race(), entry, None)
+
+    def _race(self):
+        if self._race_comm is None:
+            self._race_comm = self.comm.Dup()  # collective: every rank is in the race when this runs
+        return self._race_comm
+
+    def _do_race(self) -> None:
+        from ..fixed import FixedScheduleModel
+        from ..model import memory_check
+
+        task = self._bcast(None)
+        t0 = time.perf_counter()
+        comm = self._race()
+        poll = race.stop_poll(comm)
+        limit = task["limit"]
+        objective = bound = x = None
+        if self._race_model is None and memory_check(self.inst)[0] and not poll():
+            self._race_model = FixedScheduleModel(self.inst)
+        fx = self._race_model
+        left = None if limit is None else limit - (time.perf_counter() - t0)
+        if fx is not None and (left is None or left > 1.0) and not poll():
+            start_x = task["start_x"]
+            if start_x is not None and start_x.size != fx.p.num_col:
+                start_x = None  # not this model's columns: start from the schedule alone
+            sol, objective, bound = fx.solve_restricted(
+                np.zeros(task["upper"].size), task["upper"], start=start_x,
+                start_triples=task["start_triples"] if start_x is None else None, time_limit=left, gap=task["gap"],
+                threads=1, heuristic_effort=task["effort"], seed=self.rank, stop=poll)
+            x = fx.last_x if sol is not None else None
+        race.finish(comm, race.RaceEntry(objective, bound, time.perf_counter() - t0), x)
+
+    # ------------------------------------------------------------------
     # ranks > 0
     def serve(self) -> None:
         """Worker loop: answer rank 0's commands until it closes the pool."""
@@ -627,6 +685,9 @@ class SubproblemPool:
             if cmd == _RESPREAD:
                 self.owner = self._bcast(None)
                 self._finish_calibrate()
+                continue
+            if cmd == _RACE:
+                self._do_race()
                 continue
             if cmd in (_EVAL, _EXACT):
                 P = self._Bcast(np.empty((S, H)))

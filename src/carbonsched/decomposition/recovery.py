@@ -52,6 +52,7 @@ schedule: 0.5-2.6 s against 0.03 s for the LP on ``small``, 56 s against
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,7 +66,7 @@ from ..instance import Instance
 from ..model import estimate_build_s, memory_check
 from ..solution import SITE_SERIES, Solution
 
-__all__ = ["Candidate", "PrimalRecovery", "repair_schedule"]
+__all__ = ["Candidate", "PrimalRecovery", "endgame_upper", "repair_schedule"]
 
 #: a schedule whose emissions are within this share of the budget has the budget binding (the exact
 #: re-dispatch of committed sites leaves a little of the budget unused)
@@ -485,17 +486,18 @@ class PrimalRecovery:
         return Candidate(sol, evaluate(inst, sol).objective, np.flatnonzero(fx.x_values() > 0.5), fx.last_x)
 
     def polish(self, recent: list[np.ndarray], incumbent: Candidate, *, time_limit: float | None, gap: float,
-               threads: int | None = None, fixed: np.ndarray | None = None, heuristic_effort: float | None = None
+               threads: int | None = None, fixed: np.ndarray | None = None, heuristic_effort: float | None = None,
+               seed: int = 0, stop: Callable[[], bool] | None = None
                ) -> tuple[Candidate | None, int, float | None]:
         """Restricted MILP: jobs whose choice was the same in ``recent`` (job
         choices of the last iterations) and in the incumbent are fixed; the
         others may take any triple they took recently, the incumbent's, or
         none (if optional). With ``fixed`` (triples that no schedule better
         than the incumbent uses, by reduced-cost fixing) the MILP is over
-        every other triple instead, so its bound holds for the whole
-        problem. ``heuristic_effort``: HiGHS's ``mip_heuristic_effort``
-        (None: its default). Returns (a candidate or None, free jobs, the
-        MILP's bound)."""
+        every other triple instead (:func:`endgame_upper`), so its bound
+        holds for the whole problem. ``heuristic_effort``, ``seed`` and
+        ``stop``: as :func:`carbonsched.highs.solve` takes them. Returns (a
+        candidate or None, free jobs, the MILP's bound)."""
         inst = self.inst
         if not self.full_model_fits():
             return None, 0, None
@@ -508,8 +510,7 @@ class PrimalRecovery:
             upper[ch[ch >= 0]] = 1.0
         jj, _, _ = inst.triples
         if fixed is not None:
-            upper = np.where(fixed, 0.0, 1.0)
-            upper[incumbent.starts] = 1.0  # the incumbent itself stays (fixing only removes worse schedules)
+            upper = endgame_upper(fixed, incumbent.starts)
             recent = []
         free_jobs = 0
         for j in range(inst.J):
@@ -531,11 +532,29 @@ class PrimalRecovery:
             sol, _, bound = fx.solve_restricted(lower, upper, start=incumbent.x,
                                             start_triples=incumbent.starts if incumbent.x is None else None,
                                             time_limit=time_limit, gap=gap, threads=threads, method=self.method,
-                                            heuristic_effort=heuristic_effort)
+                                            heuristic_effort=heuristic_effort, seed=seed, stop=stop)
         except BudgetExhausted:
             sol, bound = None, None
         self.polish_s += time.perf_counter() - t0
         if sol is None:
             return None, free_jobs, bound
+        return self._candidate(sol), free_jobs, bound
+
+    def candidate_from(self, x: np.ndarray) -> Candidate:
+        """The candidate of a column vector of the full fixed model (another
+        rank's solve of its own copy of that model)."""
+        return self._candidate(self.fixed.solution_from(x, self.method))
+
+    def _candidate(self, sol: Solution) -> Candidate:
+        """The candidate of the full fixed model's last solution ``sol``."""
         starts = np.flatnonzero(self.fixed.x_values() > 0.5)
-        return Candidate(sol, evaluate(inst, sol).objective, starts, self.fixed.last_x), free_jobs, bound
+        return Candidate(sol, evaluate(self.inst, sol).objective, starts, self.fixed.last_x)
+
+
+def endgame_upper(fixed: np.ndarray, incumbent_starts: np.ndarray) -> np.ndarray:
+    """[triples] the exact endgame's upper bounds on the job binaries: 1
+    where reduced-cost fixing left the triple free or the incumbent runs it
+    (fixing only removes schedules worse than the incumbent), else 0."""
+    upper = np.where(fixed, 0.0, 1.0)
+    upper[np.asarray(incumbent_starts, dtype=int)] = 1.0
+    return upper
