@@ -66,3 +66,22 @@ def load_script(name: str):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def knapsacks(n: int = 60, m: int = 4):
+    """A multi-knapsack MILP over ``n`` binaries (maximise), compiled to
+    HiGHS, that HiGHS's presolve does not solve: it needs a search, so its
+    interrupt callback runs."""
+    import numpy as np
+    import pyomo.environ as pyo
+
+    from carbonsched import highs
+
+    rng = np.random.default_rng(5)
+    w, v = rng.integers(20, 100, size=(m, n)), rng.integers(10, 60, size=n)
+    mdl = pyo.ConcreteModel(name="knapsacks")
+    mdl.x = pyo.Var(range(n), domain=pyo.Binary)
+    mdl.obj = pyo.Objective(expr=sum(int(v[i]) * mdl.x[i] for i in range(n)), sense=pyo.maximize)
+    mdl.cap = pyo.Constraint(range(m), rule=lambda b, k: sum(int(w[k, i]) * b.x[i] for i in range(n))
+                             <= int(w[k].sum()) // 3)
+    return highs.compile_model(mdl)

@@ -78,7 +78,8 @@ def test_benders_certifies_with_committed_units(committed_sweep_case):
     point's site LPs are exact, and the run certifies the optimum."""
     inst, opt = committed_sweep_case
     tol = 1e-6 * max(1.0, abs(opt))
-    res = solve(inst, "benders", SolveOptions(gap=GAP, time_limit=120))
+    # the integer phase itself: without the exact endgame, which certifies this small case before it
+    res = solve(inst, "benders", SolveOptions(gap=GAP, time_limit=120), exact_endgame=False)
     assert res.check.ok, res.check.violations
     assert res.bound >= opt - tol and opt >= res.objective - tol
     assert res.status == "optimal" and res.gap <= GAP
@@ -89,13 +90,14 @@ def test_benders_resumes_in_its_integer_phase_with_committed_units(tmp_path, com
     """A run checkpointed in its integer phase, whose cuts carry the
     committed units' output columns, resumes to a certified optimum."""
     inst, opt = committed_sweep_case
-    whole = solve(inst, "benders", SolveOptions(gap=GAP, time_limit=120))
+    whole = solve(inst, "benders", SolveOptions(gap=GAP, time_limit=120), exact_endgame=False)
     lp_its = whole.solution.stats["iterations_lp"]
     assert whole.solution.stats["iterations_mip"] >= 2, "the case must reach the integer phase"
     ck = tmp_path / "run.ckpt.npz"
-    first = solve(inst, "benders", SolveOptions(gap=GAP, time_limit=120), max_iterations=lp_its + 1, checkpoint=ck)
+    first = solve(inst, "benders", SolveOptions(gap=GAP, time_limit=120), max_iterations=lp_its + 1, checkpoint=ck,
+                  exact_endgame=False)
     assert first.solution.stats["stop"] == "iteration_limit" and first.solution.stats["iterations_mip"] == 1
-    resumed = solve(inst, "benders", SolveOptions(gap=GAP, time_limit=120), resume=ck)
+    resumed = solve(inst, "benders", SolveOptions(gap=GAP, time_limit=120), resume=ck, exact_endgame=False)
     assert resumed.solution.stats["resumed_after"] == lp_its + 1
     assert resumed.status == "optimal" and resumed.check.ok, resumed.check.violations
     assert resumed.bound >= opt - 1e-6 * abs(opt) and opt >= resumed.objective - 1e-6 * abs(opt)
@@ -113,11 +115,11 @@ def test_cuts_in_the_units_output_certify_in_few_integer_iterations():
     assert inst.committed.sum() >= 3
     opt = solve(inst, "monolithic", SolveOptions(gap=1e-9)).objective
     tol = 1e-6 * max(1.0, abs(opt))
-    res = solve(inst, "benders", SolveOptions(gap=GAP, time_limit=120))
+    res = solve(inst, "benders", SolveOptions(gap=GAP, time_limit=120), exact_endgame=False)
     assert res.check.ok, res.check.violations
     assert res.bound >= opt - tol and opt >= res.objective - tol
     assert res.status == "optimal" and res.gap <= GAP
-    assert res.solution.stats["iterations_mip"] <= 8
+    assert 1 <= res.solution.stats["iterations_mip"] <= 8
 
 
 def test_a_committed_unit_held_at_its_minimum_past_the_load_gets_a_feasibility_cut():
@@ -151,13 +153,14 @@ def test_fixed_schedule_lp_iterations_certify_where_milp_iterations_alone_do_not
     inst, mono, _ = optima[name]
     opt = mono.objective
     tol = 1e-6 * max(1.0, abs(opt))
-    res = solve(inst, "benders", SolveOptions(gap=GAP))
+    res = solve(inst, "benders", SolveOptions(gap=GAP), exact_endgame=False)
     st = res.solution.stats
     assert res.check.ok, res.check.violations
     assert st["iterations_mip"] >= 1 and st["refine_cuts"] > 0
     assert res.status == "optimal" and res.gap <= GAP
     assert res.bound >= opt - tol and opt >= res.objective - tol
-    plain = solve(inst, "benders", SolveOptions(gap=GAP), refine=False, max_iterations=st["iterations"])
+    plain = solve(inst, "benders", SolveOptions(gap=GAP), refine=False, max_iterations=st["iterations"],
+                  exact_endgame=False)
     assert plain.check.ok and "refine_cuts" not in plain.solution.stats
     assert plain.bound >= opt - tol and opt >= plain.objective - tol
     assert plain.gap > 10 * GAP

@@ -29,7 +29,7 @@ from carbonsched.decomposition.pool import SubproblemPool
 from carbonsched.decomposition.subproblem import SiteSubproblem
 
 from cases import CASES
-from helpers import rich_tiny
+from helpers import knapsacks, rich_tiny
 
 TC = TerminationCondition
 
@@ -90,26 +90,11 @@ def test_solve_sets_the_random_seed_on_every_call():
     assert p.h.getOptionValue("random_seed")[1] == 0
 
 
-def _knapsacks(n: int = 60, m: int = 4):
-    """A multi-knapsack MILP over ``n`` binaries that HiGHS's presolve does
-    not solve: it needs a search, so its interrupt callback runs."""
-    import pyomo.environ as pyo
-
-    rng = np.random.default_rng(5)
-    w, v = rng.integers(20, 100, size=(m, n)), rng.integers(10, 60, size=n)
-    mdl = pyo.ConcreteModel(name="knapsacks")
-    mdl.x = pyo.Var(range(n), domain=pyo.Binary)
-    mdl.obj = pyo.Objective(expr=sum(int(v[i]) * mdl.x[i] for i in range(n)), sense=pyo.maximize)
-    mdl.cap = pyo.Constraint(range(m), rule=lambda b, k: sum(int(w[k, i]) * b.x[i] for i in range(n))
-                             <= int(w[k].sum()) // 3)
-    return highs.compile_model(mdl)
-
-
 def test_a_stop_poll_ends_a_mip_solve_and_is_cleared_after_it():
     """The endgame race's stop: a poll that turns true stops the MILP (as a
     limit, not a proof: the status is time_limit, the bound still holds),
     and the next solve on the same model, without it, runs to optimality."""
-    p = _knapsacks()
+    p = knapsacks()
     calls = []
 
     def poll() -> bool:

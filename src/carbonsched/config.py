@@ -158,6 +158,12 @@ class BendersOptions(DecompositionOptions):
             "problem solved at prices gives the master a valid optimality cut, and their repaired job choices "
             "give incumbents (0: off, plain Benders from an empty master; on medium in 300 s: 67% gap plain, "
             "1.3% seeded)", _nonneg_int)
+    exact_endgame: bool = option(
+        True, "at the end of the LP phase, where reduced-cost fixing on the master LP leaves at most 10,000 job "
+              "triples free, solve the MILP over those triples (the full model, started from the incumbent, "
+              "whose bound is global) with all the time left instead of the integer phase (without a time "
+              "limit: to the gap asked); the integer phase follows only if time is left and the gap is open; "
+              "needs the heuristic", _boolean)
 
 
 def _share(v: Any) -> float:

@@ -51,8 +51,16 @@ from ..result import Result, WorkerReport, relative_gap
 from ..solution import SITE_SERIES, Solution
 from .checkpoint import pack_ragged, unpack_ragged
 from .driver import RunState, finish, preflight
+from .endgame import (
+    ENDGAME_HANDOVER_SHARE,
+    ENDGAME_HANDOVER_WINDOW,
+    EXACT_ENDGAME_TRIPLES,
+    endgame_due,
+    lp_fixable,
+    restricted_milp,
+)
 from .pool import PoolEval, SubproblemPool, run_on_pool
-from .recovery import PrimalRecovery
+from .recovery import Candidate, PrimalRecovery
 from .trace import IterationLog
 
 __all__ = ["BendersMaster", "build_master", "solve_benders"]
@@ -251,6 +259,8 @@ class _Phase:
     lp_iterations: int = 0
     mip_iterations: int = 0
     tail_s: float = 0.0  # longest separation and incumbent check after a master solve so far (s)
+    endgame_tried: bool = False  # the exact endgame was tried before the end of the LP phase
+    endgame_ran: bool = False  # its MILP ran (it runs at most once)
 
 
 def solve_benders(inst: Instance, opts: BendersOptions, *, clock: Clock, comm=None) -> Result | WorkerReport:
@@ -436,6 +446,18 @@ def _iterate(st: RunState[BendersOptions], master: BendersMaster, pool: Subprobl
                    or ph.lp_iterations >= opts.lp_iterations)
         if rec is not None and (lp_done or ph.lp_iterations % 10 == 1):
             _heuristic(st, master, rec, x)
+        # the exact endgame where the LP phase stalls (endgame_due; tried once), or at its end (unless it ran)
+        if opts.exact_endgame and rec is not None and not ph.endgame_ran and (
+                lp_done or (not ph.endgame_tried and endgame_due(st.trace))):
+            ph.endgame_tried = True
+            st.log.note(f"LP phase at {st.bound:,.4f} after {ph.lp_iterations} iterations"
+                        + ("" if lp_done else f" (bound and incumbent moved less than {ENDGAME_HANDOVER_SHARE:.0%} "
+                                              f"of the gap over {ENDGAME_HANDOVER_WINDOW} iterations)"))
+            ran, end = _exact_endgame(st, master, pool, rec)
+            ph.endgame_ran = ran
+            if end is not None:
+                return end
+            lp_done = lp_done or ran  # after an endgame that ran: on to the integer phase
         if lp_done:
             ph.name = "mip"
             p.set_integrality(relax=False)
@@ -565,6 +587,52 @@ def _try_incumbent(st: RunState[BendersOptions], master: BendersMaster, pool: Su
             xi[master.theta] = evm.cost
             st.offer(_master_solution(st.inst, master, xi, exact.dispatch), val, x=xi)
     return [exact.rank_s]
+
+
+def _exact_endgame(st: RunState[BendersOptions], master: BendersMaster, pool: SubproblemPool,
+                   rec: PrimalRecovery) -> tuple[bool, TC | None]:
+    """The exact endgame (:mod:`.endgame`) at the end of the LP phase:
+    reduced-cost fixing on the master LP (a relaxation of the problem:
+    every cut holds for every schedule at its true site costs), then, where
+    at most :data:`~.endgame.EXACT_ENDGAME_TRIPLES` triples are left free,
+    the MILP over them from the incumbent with all the time left (without a
+    time limit: to the gap asked). Returns (whether the endgame's MILP ran,
+    how the run ends: converged, out of time, or None where it goes on: the
+    endgame did not apply, or it left the gap open with time left)."""
+    inst, opts, p = st.inst, st.opts, master.p
+    if st.best is None or not rec.full_model_fits():
+        return False, None
+    limit = st.clock.left(st.finish_reserve)
+    if limit is not None and (limit < 1.0 or rec.full_model_build_s() > 0.5 * limit):
+        return False, None
+    with st.timed("master_s"):
+        info = highs.solve(p, time_limit=limit, threads=opts.threads)  # the LP again, for its reduced costs
+    if not info.optimal:
+        return False, None
+    st.tighten(info.objective)  # the master LP with the last iteration's cuts: a bound as before
+    x = p.values()
+    fixed = lp_fixable(info.objective, p.col_duals()[master.x], x[master.x], st.objective, maximize=p.maximize)
+    st.stats.update(reduced_cost_fixed=int(fixed.sum()), triples=int(fixed.size))
+    free = int((~fixed).sum())
+    if free > EXACT_ENDGAME_TRIPLES:
+        st.log.note(f"reduced-cost fixing on the master LP leaves {free} triples free: no exact endgame")
+        return False, None
+    starts = np.flatnonzero(st.best.payload["x"][master.x] > 0.5)
+    st.best.payload["candidate"] = Candidate(st.best.solution, st.best.objective, starts, None)
+    before = st.objective
+    st.log.note(f"reduced-cost fixing on the master LP fixed {int(fixed.sum())} of {fixed.size} triples; "
+                "on to the exact endgame")
+    limit = st.clock.left(st.finish_reserve)
+    restricted_milp(st, pool, rec, [], fixed, limit, "exact endgame", bound_name="benders_bound")
+    st.stats["exact_endgame_gain"] = st.objective - before
+    if "x" not in st.best.payload:  # the endgame's schedule: the master vector the integer phase starts from
+        cand = st.best.payload["candidate"]
+        st.best.payload["x"] = master.vector(inst, cand.solution, cand.starts)
+    if st.gap is not None and st.gap <= opts.gap:
+        return True, TC.CONVERGED
+    if limit is not None:  # it had all the time left: what is left now is its margin
+        return True, TC.TIME_LIMIT
+    return True, None  # no limit, gap open (the MILP ended early): the integer phase goes on
 
 
 def _heuristic(st: RunState[BendersOptions], master: BendersMaster, rec: PrimalRecovery, x: np.ndarray) -> None:

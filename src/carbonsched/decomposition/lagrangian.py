@@ -57,9 +57,9 @@ from ..result import Result, WorkerReport
 from .box_step import next_radius
 from .checkpoint import CheckpointError, pack_ragged, unpack_ragged
 from .driver import RunState, finish, preflight
+from .endgame import ENDGAME_HANDOVER_SHARE, ENDGAME_HANDOVER_WINDOW, EXACT_ENDGAME_TRIPLES, endgame_due, restricted_milp
 from .pool import SubproblemPool, run_on_pool
-from .race import RaceEntry, best_rank, race_bound
-from .recovery import Candidate, PrimalRecovery, endgame_upper
+from .recovery import Candidate, PrimalRecovery
 from .site_blocks import PricedSites, block_picks, column_generation, fixable_triples, from_prices
 from .site_search import search_rounds
 from .trace import IterationLog
@@ -67,33 +67,6 @@ from .trace import IterationLog
 __all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "average_choice", "compute_cut_cap", "endgame_due",
            "evaluate_dual", "recover_at", "recovery_share", "setup_dual", "solve_lagrangian"]
 
-#: the polish's last MILP is over every triple that reduced-cost fixing left free (a global bound: the exact
-#: endgame) where at most this many are free; above, it is over the undecided jobs only. Measured with the
-#: hand-over below: the exact endgame beat the site stages on generated instances of 394-8,786 triples (8,786:
-#: 0.57% against 1.18% at 240 s); on `medium`, 35,476 triples, it left 2.3% where the site stages reach 0.5%
-EXACT_ENDGAME_TRIPLES = 10000
-#: where fixing leaves at most EXACT_ENDGAME_TRIPLES free, the dual iterations hand over to the exact endgame
-#: once bound and incumbent together moved less than ENDGAME_HANDOVER_SHARE of the gap over the last
-#: ENDGAME_HANDOVER_WINDOW iterations and the last recovery missed: the endgame then runs first, before the site
-#: search and relaxation, with the time left (on a generated 4-site week, 394 triples, the dual iterations had
-#: crept on for 600 iterations and 20 s, and the site relaxation and window search took 27 s more, before a 5 s
-#: exact endgame that could not close the gap)
-ENDGAME_HANDOVER_WINDOW = 20
-ENDGAME_HANDOVER_SHARE = 0.1
-#: the exact endgame's MILP stops at this share of the run's gap: its bound is global, so HiGHS's gap (on the
-#: same objective, offset included) is the run's; at half the gap, as before, on a generated 8,786-triple
-#: instance it ran on from 1% to 0.57% and to its 240 s limit, where the monolithic solve stopped at 123 s
-EXACT_ENDGAME_GAP_SHARE = 0.9
-#: where more than ENDGAME_SEARCH_TRIPLES triples are free, the exact endgame runs HiGHS with this
-#: mip_heuristic_effort (its default: 0.05). On the budget-binding case (5,675 triples) 0.3 and 0.6 both found
-#: 4,618,396 in 240 s, against 4,589,094 at the default (1.01% against 1.61%); on `small` (745) and a generated
-#: 394-triple instance, where the endgame is for the proof, 0.3 took 33.8 and 15.8 s against 30.0 and 10.7 s
-ENDGAME_HEURISTIC_EFFORT = 0.3
-ENDGAME_SEARCH_TRIPLES = 2000
-#: the exact endgame's MILP is handed its time less this share: HiGHS's branch and bound at the root of a large
-#: MILP can run on past its limit and past the interrupt callback's (on the budget-binding case, 5,675 triples,
-#: one solve given 220 s ended 3.6 s late and the run 1.1 s past its 240 s; others 0.1-0.6 s late)
-ENDGAME_OVERRUN_SHARE = 0.015
 #: a run with no schedule after this many iterations (each with its recovery) is diagnosed, in at most
 #: DIAGNOSE_S seconds (and a quarter of the time left): an infeasible instance ends there, with its reason
 DIAGNOSE_AT = 10
@@ -1099,64 +1072,8 @@ def _polish(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: PrimalRe
         if limit is not None and limit < 1.0:
             st.stats["polish_gain"] = st.objective - before
             return
-    _restricted_milp(st, pool, rec, recent, fixed if certify else None, limit, "polish")
+    restricted_milp(st, pool, rec, recent, fixed if certify else None, limit, "polish", race=st.opts.endgame_race)
     st.stats["polish_gain"] = st.objective - before
-
-
-def _restricted_milp(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: PrimalRecovery,
-                     recent: list[np.ndarray], fixed: np.ndarray | None, limit: float | None, stage: str) -> None:
-    """One restricted MILP (:meth:`PrimalRecovery.polish`) within ``limit``
-    seconds: over the undecided jobs, or with ``fixed`` over every triple
-    not fixed (the exact endgame), whose bound is then a global one. With
-    ``endgame_race`` on and several ranks, the exact endgame runs on every
-    rank (:mod:`.race`)."""
-    opts = st.opts
-    before = st.objective
-    t0 = time.perf_counter()
-    inc = st.best.payload["candidate"]
-    if fixed is not None and limit is not None:
-        limit *= 1.0 - ENDGAME_OVERRUN_SHARE
-    searching = fixed is not None and int((~fixed).sum()) > ENDGAME_SEARCH_TRIPLES
-    racing = fixed is not None and opts.endgame_race and pool.size > 1 and rec.full_model_fits()
-    gap = (EXACT_ENDGAME_GAP_SHARE if fixed is not None else 0.5) * opts.gap
-    effort = ENDGAME_HEURISTIC_EFFORT if searching else None
-    with st.timed("polish_s"):
-        poll = pool.race_begin(dict(upper=endgame_upper(fixed, inc.starts), start_x=inc.x, start_triples=inc.starts,
-                                    limit=limit, gap=gap, effort=effort)) if racing else None
-        cand, free, bound = rec.polish(recent, inc, time_limit=limit, gap=gap, threads=opts.threads, fixed=fixed,
-                                       heuristic_effort=effort, stop=poll)
-        if racing:
-            cand, bound = _race_end(st, pool, rec, cand, bound, time.perf_counter() - t0)
-    if cand is not None:
-        st.offer(cand.solution, cand.objective, candidate=cand)
-    certified = fixed is not None and bound is not None
-    if certified:  # no schedule better than the incumbent lies outside the restriction
-        st.stats.setdefault("lagrangian_bound", st.bound)  # the bound before the exact endgame
-        st.tighten(max(bound, st.objective))
-        st.stats["restricted_milp_bound"] = bound
-    what = f"MILP over every triple not fixed ({free} job(s), bound {bound:,.2f})" if certified \
-        else f"restricted MILP over {free} undecided job(s)"
-    st.log.note(f"{stage}: {what} in {time.perf_counter() - t0:.2f} s, gain {st.objective - before:,.2f}")
-
-
-def _race_end(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: PrimalRecovery, cand: Candidate | None,
-              bound: float | None, seconds: float) -> tuple[Candidate | None, float | None]:
-    """Rank 0's end of the endgame's race: its own schedule ``cand`` and
-    ``bound`` against the other ranks'. Returns the race's best schedule
-    and its smallest bound, and logs each rank's."""
-    entries, columns = pool.race_end(RaceEntry(None if cand is None else cand.objective, bound, seconds))
-    if columns is not None:
-        won = rec.candidate_from(columns)
-        if cand is None or won.objective > cand.objective:
-            cand = won
-    bound = race_bound(entries)
-    ranks = ", ".join(f"rank {r} (seed {r}): " + ("no schedule" if e.objective is None else f"{e.objective:,.2f}")
-                      + ("" if e.bound is None else f" <= {e.bound:,.2f}") + f" in {e.seconds:.1f} s"
-                      for r, e in enumerate(entries))
-    st.log.note(f"endgame race: {ranks}; best rank {best_rank(entries)}")
-    st.stats.update(endgame_race_winner=best_rank(entries),
-                    endgame_race_schedules=sum(e.objective is not None for e in entries))
-    return cand, bound
 
 
 def _early_endgame(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: PrimalRecovery,
@@ -1177,7 +1094,8 @@ def _early_endgame(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: P
     if limit is not None and (limit < 0.5 or rec.full_model_build_s() > 0.5 * limit):
         return
     before = st.objective
-    _restricted_milp(st, pool, rec, recent, fixed, limit, "exact endgame before the site stages")
+    restricted_milp(st, pool, rec, recent, fixed, limit, "exact endgame before the site stages",
+                    race=st.opts.endgame_race)
     st.stats["early_endgame_gain"] = st.objective - before
 
 
@@ -1188,22 +1106,3 @@ def _endgame_applies(st: RunState[LagrangianOptions], fixed: np.ndarray) -> bool
     opts = st.opts
     return (opts.polish and opts.early_endgame and st.best is not None and "candidate" in st.best.payload
             and fixed.size > 0 and int((~fixed).sum()) <= EXACT_ENDGAME_TRIPLES)
-
-
-def endgame_due(trace: list[dict], *, window: int = ENDGAME_HANDOVER_WINDOW,
-                share: float = ENDGAME_HANDOVER_SHARE) -> bool:
-    """Whether the dual iterations should hand over to the exact endgame:
-    over the last ``window`` iterations of ``trace`` (each with its
-    ``bound`` and ``incumbent``, in $), the bound came down and the
-    incumbent went up by less than ``share`` of the gap left, together. A
-    rule on iterations, not seconds: without a time limit (which shares
-    time between recoveries and dual steps) a run hands over at the same
-    iteration on any machine and any number of ranks."""
-    if len(trace) <= window:
-        return False
-    old, new = trace[-window - 1], trace[-1]
-    vals = (old.get("bound"), new.get("bound"), old.get("incumbent"), new.get("incumbent"))
-    if any(v is None or not np.isfinite(v) for v in vals):
-        return False
-    b0, b1, i0, i1 = vals
-    return (b0 - b1) + (i1 - i0) < share * max(b1 - i1, 0.0)
