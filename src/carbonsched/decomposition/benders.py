@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 
-from .. import highs
+from .. import highs, interrupts
 from ..clock import BudgetExhausted, Clock
 from ..compute import add_facility_load, build_compute, compute_arrays
 from ..config import BendersOptions, LagrangianOptions
@@ -630,6 +630,8 @@ def _exact_endgame(st: RunState[BendersOptions], master: BendersMaster, pool: Su
         st.best.payload["x"] = master.vector(inst, cand.solution, cand.starts)
     if st.gap is not None and st.gap <= opts.gap:
         return True, TC.CONVERGED
+    if interrupts.requested():
+        return True, TC.INTERRUPTED
     if limit is not None:  # it had all the time left: what is left now is its margin
         return True, TC.TIME_LIMIT
     return True, None  # no limit, gap open (the MILP ended early): the integer phase goes on

@@ -136,11 +136,12 @@ def lp_fixable(z: float, reduced: np.ndarray, values: np.ndarray, incumbent: flo
     optimum. A binary at 0 whose reduced cost is ``d`` bounds every
     solution that sets it to 1 by ``z + d`` (maximising; ``z - d``
     minimising), by LP duality; it is fixable where that is below the
-    incumbent. A basic binary, or one above 0, is not."""
+    incumbent by more than 1e-6 of it (the LP's duals are exact only to
+    HiGHS's tolerances). A basic binary, or one above 0, is not."""
     at_zero = np.asarray(values) <= 1e-9
     d = np.asarray(reduced, dtype=float)
     loss = np.maximum(-d if maximize else d, 0.0)
-    return at_zero & (z - loss < incumbent - 1e-9 * max(1.0, abs(incumbent)))
+    return at_zero & (z - loss < incumbent - 1e-6 * max(1.0, abs(incumbent)))
 
 
 def endgame_due(trace: list[dict], *, window: int = ENDGAME_HANDOVER_WINDOW,

@@ -17,7 +17,9 @@ again by the seconds measured since the last spread, and every basis is
 cleared again, moved or not. From the calibration on, each site sees the
 same sequence of solves whatever the number of ranks, so the run is
 deterministic: 1, 2 or K ranks (or no ``mpiexec`` at all) give the same
-iterates and the same answer.
+iterates and the same answer. The one exception is the exact endgame's
+race (``--endgame-race``, off by default; :mod:`.race`), where every rank
+solves the endgame's MILP with its own seed.
 """
 
 from __future__ import annotations
