@@ -196,6 +196,10 @@ class FixedScheduleModel:
         :func:`carbonsched.highs.solve` takes them. Returns (solution or None,
         objective, bound); the column vector is kept in ``last_x``, the
         outcome in ``last_info``."""
+        if start is None and start_triples is not None and (integer_x or integer_units):
+            start, time_limit = self._full_start(start_triples, y, time_limit, method)
+            if start is not None:
+                start_triples = None
         t0 = time.perf_counter()
         h = self.p.h
         self.p.set_integrality(relax=not integer_x, cols=self.x_int)
@@ -230,6 +234,22 @@ class FixedScheduleModel:
         if not info.has_solution:
             return None, None, info.bound
         return self.solution_from(self.p.values(), method), info.objective, info.bound
+
+    def _full_start(self, start_triples: np.ndarray, y: np.ndarray | None, time_limit: float | None,
+                    method: str) -> tuple[np.ndarray | None, float | None]:
+        """A full column vector for a MIP start given as a schedule alone:
+        the schedule's best routing and dispatch (its x fixed), within a
+        quarter of ``time_limit``. HiGHS completes a partial start itself
+        with a sub-MIP its time limit does not bound: in a Benders endgame
+        given 15 s on a mid-size instance with committed units, 4.5 s of
+        19 s. Returns (the vector or None, the time limit left)."""
+        t0 = time.perf_counter()
+        val = np.zeros(self.x_cols.size)
+        val[np.asarray(start_triples, dtype=int)] = 1.0
+        sol, _, _ = self.solve_bounds(val, val, y=y, integer_x=False, gap=1e-6, method=method,
+                                      time_limit=None if time_limit is None else 0.25 * time_limit)
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+        return (None if sol is None else self.last_x.copy()), left
 
     def solution_from(self, x: np.ndarray, method: str) -> Solution:
         """The solution of the column vector ``x`` of this model (from this
