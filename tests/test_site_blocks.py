@@ -214,6 +214,24 @@ def test_dual_iterations_hand_over_to_the_exact_endgame_on_a_generated_four_day_
     assert res.objective <= mono.bound + _tol(mono.bound)
 
 
+def test_an_exact_endgame_that_runs_out_of_time_ends_the_run_as_time_limit():
+    """The shipped `small` (745 triples) needs about 28 s to certify 1e-4;
+    given 15 s, the dual iterations hand over to the exact endgame, whose
+    MILP stops at its limit (less its margins). The run reports
+    time_limit, not a stall, within its limit, its bound the endgame's
+    and above the schedule, and the checker passes."""
+    from carbonsched.instance import load_instance
+
+    inst = load_instance("small")
+    res = solve(inst, "lagrangian", LagrangianOptions(gap=1e-4, time_limit=15.0, threads=1))
+    st = res.solution.stats
+    assert res.check.ok, res.check.violations
+    assert "endgame_handover_at" in st and st["exact_endgame_stop"] == "time_limit"
+    assert st["stop"] == "time_limit" and res.status == "time_limit"
+    assert st["timings_s"]["total_s"] <= 15.0
+    assert res.bound >= res.objective and res.gap > 1e-4
+
+
 @pytest.mark.parametrize("name", ["no_budget", "forces_feasibility_cuts"])
 def test_lagrangian_run_ends_below_the_lp_bound_with_the_site_relaxation(optima, name):
     """The whole run: the site relaxation after the dual iterations brings

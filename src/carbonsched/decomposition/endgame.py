@@ -101,6 +101,9 @@ def restricted_milp(st: RunState, pool: SubproblemPool, rec: PrimalRecovery, rec
             cand, bound = _race_end(st, pool, rec, cand, bound, time.perf_counter() - t0)
     if cand is not None:
         st.offer(cand.solution, cand.objective, candidate=cand)
+    info = rec.fixed_last_info()
+    if fixed is not None and info is not None:  # how its MILP ended: the run's stop reason where it was the last stage
+        st.stats["exact_endgame_stop"] = info.termination.value
     certified = fixed is not None and bound is not None
     if certified:  # no schedule better than the incumbent lies outside the restriction
         st.stats.setdefault(bound_name, st.bound)  # the bound before the exact endgame

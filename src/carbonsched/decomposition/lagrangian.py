@@ -708,8 +708,12 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         _polish(st, pool, rec, recent, fixed if lay.has_lam else np.zeros_like(fixed), extra=unused)
     if st.stop is None:  # the dual iterations handed over to the exact endgame: how the run ended after it
         left = clock.left()
+        # out of time where little is left, or where the endgame's MILP, which had all the time left but its
+        # margins (ENDGAME_OVERRUN_SHARE, ENDGAME_AFTER_S), stopped at its limit
+        out_of_time = left is not None and (left < st.finish_reserve + 1.0
+                                            or st.stats.get("exact_endgame_stop") == TC.TIME_LIMIT.value)
         st.stop = (TC.CONVERGED if st.gap is not None and st.gap <= opts.gap
-                   else TC.TIME_LIMIT if left is not None and left < st.finish_reserve + 1.0 else TC.STALLED)
+                   else TC.TIME_LIMIT if out_of_time else TC.STALLED)
     st.stats.update(reduced_cost_fixed=int(fixed.sum()), triples=int(fixed.size))
     st.stats.update(dual_update=opts.dual_update, capacity_dualised=lay.has_lam, recoveries=rec.recoveries,
                     averaged_recoveries=averaged, carbon_aware_recoveries=rec.guided,

@@ -540,6 +540,11 @@ class PrimalRecovery:
             return None, free_jobs, bound
         return self._candidate(sol), free_jobs, bound
 
+    def fixed_last_info(self) -> highs.SolveInfo | None:
+        """The outcome of the full fixed model's last solve (None: not built,
+        or not solved yet)."""
+        return None if self._fixed is None else self._fixed.last_info
+
     def candidate_from(self, x: np.ndarray) -> Candidate:
         """The candidate of a column vector of the full fixed model (another
         rank's solve of its own copy of that model)."""
