@@ -154,7 +154,8 @@ def lp_fixable(z: float, reduced: np.ndarray, values: np.ndarray, incumbent: flo
 
 def endgame_due(trace: list[dict], *, window: int = ENDGAME_HANDOVER_WINDOW,
                 share: float = ENDGAME_HANDOVER_SHARE) -> bool:
-    """Whether the dual iterations should hand over to the exact endgame:
+    """Whether the iterations before the exact endgame (the Lagrangian's
+    dual iterations, Benders' LP phase) should hand over to it:
     over the last ``window`` iterations of ``trace`` (each with its
     ``bound`` and ``incumbent``, in $), the bound came down and the
     incumbent went up by less than ``share`` of the gap left, together. A
