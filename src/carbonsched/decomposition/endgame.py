@@ -92,6 +92,7 @@ def restricted_milp(st: RunState, pool: SubproblemPool, rec: PrimalRecovery, rec
     racing = fixed is not None and race and pool.size > 1 and rec.full_model_fits()
     gap = (EXACT_ENDGAME_GAP_SHARE if fixed is not None else 0.5) * opts.gap
     effort = ENDGAME_HEURISTIC_EFFORT if searching else None
+    earlier = rec.fixed_last_info()  # the full model's last outcome before this stage (see exact_endgame_stop)
     with st.timed("polish_s"):
         poll = pool.race_begin(dict(upper=endgame_upper(fixed, inc.starts), start_x=inc.x, start_triples=inc.starts,
                                     limit=limit, gap=gap, effort=effort)) if racing else None
@@ -102,7 +103,9 @@ def restricted_milp(st: RunState, pool: SubproblemPool, rec: PrimalRecovery, rec
     if cand is not None:
         st.offer(cand.solution, cand.objective, candidate=cand)
     info = rec.fixed_last_info()
-    if fixed is not None and info is not None:  # how its MILP ended: the run's stop reason where it was the last stage
+    # how its MILP ended (the run's stop reason where it was the last stage); not an earlier solve's outcome where
+    # the polish returned before solving (too little time left)
+    if fixed is not None and info is not None and info is not earlier:
         st.stats["exact_endgame_stop"] = info.termination.value
     certified = fixed is not None and bound is not None
     if certified:  # no schedule better than the incumbent lies outside the restriction
