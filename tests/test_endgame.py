@@ -63,3 +63,46 @@ def test_benders_exact_endgame_certifies_a_generated_four_day_instance():
                                                                          ["total_s"])), exact_endgame=False)
     assert off.check.ok and off.bound >= mono.objective - tol
     assert off.gap > 1e-4
+
+
+def test_redispatch_finds_the_best_dispatch_of_a_schedule_and_its_routing():
+    """A candidate whose schedule and routing are kept but whose dispatch
+    is poor (the full model solved with those fixed and every cost at 0:
+    some feasible vertex), on a case with committed units and no budget:
+    re-dispatching every site on the pool brings it to the optimum of that
+    schedule and routing (the full model with both fixed, solved to 1e-9),
+    keeps the schedule, and passes the checker."""
+    from carbonsched.check import check_solution, evaluate
+    from carbonsched.decomposition.pool import SubproblemPool
+    from carbonsched.decomposition.recovery import Candidate, PrimalRecovery
+    from carbonsched.fixed import FixedScheduleModel
+    from carbonsched.instance import parse_instance
+
+    from cases import _gen
+
+    inst = parse_instance(_gen(4, generator_share=1.0, committed_share=1.0))
+    fx = FixedScheduleModel(inst)
+    nk = inst.triples[0].size
+    fx.solve_restricted(np.zeros(nk), np.ones(nk), gap=1e-6)
+    starts = np.flatnonzero(fx.x_values() > 0.5)
+    assert starts.size > 0
+    y = np.where(fx.y_cols >= 0, fx.last_x[np.maximum(fx.y_cols, 0)], 0.0)
+    best, best_obj = fx.solve(starts, y=y)
+    h = fx.p.h
+    cost = np.array(h.getLp().col_cost_)
+    cols = np.arange(cost.size, dtype=np.int32)
+    h.changeColsCost(cost.size, cols, np.zeros(cost.size))
+    poor, _ = fx.solve(starts, y=y)
+    h.changeColsCost(cost.size, cols, cost)
+    poor_obj = evaluate(inst, poor).objective
+    assert poor_obj < best_obj - 1e-3 * abs(best_obj)  # so the test can fail
+    pool = SubproblemPool(inst, None)
+    pool.calibrate()
+    rec = PrimalRecovery(inst, pool, method="lagrangian")
+    out = rec.redispatch(Candidate(poor, poor_obj, starts, fx.last_x.copy()))
+    assert out is not None
+    assert check_solution(inst, out.solution).ok
+    assert sorted(out.solution.training) == sorted(poor.training)
+    assert out.objective == evaluate(inst, out.solution).objective
+    assert abs(out.objective - best_obj) <= 1e-6 * abs(best_obj)
+    assert rec.redispatch(out) is None  # nothing more to gain

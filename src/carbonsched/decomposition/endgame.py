@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from .. import interrupts
 from .driver import RunState
 from .pool import SubproblemPool
 from .race import RaceEntry, best_rank, race_bound
@@ -33,6 +34,8 @@ __all__ = [
     "ENDGAME_SEARCH_TRIPLES",
     "EXACT_ENDGAME_GAP_SHARE",
     "EXACT_ENDGAME_TRIPLES",
+    "REDISPATCH_MIN_S",
+    "REDISPATCH_SHARE",
     "endgame_due",
     "lp_fixable",
     "restricted_milp",
@@ -73,6 +76,13 @@ ENDGAME_AFTER_S = 0.5
 
 
 
+#: after a restricted MILP whose schedule leaves the gap open, every site is re-dispatched on the pool
+#: (:meth:`PrimalRecovery.redispatch`) within this share of the MILP's time (at least REDISPATCH_MIN_S), kept back
+#: from it: on the budget-binding case its 1.3 s took the exact endgame's 4,618,396 to 4,620,718 (1.01% to 0.96%)
+REDISPATCH_SHARE = 0.02
+REDISPATCH_MIN_S = 0.5
+
+
 def restricted_milp(st: RunState, pool: SubproblemPool, rec: PrimalRecovery, recent: list[np.ndarray],
                     fixed: np.ndarray | None, limit: float | None, stage: str, *, race: bool = False,
                     bound_name: str = "lagrangian_bound") -> None:
@@ -81,13 +91,18 @@ def restricted_milp(st: RunState, pool: SubproblemPool, rec: PrimalRecovery, rec
     the undecided jobs, or with ``fixed`` over every triple not fixed (the
     exact endgame), whose bound is then a global one; the run's bound before
     it goes to the stats as ``bound_name``. ``race``: on several ranks, the
-    exact endgame runs on every rank (:mod:`.race`)."""
+    exact endgame runs on every rank (:mod:`.race`). Where its schedule
+    leaves the gap open, every site is re-dispatched on the pool (within
+    :data:`REDISPATCH_SHARE` of ``limit``, kept back from the MILP)."""
     opts = st.opts
     before = st.objective
     t0 = time.perf_counter()
     inc = st.best.payload["candidate"]
     if fixed is not None and limit is not None:
         limit = limit * (1.0 - ENDGAME_OVERRUN_SHARE) - ENDGAME_AFTER_S
+    redispatch_s = None if limit is None else max(REDISPATCH_MIN_S, REDISPATCH_SHARE * limit)
+    if limit is not None:
+        limit -= redispatch_s
     searching = fixed is not None and int((~fixed).sum()) > ENDGAME_SEARCH_TRIPLES
     racing = fixed is not None and race and pool.size > 1 and rec.full_model_fits()
     gap = (EXACT_ENDGAME_GAP_SHARE if fixed is not None else 0.5) * opts.gap
@@ -100,6 +115,12 @@ def restricted_milp(st: RunState, pool: SubproblemPool, rec: PrimalRecovery, rec
                                        heuristic_effort=effort, stop=poll)
         if racing:
             cand, bound = _race_end(st, pool, rec, cand, bound, time.perf_counter() - t0)
+        gained = 0.0
+        if cand is not None and _gap_open(st, cand.objective, bound if fixed is not None else None):
+            better = rec.redispatch(cand, redispatch_s)
+            if better is not None:
+                gained, cand = better.objective - cand.objective, better
+                st.stats["redispatch_gain"] = st.stats.get("redispatch_gain", 0.0) + gained
     if cand is not None:
         st.offer(cand.solution, cand.objective, candidate=cand)
     info = rec.fixed_last_info()
@@ -114,7 +135,16 @@ def restricted_milp(st: RunState, pool: SubproblemPool, rec: PrimalRecovery, rec
         st.stats["restricted_milp_bound"] = bound
     what = f"MILP over every triple not fixed ({free} job(s), bound {bound:,.2f})" if certified \
         else f"restricted MILP over {free} undecided job(s)"
-    st.log.note(f"{stage}: {what} in {time.perf_counter() - t0:.2f} s, gain {st.objective - before:,.2f}")
+    st.log.note(f"{stage}: {what} in {time.perf_counter() - t0:.2f} s, gain {st.objective - before:,.2f}"
+                + (f" ({gained:,.2f} of it from re-dispatching every site)" if gained > 0 else ""))
+
+
+def _gap_open(st: RunState, objective: float, bound: float | None) -> bool:
+    """Whether a schedule worth ``objective`` ($) leaves the run's gap open
+    against the run's bound, or against ``bound`` ($) where that is
+    smaller (the exact endgame's, a global one); not after an interrupt."""
+    b = st.bound if bound is None else min(st.bound, bound)
+    return not interrupts.requested() and b - objective > st.opts.gap * max(1.0, abs(objective))
 
 
 def _race_end(st: RunState, pool: SubproblemPool, rec: PrimalRecovery, cand: Candidate | None,

@@ -51,6 +51,7 @@ schedule: 0.5-2.6 s against 0.03 s for the LP on ``small``, 56 s against
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -205,6 +206,26 @@ class PrimalRecovery:
         for i, k in enumerate(SITE_SERIES):
             st[k] = ev.dispatch[:, i, : inst.H + 1 if k == "soc_mwh" else inst.H].copy()
         return sol
+
+    def redispatch(self, cand: Candidate, time_limit: float | None = None) -> Candidate | None:
+        """``cand``'s schedule and routing with every site re-dispatched on
+        the pool (:meth:`_exact_units`: each site's exact dispatch for its
+        facility load, within its emissions plus a share of the budget
+        left), a rank's sites within ``time_limit`` seconds. A MILP's
+        incumbent comes from a heuristic or a dive whose dispatch is
+        feasible but not optimal for its schedule: on the budget-binding
+        10 x 168 x 60 case, the exact endgame's 4,618,396 became 4,620,718
+        in 1.3 s. Returns the better candidate (its column vector ``x``
+        still the old dispatch's: a feasible MIP start), or None where it
+        gains nothing."""
+        sol = self._exact_units(copy.deepcopy(cand.solution), time_limit)
+        if sol is None:
+            return None
+        b = evaluate(self.inst, sol)
+        if b.objective <= cand.objective + 1e-9 * abs(cand.objective) + 1e-6:
+            return None
+        sol.objective, sol.emissions_t = b.objective, b.emissions_t
+        return Candidate(sol, b.objective, cand.starts, cand.x)
 
     def from_choice(self, chosen: np.ndarray, score: np.ndarray, time_limit: float | None = None, *,
                     floor: float | None = None) -> Candidate | None:
