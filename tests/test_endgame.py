@@ -65,13 +65,14 @@ def test_benders_exact_endgame_certifies_a_generated_four_day_instance():
     assert off.gap > 1e-4
 
 
-def test_redispatch_finds_the_best_dispatch_of_a_schedule_and_its_routing():
-    """A candidate whose schedule and routing are kept but whose dispatch
-    is poor (the full model solved with those fixed and every cost at 0:
-    some feasible vertex), on a case with committed units and no budget:
-    re-dispatching every site on the pool brings it to the optimum of that
-    schedule and routing (the full model with both fixed, solved to 1e-9),
-    keeps the schedule, and passes the checker."""
+def test_redispatch_reaches_at_least_the_best_dispatch_of_a_schedule_and_its_routing():
+    """A candidate whose dispatch is poor (the full model solved with its
+    schedule and routing fixed and every cost at 0: some feasible vertex),
+    on a case with committed units and no budget. Re-dispatching reaches
+    at least the optimum of that schedule and routing (the full model with
+    both fixed, solved to 1e-9: its first step, each site's MILP at the
+    same load, is exact there) and at most the optimum of the schedule
+    (routing free); it keeps the schedule and passes the checker."""
     from carbonsched.check import check_solution, evaluate
     from carbonsched.decomposition.pool import SubproblemPool
     from carbonsched.decomposition.recovery import Candidate, PrimalRecovery
@@ -87,7 +88,8 @@ def test_redispatch_finds_the_best_dispatch_of_a_schedule_and_its_routing():
     starts = np.flatnonzero(fx.x_values() > 0.5)
     assert starts.size > 0
     y = np.where(fx.y_cols >= 0, fx.last_x[np.maximum(fx.y_cols, 0)], 0.0)
-    best, best_obj = fx.solve(starts, y=y)
+    _, routed_obj = fx.solve(starts, y=y)
+    _, schedule_obj = fx.solve(starts)
     h = fx.p.h
     cost = np.array(h.getLp().col_cost_)
     cols = np.arange(cost.size, dtype=np.int32)
@@ -95,7 +97,7 @@ def test_redispatch_finds_the_best_dispatch_of_a_schedule_and_its_routing():
     poor, _ = fx.solve(starts, y=y)
     h.changeColsCost(cost.size, cols, cost)
     poor_obj = evaluate(inst, poor).objective
-    assert poor_obj < best_obj - 1e-3 * abs(best_obj)  # so the test can fail
+    assert poor_obj < routed_obj - 1e-3 * abs(routed_obj)  # so the test can fail
     pool = SubproblemPool(inst, None)
     pool.calibrate()
     rec = PrimalRecovery(inst, pool, method="lagrangian")
@@ -104,5 +106,6 @@ def test_redispatch_finds_the_best_dispatch_of_a_schedule_and_its_routing():
     assert check_solution(inst, out.solution).ok
     assert sorted(out.solution.training) == sorted(poor.training)
     assert out.objective == evaluate(inst, out.solution).objective
-    assert abs(out.objective - best_obj) <= 1e-6 * abs(best_obj)
-    assert rec.redispatch(out) is None  # nothing more to gain
+    tol = 1e-6 * abs(schedule_obj)
+    assert routed_obj - tol <= out.objective <= schedule_obj + tol
+    assert rec.redispatch(out) is None  # its rounds ended where a round gained nothing

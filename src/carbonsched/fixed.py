@@ -50,6 +50,9 @@ class FixedScheduleModel:
                                dtype=np.int32).reshape(rr.size, inst.H)
         self.y_ub = np.array([[c.y[k, t].ub for t in range(inst.H)] for k in range(rr.size)],
                              dtype=float).reshape(rr.size, inst.H)
+        # [S, H] the committed units' on/off columns (-1 at a site without one)
+        self.on_cols = np.array([[self.p.col.get(self.m.site[s].on[t], -1) if hasattr(self.m.site[s], "on") else -1
+                                  for t in range(inst.H)] for s in range(inst.S)], dtype=np.int32)
         ints = self.p.integer_cols
         self.x_int = np.intersect1d(ints, self.x_cols[self.x_cols >= 0])  # integer columns of the jobs
         self.unit_int = np.setdiff1d(ints, self.x_int)  # and of committed units
@@ -86,6 +89,22 @@ class FixedScheduleModel:
         sol, obj, _ = self.solve_bounds(val, val, y=y, time_limit=time_limit, method=method, integer_x=False,
                                         integer_units=not relax_units, gap=1e-6)
         return sol, obj
+
+    def solve_committed(self, starts: np.ndarray, on: np.ndarray, *, time_limit: float | None = None,
+                        method: str = "fixed") -> tuple[Solution | None, float | None]:
+        """The schedule ``starts`` with the committed units' on/off fixed to
+        ``on`` [S, H] (0/1, a solution's ``generator_on``): an LP over
+        routing and dispatch, which moves load and emissions between sites
+        at that commitment. Returns (solution or None, objective $)."""
+        ok = self.on_cols >= 0
+        cols = self.on_cols[ok]
+        v = np.round(np.asarray(on, dtype=float)[ok])
+        h = self.p.h
+        h.changeColsBounds(cols.size, cols, v, v)
+        try:
+            return self.solve(starts, time_limit=time_limit, method=method, relax_units=True)
+        finally:
+            h.changeColsBounds(cols.size, cols, np.zeros(cols.size), np.ones(cols.size))
 
     def keep_lp(self, starts: np.ndarray, *, time_limit: float | None = None,
                 method: str = "fixed") -> tuple[np.ndarray | None, Solution | None, float | None]:
