@@ -10,7 +10,10 @@ binaries at 0), warm-started from the incumbent. Its bound, or the
 incumbent where that is larger, is a bound on the whole problem: a schedule
 outside the restriction uses a fixed triple, so it is no better than the
 incumbent. With ``endgame_race`` (the Lagrangian's option) it runs on
-every rank (:mod:`.race`).
+every rank (:mod:`.race`). Where the schedule a restricted MILP ends with
+leaves the gap open, its dispatch is re-solved on the pool
+(:meth:`PrimalRecovery.redispatch`): HiGHS's incumbents come from
+heuristics and dives whose dispatch is not optimal for their schedule.
 """
 
 from __future__ import annotations
