@@ -122,6 +122,10 @@ def restricted_milp(st: RunState, pool: SubproblemPool, rec: PrimalRecovery, rec
             cand, bound = _race_end(st, pool, rec, cand, bound, time.perf_counter() - t0)
         gained = 0.0
         if cand is not None and _gap_open(st, cand.objective, bound if fixed is not None else None):
+            # its share, and never past what the run has left (a MILP that ran past its own limit ate into it)
+            left = st.clock.left(st.finish_reserve)
+            if left is not None:
+                redispatch_s = max(0.0, left if redispatch_s is None else min(redispatch_s, left))
             better = rec.redispatch(cand, redispatch_s)
             if better is not None:
                 gained, cand = better.objective - cand.objective, better
