@@ -346,3 +346,30 @@ def test_a_run_without_jobs_checkpoints_and_resumes(tmp_path):
     res = solve(inst, "lagrangian", gap=1e-6, resume=ck)
     assert res.solution.stats["resumed_after"] == 3 and res.check.ok
     assert res.objective == pytest.approx(mono.objective, rel=1e-6) and res.status == "optimal"
+
+
+def test_a_stop_asked_for_during_the_end_stages_cuts_them_short(optima, monkeypatch):
+    """A SIGINT during the exact endgame once let the site search, the
+    window search and the polish run on after it, and the run reported
+    `stalled`; the stages after the one it cut short are now skipped and
+    the run reports `interrupted`, with its schedule and a valid bound."""
+    import carbonsched.decomposition.lagrangian as lagrangian
+    from carbonsched import interrupts
+
+    inst, mono, _ = optima["budget_binding"]
+    asked = []
+
+    def endgame_stopped_by_a_signal(st, *args, **kwargs):
+        asked.append(st.iteration)
+        interrupts.request("SIGINT received")
+
+    monkeypatch.setattr(lagrangian, "_early_endgame", endgame_stopped_by_a_signal)
+    try:
+        res = solve(inst, "lagrangian", gap=0.0, max_iterations=5)
+    finally:
+        interrupts.clear()
+    assert asked == [5]
+    stats = res.solution.stats
+    assert res.status == "interrupted" and stats["stop"] == "interrupted"
+    assert "site_search_rounds" not in stats and "polish_gain" not in stats
+    _check_bracket("budget_binding/interrupted", inst, mono, res)

@@ -706,7 +706,9 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
                 unused = _site_search(st, pool, rec, score, keep, picks=picks)[0]
         # without capacity dualised there is no reduced-cost fixing: nothing fixed (the exact endgame still holds)
         _polish(st, pool, rec, recent, fixed if lay.has_lam else np.zeros_like(fixed), extra=unused)
-    if st.stop is None:  # the dual iterations handed over to the exact endgame: how the run ended after it
+    if interrupts.requested():  # a stop asked for during the end stages, which it cut short
+        st.stop = TC.INTERRUPTED
+    elif st.stop is None:  # the dual iterations handed over to the exact endgame: how the run ended after it
         left = clock.left()
         # out of time where little is left, or where the endgame's MILP, which had all the time left but its
         # margins (ENDGAME_OVERRUN_SHARE, ENDGAME_AFTER_S), stopped at its limit
@@ -882,7 +884,7 @@ def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: Dual
     :func:`~.site_blocks.block_picks` of its rounds, least D first."""
     opts, inst = st.opts, st.inst
     gap = st.gap
-    if not opts.site_bound or inst.J == 0 or (gap is not None and gap <= opts.gap):
+    if not opts.site_bound or inst.J == 0 or (gap is not None and gap <= opts.gap) or interrupts.requested():
         return None, []
     limit = st.clock.cap(None if st.clock.limit is not None else opts.site_bound_time,
                          reserve=st.finish_reserve + polish_reserve)
@@ -985,7 +987,7 @@ def _site_search(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: Pri
     opts, inst = st.opts, st.inst
     gap = st.gap
     if (not opts.site_search or inst.J == 0 or st.best is None or "candidate" not in st.best.payload
-            or (gap is not None and gap <= opts.gap)):
+            or (gap is not None and gap <= opts.gap) or interrupts.requested()):
         return 0.0, 0.0
     limit = st.clock.cap(opts.site_search_time, reserve=st.finish_reserve + later_reserve)
     if limit is not None and limit < 1.0:
@@ -1000,7 +1002,8 @@ def _site_search(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: Pri
     rounds, longest = 0, 0.0
     with st.timed("site_search_s"):
         for i, p in enumerate([None] if picks is None else picks):
-            if deadline - time.perf_counter() < 1.0 or (st.gap is not None and st.gap <= opts.gap):
+            if (deadline - time.perf_counter() < 1.0 or (st.gap is not None and st.gap <= opts.gap)
+                    or interrupts.requested()):
                 break
             r, _, most = search_rounds(inst, pool, rec, st.best.payload["candidate"], score, deadline=deadline,
                                        gap=min(1e-4, opts.gap), log=st.log.note, picks=p,
@@ -1024,7 +1027,7 @@ def _window_search(st: RunState[LagrangianOptions], rec: PrimalRecovery, limit: 
     t0 = time.perf_counter()
     for i, lo in enumerate(los):
         left = None if limit is None else limit - (time.perf_counter() - t0)
-        if left is not None and left < 1.0:
+        if (left is not None and left < 1.0) or interrupts.requested():
             break
         share = None if left is None else left / (len(los) - i)
         before = st.objective
@@ -1054,7 +1057,8 @@ def _polish(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: PrimalRe
     others instead (the exact endgame): then its bound is a global one."""
     opts = st.opts
     gap = st.gap
-    if not opts.polish or st.best is None or "candidate" not in st.best.payload or (gap is not None and gap <= opts.gap):
+    if (not opts.polish or st.best is None or "candidate" not in st.best.payload
+            or (gap is not None and gap <= opts.gap) or interrupts.requested()):
         return
     limit = st.clock.cap(opts.polish_time + extra, reserve=st.finish_reserve)
     if limit is not None and limit < 1.0:
@@ -1073,7 +1077,7 @@ def _polish(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: PrimalRe
         with st.timed("polish_s"):
             _window_search(st, rec, None if limit is None else 0.6 * limit)
         limit = st.clock.cap(None if limit is None else limit - st.timings["polish_s"], reserve=st.finish_reserve)
-        if limit is not None and limit < 1.0:
+        if (limit is not None and limit < 1.0) or interrupts.requested():
             st.stats["polish_gain"] = st.objective - before
             return
     restricted_milp(st, pool, rec, recent, fixed if certify else None, limit, "polish", race=st.opts.endgame_race)
@@ -1090,7 +1094,7 @@ def _early_endgame(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: P
     asked, except after an iteration cap, where ``polish_time`` bounds it.
     Its seconds count with the polish's."""
     opts = st.opts
-    if not _endgame_applies(st, fixed) or (st.gap is not None and st.gap <= opts.gap):
+    if not _endgame_applies(st, fixed) or (st.gap is not None and st.gap <= opts.gap) or interrupts.requested():
         return
     limit = st.clock.left(st.finish_reserve)
     if limit is None and st.stop is TC.ITERATION_LIMIT:

@@ -32,6 +32,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import interrupts
 from ..check import evaluate
 from ..derived import budget_shares, unserved_penalty
 from ..instance import Instance
@@ -100,7 +101,7 @@ def search_rounds(inst: Instance, pool, rec: PrimalRecovery, incumbent: Candidat
     best = incumbent
     while True:
         left = deadline - time.perf_counter()
-        if left < 1.0:
+        if left < 1.0 or interrupts.requested():
             break
         t0 = time.perf_counter()
         jj = inst.triples[0]
