@@ -706,8 +706,8 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
                 unused = _site_search(st, pool, rec, score, keep, picks=picks)[0]
         # without capacity dualised there is no reduced-cost fixing: nothing fixed (the exact endgame still holds)
         _polish(st, pool, rec, recent, fixed if lay.has_lam else np.zeros_like(fixed), extra=unused)
-    if interrupts.requested():  # a stop asked for during the end stages, which it cut short
-        st.stop = TC.INTERRUPTED
+    if interrupts.requested() and st.stop not in (TC.INFEASIBLE, TC.BUDGET_INFEASIBLE, TC.ERROR):
+        st.stop = TC.INTERRUPTED  # a stop asked for during the end stages, which it cut short (a proof stands)
     elif st.stop is None:  # the dual iterations handed over to the exact endgame: how the run ended after it
         left = clock.left()
         # out of time where little is left, or where the endgame's MILP, which had all the time left but its
