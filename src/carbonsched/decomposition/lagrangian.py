@@ -635,7 +635,11 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
                     or rec.recovery_s <= recovery_share(opts.recovery_share, misses) * clock.elapsed()):
             t_rec = time.perf_counter()
             with st.timed("recovery_s"):
-                cand, source = recover_at(inst, rec, update, pt, st.iteration, clock.left(reserve),
+                # within what the iteration may still take: the finish's reserve and a dual step's time kept back
+                # (given the rest, a recovery on the budget-binding case at 3.5 s ended at 3.45 s, and the run at
+                # 3.50 s after the dual update)
+                cand, source = recover_at(inst, rec, update, pt, st.iteration,
+                                          clock.left(reserve + st.finish_reserve + step_s),
                                           floor=st.objective if st.best is not None else None)
             averaged += source == "average"
             incumbent = f"{st.objective:,.2f}" if st.best is not None else "none"
