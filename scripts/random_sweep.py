@@ -150,13 +150,17 @@ def flags(optimum: float | None, objective: float | None, bound: float | None, c
     ``optimum`` ($): an objective above it, a bound below it (each beyond
     1e-6 relative), or a solution the checker rejects; and, given the
     monolithic solve's status ``reference`` and the method's ``status``,
-    a disagreement on whether a schedule exists."""
+    a disagreement on whether a schedule exists (a method that stopped
+    without a schedule, not by its time limit, where the monolithic solve
+    found one, ``mono_objective``, included)."""
     out = [] if check_rc == 0 else ["check failed"]
     proven = ("infeasible", "budget_infeasible")
     if status in proven and reference not in proven:
         out.append(f"{status}, where the monolithic solve is {reference}")
     if reference in proven and objective is not None:
         out.append(f"a schedule, where the monolithic solve is {reference}")
+    if status == "no_solution" and mono_objective is not None:  # stopped without a schedule, and not by its time
+        out.append("no schedule, where the monolithic solve found one")
     if optimum is not None:
         tol = 1e-6 * max(1.0, abs(optimum))
         if objective is not None and objective > optimum + tol:

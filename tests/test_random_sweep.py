@@ -22,6 +22,9 @@ def test_flags_name_what_is_wrong():
     assert flags(None, 99.0, 120.0, 0, reference="budget_infeasible", status="feasible") == [
         "a schedule, where the monolithic solve is budget_infeasible"]
     assert flags(None, None, None, 0, reference="infeasible", status="budget_infeasible") == []
+    assert flags(100.0, None, 100.0, 0, reference="optimal", status="no_solution", mono_objective=100.0) == [
+        "no schedule, where the monolithic solve found one"]
+    assert flags(100.0, None, 120.0, 0, reference="optimal", status="time_limit", mono_objective=100.0) == []
     # a reference stopped by its time limit: its schedule and bound bracket the answer instead
     assert flags(None, 99.0, 101.0, 0, reference="time_limit", mono_objective=98.0, mono_bound=102.0) == []
     assert flags(None, 103.0, 97.0, 0, reference="time_limit", mono_objective=98.0, mono_bound=102.0) == [
