@@ -373,3 +373,27 @@ def test_a_stop_asked_for_during_the_end_stages_cuts_them_short(optima, monkeypa
     assert res.status == "interrupted" and stats["stop"] == "interrupted"
     assert "site_search_rounds" not in stats and "polish_gain" not in stats
     _check_bracket("budget_binding/interrupted", inst, mono, res)
+
+
+def test_with_no_recovered_schedule_the_exact_endgame_starts_from_none():
+    """The random sweep's seed 8207 (4 sites, 2 required jobs, an islanded
+    site, committed units, unreachable latency SLOs): every recovery's
+    schedule was infeasible for the committed units, so the run ended
+    `no_solution` where the optimum is -18,011.92. With no schedule the
+    exact endgame now runs from none, over every triple."""
+    import random
+
+    from helpers import load_script
+
+    sweep = load_script("random_sweep")
+    seed = 8207
+    data = sweep.generate(sweep.draw_config(seed))
+    rnd = random.Random(seed)
+    for e in sweep.draw_edits(seed, 0.5):
+        sweep.EDITS[e](data, rnd)
+    inst = parse_instance(data)
+    mono = solve(inst, "monolithic", gap=1e-9)
+    res = solve(inst, "lagrangian", gap=1e-4)
+    assert mono.status == "optimal" and res.status == "optimal"
+    assert res.solution.stats["recoveries"] >= 1 and "early_endgame_gain" in res.solution.stats
+    _check_bracket("sweep 8207 (no recovered schedule)", inst, mono, res)

@@ -103,14 +103,15 @@ def restricted_milp(st: RunState, pool: SubproblemPool, rec: PrimalRecovery, rec
     opts = st.opts
     before = st.objective
     t0 = time.perf_counter()
-    inc = st.best.payload["candidate"]
+    # without a schedule yet (the exact endgame only): HiGHS starts from none, over every triple
+    inc = st.best.payload["candidate"] if st.best is not None else None
     if fixed is not None and limit is not None:
         limit = limit * (1.0 - ENDGAME_OVERRUN_SHARE) - ENDGAME_AFTER_S
     redispatch_s = None if limit is None else max(REDISPATCH_MIN_S, REDISPATCH_SHARE * limit)
     if limit is not None:
         limit -= redispatch_s
     searching = fixed is not None and int((~fixed).sum()) > ENDGAME_SEARCH_TRIPLES
-    racing = fixed is not None and race and pool.size > 1 and rec.full_model_fits()
+    racing = fixed is not None and inc is not None and race and pool.size > 1 and rec.full_model_fits()
     gap = (EXACT_ENDGAME_GAP_SHARE if fixed is not None else 0.5) * opts.gap
     effort = ENDGAME_HEURISTIC_EFFORT if searching else None
     earlier = rec.fixed_last_info()  # the full model's last outcome before this stage (see exact_endgame_stop)
@@ -145,7 +146,9 @@ def restricted_milp(st: RunState, pool: SubproblemPool, rec: PrimalRecovery, rec
         st.stats["restricted_milp_bound"] = bound
     what = f"MILP over every triple not fixed ({free} job(s), bound {bound:,.2f})" if certified \
         else f"restricted MILP over {free} undecided job(s)"
-    st.log.note(f"{stage}: {what} in {time.perf_counter() - t0:.2f} s, gain {st.objective - before:,.2f}"
+    found = (f"gain {st.objective - before:,.2f}" if inc is not None
+             else f"from no schedule: {st.objective:,.2f}" if st.best is not None else "from no schedule: none")
+    st.log.note(f"{stage}: {what} in {time.perf_counter() - t0:.2f} s, {found}"
                 + (f" ({gained:,.2f} of it from the re-dispatch)" if gained > 0 else ""))
 
 

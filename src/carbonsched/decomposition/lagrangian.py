@@ -1113,8 +1113,12 @@ def _early_endgame(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: P
 
 def _endgame_applies(st: RunState[LagrangianOptions], fixed: np.ndarray) -> bool:
     """Whether the exact endgame may run before the site stages: asked for,
-    an incumbent to start it from, and at most :data:`EXACT_ENDGAME_TRIPLES`
-    triples left free by reduced-cost fixing."""
+    an incumbent to start it from or none at all (HiGHS then starts from no
+    schedule: on a generated instance with an islanded site and committed
+    units every recovery's schedule was infeasible for the units, and the
+    run ended without one where the optimum is -18,011.92), and at most
+    :data:`EXACT_ENDGAME_TRIPLES` triples left free by reduced-cost
+    fixing."""
     opts = st.opts
-    return (opts.polish and opts.early_endgame and st.best is not None and "candidate" in st.best.payload
+    return (opts.polish and opts.early_endgame and (st.best is None or "candidate" in st.best.payload)
             and fixed.size > 0 and int((~fixed).sum()) <= EXACT_ENDGAME_TRIPLES)

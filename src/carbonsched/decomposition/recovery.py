@@ -544,7 +544,7 @@ class PrimalRecovery:
             return None
         return Candidate(sol, evaluate(inst, sol).objective, np.flatnonzero(fx.x_values() > 0.5), fx.last_x)
 
-    def polish(self, recent: list[np.ndarray], incumbent: Candidate, *, time_limit: float | None, gap: float,
+    def polish(self, recent: list[np.ndarray], incumbent: Candidate | None, *, time_limit: float | None, gap: float,
                threads: int | None = None, fixed: np.ndarray | None = None, heuristic_effort: float | None = None,
                seed: int = 0, stop: Callable[[], bool] | None = None
                ) -> tuple[Candidate | None, int, float | None]:
@@ -555,28 +555,33 @@ class PrimalRecovery:
         than the incumbent uses, by reduced-cost fixing) the MILP is over
         every other triple instead (:func:`endgame_upper`), so its bound
         holds for the whole problem. ``heuristic_effort``, ``seed`` and
-        ``stop``: as :func:`carbonsched.highs.solve` takes them. Returns (a
-        candidate or None, free jobs, the MILP's bound)."""
+        ``stop``: as :func:`carbonsched.highs.solve` takes them. Without an
+        ``incumbent`` (the exact endgame only: ``fixed`` given) HiGHS starts
+        from no schedule. Returns (a candidate or None, free jobs, the
+        MILP's bound)."""
         inst = self.inst
         if not self.full_model_fits():
             return None, 0, None
+        if incumbent is None and fixed is None:
+            raise ValueError("a restricted MILP over the undecided jobs needs an incumbent")
+        inc_starts = np.zeros(0, dtype=int) if incumbent is None else np.asarray(incumbent.starts, dtype=int)
         t0 = time.perf_counter()
         nk = inst.triples[0].size
         lower = np.zeros(nk)
         upper = np.zeros(nk)
-        upper[incumbent.starts] = 1.0
+        upper[inc_starts] = 1.0
         for ch in recent:
             upper[ch[ch >= 0]] = 1.0
         jj, _, _ = inst.triples
         if fixed is not None:
-            upper = endgame_upper(fixed, incumbent.starts)
+            upper = endgame_upper(fixed, inc_starts)
             recent = []
         free_jobs = 0
         for j in range(inst.J):
             ks = np.flatnonzero((jj == j) & (upper > 0))
             if ks.size == 0:
                 continue  # never chosen: stays off
-            inc = np.intersect1d(ks, incumbent.starts)
+            inc = np.intersect1d(ks, inc_starts)
             if fixed is None and ks.size == 1 and inc.size == 1 and all(ch[j] == ks[0] for ch in recent):
                 lower[ks] = 1.0  # decided: keep it
             else:
@@ -588,8 +593,10 @@ class PrimalRecovery:
                 if time_limit < 1.0:
                     self.polish_s += time.perf_counter() - t0
                     return None, free_jobs, None
-            sol, _, bound = fx.solve_restricted(lower, upper, start=incumbent.x,
-                                            start_triples=incumbent.starts if incumbent.x is None else None,
+            start_x = None if incumbent is None else incumbent.x
+            sol, _, bound = fx.solve_restricted(lower, upper, start=start_x,
+                                            start_triples=inc_starts if start_x is None and incumbent is not None
+                                            else None,
                                             time_limit=time_limit, gap=gap, threads=threads, method=self.method,
                                             heuristic_effort=heuristic_effort, seed=seed, stop=stop)
         except BudgetExhausted:
