@@ -6,7 +6,8 @@ schedule better than the incumbent uses. Where at most
 :data:`EXACT_ENDGAME_TRIPLES` are left free, the exact endgame solves the
 MILP over those triples (the full fixed-schedule model of
 :class:`~carbonsched.fixed.FixedScheduleModel` with the fixed triples'
-binaries at 0), warm-started from the incumbent. Its bound, or the
+binaries at 0), warm-started from the incumbent (the Lagrangian's runs
+from none where no recovery found a schedule). Its bound, or the
 incumbent where that is larger, is a bound on the whole problem: a schedule
 outside the restriction uses a fixed triple, so it is no better than the
 incumbent. With ``endgame_race`` (the Lagrangian's option) it runs on
