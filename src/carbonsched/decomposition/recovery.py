@@ -227,13 +227,13 @@ class PrimalRecovery:
         schedule's dispatch MILP, 57 s, reaches 4,622,946). Returns the
         better candidate (its column vector ``x`` still the old dispatch's:
         a feasible MIP start), or None where it gains nothing."""
-        end = None if time_limit is None else time.perf_counter() + time_limit
+        clock = self._step_clock(time_limit)
         best = cand
         try:
             for _ in range(REDISPATCH_ROUNDS):
                 before = best
                 for step in (self._sites_step, self._committed_step):
-                    left = None if end is None else end - time.perf_counter()
+                    left = clock.left()
                     if left is not None and left < 0.05:
                         break
                     sol = step(best, left)
