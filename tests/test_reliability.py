@@ -229,6 +229,24 @@ def test_resume_refuses_another_instance_or_method(tmp_path):
     no_traceback(p)
 
 
+def test_resume_from_a_damaged_checkpoint_says_so(tmp_path):
+    """A truncated copy, a damaged member and a file that is no checkpoint
+    each end in one message naming the file (they ended in a BadZipFile or
+    zlib traceback)."""
+    ck = tmp_path / "c.npz"
+    solve(load_instance("paper-default"), "lagrangian", max_iterations=2, checkpoint=ck)
+    whole = ck.read_bytes()
+    flipped = bytearray(whole)
+    middle = len(whole) // 2
+    flipped[middle:middle + 64] = bytes(b ^ 0x5A for b in flipped[middle:middle + 64])
+    files = {"truncated.npz": whole[: len(whole) // 2], "flipped.npz": bytes(flipped),
+             "instance.json": json.dumps(load_instance("paper-default").to_dict()).encode()}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        p = run(["solve", "paper-default", "--method", "lagrangian", "--resume", str(tmp_path / name)], timeout=60)
+        no_traceback(p)
+        assert p.returncode == ExitCode.BAD_INPUT and name in p.stderr, (name, p.stderr[-1000:])
+        assert ("truncated or damaged" in p.stderr or "not a carbonsched checkpoint" in p.stderr), p.stderr
 # -- MPI faults -------------------------------------------------------------------------
 @pytest.mark.mpi
 def test_mpi_bad_instance_ends_every_rank_with_one_message(tmp_path):

@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +65,25 @@ def load_checkpoint(path: str | Path, *, method: str, inst: Instance
     incumbent schedule or None). Refuses, with the reason, a file of
     another format, method or instance."""
     try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise CheckpointError(f"cannot read checkpoint {path}: {e}") from None
+    if magic != b"PK\x03\x04":  # every .npz is a zip file
+        raise CheckpointError(f"{path} is not a carbonsched checkpoint (not an .npz file)")
+    try:  # a truncated or damaged file fails in the zip directory, in a member's inflate or in its header
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"cannot read checkpoint {path}: {e}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise CheckpointError(f"cannot read checkpoint {path} (truncated or damaged): {e}") from None
     if "__header__" not in arrays:
         raise CheckpointError(f"{path} is not a carbonsched checkpoint (no header)")
-    head = json.loads(arrays.pop("__header__").tobytes().decode())
+    try:
+        head = json.loads(arrays.pop("__header__").tobytes().decode())
+    except ValueError as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise CheckpointError(f"{path}: unreadable checkpoint header: {e}") from None
+    if not isinstance(head, dict):
+        raise CheckpointError(f"{path}: unreadable checkpoint header: not a JSON object")
     if head.get("format") != FORMAT:
         raise CheckpointError(f"{path}: checkpoint format {head.get('format')}, this version reads {FORMAT}")
     if head.get("method") != method:
