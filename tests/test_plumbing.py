@@ -67,6 +67,32 @@ def test_solve_wrapper_optimal_and_infeasible():
     assert info.infeasible and not info.has_solution
 
 
+def test_the_interrupt_callback_stops_before_a_step_that_would_end_past_the_limit(monkeypatch):
+    """HiGHS calls the interrupt callback (and checks its own time limit)
+    only between its steps; after a 3 s step the callback stops a solve
+    with 2 s left, since the next such step would end past its end, and
+    lets one with 4 s left go on; a new solve forgets the step."""
+    clock = [100.0]
+    monkeypatch.setattr(highs.time, "perf_counter", lambda: clock[0])
+    p = highs.new_lp(np.zeros(1), np.ones(1), np.ones(1), interruptible=True)
+    d = p.deadline
+
+    def call(at):
+        clock[0] = at
+        data_in = SimpleNamespace(user_interrupt=False)
+        highs._interrupt_callback(None, "", None, data_in, d)
+        return data_in.user_interrupt
+
+    highs._arm(p, 110.0)
+    assert not call(100.0) and not call(100.1)  # short steps
+    assert not call(103.1)  # a 3 s step, ending with 6.9 s left
+    assert not call(106.0)  # 4 s left: another 3 s step ends in time
+    assert call(108.0)  # 2 s left: it would not
+    highs._arm(p, 110.0)  # a new solve: no step seen yet
+    assert not call(108.5) and not call(108.6)
+    assert call(110.3)  # past the end and its grace
+
+
 def test_solve_sets_the_heuristic_effort_on_every_call():
     """The exact endgame's heuristic effort does not leak into the next
     solve on the same model: a call without it is back at HiGHS's 0.05."""

@@ -64,22 +64,32 @@ def new_highs(*, interruptible: bool = False) -> tuple[Any, _Deadline | None]:
 
 
 class _Deadline:
-    """The wall-clock deadline of the solve in progress (perf_counter s),
-    and what else may stop it: ``poll``, a callable that returns True to
-    stop (None: nothing else)."""
+    """The wall-clock deadline of the solve in progress (perf_counter s):
+    ``at``, where the callback stops it, and ``end``, where it is meant to
+    end; what else may stop it: ``poll``, a callable that returns True to
+    stop (None: nothing else). ``last`` and ``longest``: when the callback
+    was last called, and the longest wait between two of its calls in this
+    solve (s)."""
 
-    __slots__ = ("at", "poll")
+    __slots__ = ("at", "end", "last", "longest", "poll")
 
     def __init__(self) -> None:
-        self.at = float("inf")
+        self.at = self.end = float("inf")
         self.poll: Callable[[], bool] | None = None
+        self.last: float | None = None
+        self.longest = 0.0
 
 
 def _interrupt_callback(callback_type, message, data_out, data_in, deadline: _Deadline) -> None:
     # set the flag both ways: HiGHS keeps the callback's input between runs, so a flag left True by an
     # interrupted solve would stop the next solve of the same object at its first callback
     if data_in is not None:
-        data_in.user_interrupt = bool(interrupts.requested() or time.perf_counter() > deadline.at
+        now = time.perf_counter()
+        if deadline.last is not None:
+            deadline.longest = max(deadline.longest, now - deadline.last)
+        deadline.last = now
+        data_in.user_interrupt = bool(interrupts.requested() or now > deadline.at
+                                      or now + STEP_SHARE * deadline.longest > deadline.end
                                       or (deadline.poll is not None and deadline.poll()))
 
 
@@ -238,6 +248,13 @@ PRESOLVE_S_PER_NONZERO = 4e-6
 #: `medium`, 2 threads: 0.44 s past a 12.6 s limit, 0.28 s past 27.4 s); a MIP is handed its time less this (at
 #: most a tenth of it: a short solve, such as a site's MILP, keeps nearly all), so that it ends within its time
 MIP_OVERRUN_S = 0.5
+#: the interrupt callback stops a solve this many seconds past its end, behind HiGHS's own limit
+DEADLINE_GRACE_S = 0.25
+#: HiGHS checks its time limit and calls the interrupt callback only between its steps, and some steps are long:
+#: on a generated 10-site instance with committed units each root separation round took 5 s without a call, and a
+#: MILP given 31.2 s ended at 35.5 s. The callback stops a solve where this share of the longest wait between its
+#: calls so far would take it past its end: the next such step would not end in time
+STEP_SHARE = 1.0
 
 
 def compile_model(model: pyo.ConcreteModel, *, row_order=None, column_order=None,
@@ -440,10 +457,11 @@ def solve(p: HighsProblem, *, time_limit: float | None = None, mip_gap: float | 
     _set_threads(h, threads)
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + float(time_limit)
-    _arm(p, None if deadline is None else deadline + 0.25, stop)  # a safety net behind HiGHS's own limit
+    _arm(p, deadline, stop)
     try:
         st = _run_retrying(p, time_limit, deadline, presolve)
     finally:
+        longest = p.deadline.longest if p.deadline is not None else None
         _arm(p, None, None)
     dt = time.perf_counter() - t0
     info = h.getInfo()
@@ -463,8 +481,10 @@ def solve(p: HighsProblem, *, time_limit: float | None = None, mip_gap: float | 
     gap = None
     if obj is not None and bound is not None:
         gap = relative_gap(bound, obj, maximize=p.maximize)
+    extra = {} if longest is None else {"longest_step_s": longest}
     return SolveInfo(termination=term, objective=obj, bound=bound, gap=gap, solve_s=dt,
-                     nodes=int(getattr(info, "mip_node_count", 0) or 0), raw_status=h.modelStatusToString(st))
+                     nodes=int(getattr(info, "mip_node_count", 0) or 0), raw_status=h.modelStatusToString(st),
+                     extra=extra)
 
 
 def _run_retrying(p: HighsProblem, time_limit: float | None, deadline: float | None,
@@ -489,9 +509,15 @@ def _run_retrying(p: HighsProblem, time_limit: float | None, deadline: float | N
     return st
 
 
-def _arm(p: HighsProblem, deadline: float | None, stop: Callable[[], bool] | None = None) -> None:
+def _arm(p: HighsProblem, end: float | None, stop: Callable[[], bool] | None = None) -> None:
     """Point the problem's interrupt callback (if it has one) at this
-    solve's deadline and stop poll."""
+    solve's end (perf_counter s; None: none) and stop poll; it stops the
+    solve :data:`DEADLINE_GRACE_S` after the end, as a safety net behind
+    HiGHS's own limit, or before it where the longest wait between its calls
+    so far would end past it (:data:`STEP_SHARE`)."""
     if p.deadline is not None:
-        p.deadline.at = float("inf") if deadline is None else deadline
-        p.deadline.poll = stop
+        d = p.deadline
+        d.end = float("inf") if end is None else end
+        d.at = d.end + DEADLINE_GRACE_S
+        d.poll = stop
+        d.last, d.longest = None, 0.0
