@@ -318,3 +318,74 @@ def test_a_recovery_s_solves_share_its_time_limit_instead_of_each_taking_it_whol
     time.sleep(0.2)
     assert step.cap(0.5) <= 0.3 + 1e-3  # what a solve started now may take: what is left, not the whole 0.5 s
     assert rec._step_clock(None) is run
+
+
+def test_where_the_site_re_dispatch_fails_the_rounded_commitment_dispatches_without_a_milp(optima, monkeypatch):
+    """Where a committed unit cannot follow the LP's load site by site, the
+    recovery puts each unit on wherever the LP ran it at all and solves the
+    LP at that commitment instead of the schedule's dispatch MILP (on a
+    10-site instance with committed units and an islanded site that MILP
+    took 5-9 s per recovery, and the first recovery used most of a 40 s
+    run). The schedule passes the checker and is no better than the
+    schedule's own MILP optimum, nor than the optimum."""
+    from carbonsched import fixed
+
+    inst, mono, _ = optima["committed_generator"]
+    assert inst.committed.any()
+    pool = SubproblemPool(inst, None)
+    pool.calibrate()
+    rec = PrimalRecovery(inst, pool, "lagrangian", Clock())
+    monkeypatch.setattr(rec, "_exact_units", lambda sol, time_limit=None: None)
+    milps = []
+    real = fixed.FixedScheduleModel.solve
+
+    def counted(self, starts, **kw):
+        milps.append(not kw.get("relax_units", False))
+        return real(self, starts, **kw)
+
+    monkeypatch.setattr(fixed.FixedScheduleModel, "solve", counted)
+    starts = np.asarray(_triples_of(inst, mono.solution), dtype=int)
+    cand = rec.from_starts(starts)
+    assert cand is not None and rec.rounded_commitments >= 1
+    assert not any(milps), "the schedule's dispatch MILP ran"
+    rep = check_solution(inst, cand.solution, check_reported=False)
+    assert rep.ok, rep.violations
+    exact, obj = rec.dispatch.solve(starts)  # the schedule's own dispatch MILP (units binary)
+    assert exact is not None
+    exact_ob = check_solution(inst, exact, check_reported=False).breakdown.objective
+    assert cand.objective <= exact_ob + 1e-6 * abs(exact_ob)
+    assert cand.objective <= mono.objective + 1e-6 * abs(mono.objective)
+    assert cand.objective >= exact_ob - 0.05 * abs(exact_ob)  # a dispatch, not an empty one
+
+
+def _triples_of(inst, sol):
+    """The triple index of each (job, site, start) a solution runs."""
+    jj, ss, tt = inst.triples
+    return [int(np.flatnonzero((jj == inst.job_index(j)) & (ss == inst.site_index(s)) & (tt == t))[0])
+            for j, s, t in sol.training]
+
+
+def test_a_schedule_s_mip_start_is_its_own_dispatch_at_its_commitment(optima):
+    """The MIP start of a schedule recovered without a full column vector is
+    the full model's LP at the schedule's own commitment: a feasible point
+    (the MILP accepts it) worth at least the schedule's own objective, found
+    without the schedule's dispatch MILP."""
+    inst, mono, _ = optima["committed_generator"]
+    pool = SubproblemPool(inst, None)
+    pool.calibrate()
+    rec = PrimalRecovery(inst, pool, "lagrangian", Clock())
+    starts = np.asarray(_triples_of(inst, mono.solution), dtype=int)
+    cand = rec.from_starts(starts)  # the dispatch model's candidate: no full vector
+    assert cand is not None and cand.x is None
+    x = rec.start_x(cand)
+    assert x is not None and cand.x is x
+    fx = rec.fixed
+    sol = fx.solution_from(x, "start")
+    rep = check_solution(inst, sol, check_reported=False)
+    assert rep.ok, rep.violations
+    assert rep.breakdown.objective >= cand.objective - 1e-6 * abs(cand.objective)
+    n = fx.x_cols.size
+    lower = np.zeros(n)
+    lower[starts] = 1.0
+    out, obj, _ = fx.solve_restricted(lower, lower, start=x, time_limit=60.0, gap=1e-9)
+    assert out is not None and obj >= rep.breakdown.objective - 1e-6 * abs(obj)

@@ -117,6 +117,10 @@ def restricted_milp(st: RunState, pool: SubproblemPool, rec: PrimalRecovery, rec
     effort = ENDGAME_HEURISTIC_EFFORT if searching else None
     earlier = rec.fixed_last_info()  # the full model's last outcome before this stage (see exact_endgame_stop)
     with st.timed("polish_s"):
+        if racing:  # every rank starts from the same full vector (kept in inc.x), not from its own dispatch MILP
+            t1 = time.perf_counter()
+            rec.start_x(inc, None if limit is None else 0.25 * limit)
+            limit = None if limit is None else limit - (time.perf_counter() - t1)
         poll = pool.race_begin(dict(upper=endgame_upper(fixed, inc.starts), start_x=inc.x, start_triples=inc.starts,
                                     limit=limit, gap=gap, effort=effort)) if racing else None
         cand, free, bound = rec.polish(recent, inc, time_limit=limit, gap=gap, threads=opts.threads, fixed=fixed,
@@ -150,7 +154,7 @@ def restricted_milp(st: RunState, pool: SubproblemPool, rec: PrimalRecovery, rec
     found = (f"gain {st.objective - before:,.2f}" if inc is not None
              else f"from no schedule: {st.objective:,.2f}" if st.best is not None else "from no schedule: none")
     st.log.note(f"{stage}: {what} in {time.perf_counter() - t0:.2f} s, {found}"
-                + (f" ({gained:,.2f} of it from the re-dispatch)" if gained > 0 else ""))
+                + (f" (the re-dispatch added {gained:,.2f} to its schedule)" if gained > 0 else ""))
 
 
 def _gap_open(st: RunState, objective: float, bound: float | None) -> bool:

@@ -724,7 +724,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
     st.stats.update(dual_update=opts.dual_update, capacity_dualised=lay.has_lam, recoveries=rec.recoveries,
                     averaged_recoveries=averaged, carbon_aware_recoveries=rec.guided,
                     full_model_skipped=rec.skipped_full, recoveries_bounded_out=rec.bounded_out,
-                    dropped_by_keep_lp=rec.dropped_by_lp)
+                    dropped_by_keep_lp=rec.dropped_by_lp, rounded_commitments=rec.rounded_commitments)
     if opts.dual_update == "bundle":
         st.stats.update(serious_steps=update.serious, null_steps=update.null)
     return finish(st, pool)

@@ -74,6 +74,9 @@ __all__ = ["Candidate", "PrimalRecovery", "endgame_upper", "repair_schedule"]
 BINDING = 1e-3
 #: most rounds of :meth:`PrimalRecovery.redispatch` (on the budget-binding case the third gained nothing)
 REDISPATCH_ROUNDS = 5
+#: where the per-site re-dispatch fails, a committed unit is put on in every period where the relaxed LP runs it
+#: above this share of on (:meth:`PrimalRecovery._rounded_units`) before the schedule's dispatch MILP is tried
+ROUND_ON_ABOVE = 1e-6
 
 
 @dataclass
@@ -86,6 +89,11 @@ class Candidate:
     objective: float
     starts: np.ndarray
     x: np.ndarray | None
+
+
+def _quarter(seconds: float | None) -> float | None:
+    """A quarter of a time limit (None: none): what a MIP start's LP may take of its MILP's time."""
+    return None if seconds is None else 0.25 * seconds
 
 
 def repair_schedule(inst: Instance, chosen: np.ndarray, score: np.ndarray, *,
@@ -154,6 +162,7 @@ class PrimalRecovery:
         self.failed_batches = 0
         self._fixed: FixedScheduleModel | None = None  # built when first needed, within the clock
         self._dispatch: FixedScheduleModel | None = None
+        self.rounded_commitments = 0  # recoveries dispatched by the LP at a rounded commitment, not a MILP
         self.skipped_full = 0  # carbon-aware passes left out because the full model would not fit in memory
         self.seen: set = set()
         self.recoveries = 0
@@ -207,6 +216,37 @@ class PrimalRecovery:
         for i, k in enumerate(SITE_SERIES):
             st[k] = ev.dispatch[:, i, : inst.H + 1 if k == "soc_mwh" else inst.H].copy()
         return sol
+
+    def start_x(self, cand: Candidate, time_limit: float | None = None) -> np.ndarray | None:
+        """A full model's column vector for ``cand``, as a MIP start: its
+        own (``cand.x``), or else its schedule routed and dispatched at its
+        own commitment (its ``generator_on``) by the full model's LP
+        (:meth:`FixedScheduleModel.solve_committed`), kept in ``cand.x``.
+        Exact, as the on/off binaries are the only integers, and no worse
+        than ``cand``'s own dispatch. None where that LP has no answer in
+        time; the MILP then completes the schedule itself. It replaces the
+        schedule's dispatch MILP: on the budget-binding case that MILP took
+        all of its 42 s (a quarter of the exact endgame's time)."""
+        if cand.x is None:
+            sol, _ = self.fixed.solve_committed(cand.starts, cand.solution.sites["generator_on"],
+                                                time_limit=time_limit, method=self.method)
+            if sol is not None:
+                cand.x = self.fixed.last_x.copy()
+        return cand.x
+
+    def _rounded_units(self, fx: FixedScheduleModel, sol: Solution, starts: np.ndarray,
+                       time_limit: float | None) -> Solution | None:
+        """The schedule ``starts`` dispatched with every committed unit on
+        wherever ``sol`` (units relaxed) runs it at all, off elsewhere: the
+        LP of ``fx`` at that commitment
+        (:meth:`FixedScheduleModel.solve_committed`), exact since the on/off
+        binaries are its only integers, so ``fx.last_x`` is then a feasible
+        MIP start. Routing and dispatch are free, so a unit's minimum output
+        can be absorbed by moving load between sites, which the per-site
+        re-dispatch cannot. None where that LP is infeasible or out of
+        time."""
+        on = np.asarray(sol.sites["generator_on"], dtype=float) > ROUND_ON_ABOVE
+        return fx.solve_committed(np.asarray(starts, dtype=int), on, time_limit=time_limit, method=self.method)[0]
 
     def redispatch(self, cand: Candidate, time_limit: float | None = None) -> Candidate | None:
         """``cand``'s schedule with a better dispatch, by rounds of two
@@ -496,12 +536,21 @@ class PrimalRecovery:
             return None
         if inst.committed.any():
             exact = self._exact_units(sol, clock.cap(time_limit))
-            if exact is None:  # a committed unit cannot follow the LP's load: its MILP, schedule fixed
+            rounded = False
+            if exact is None:  # a committed unit cannot follow the LP's load: the LP with the commitment rounded
+                exact = self._rounded_units(fx, sol, starts, clock.cap(time_limit))
+                rounded = exact is not None
+                self.rounded_commitments += rounded
+                x_lp = None if fx.job_load else fx.last_x
+            if exact is None:  # nor that: its MILP, schedule fixed
                 exact, _ = fx.solve(starts, time_limit=clock.cap(time_limit), method=self.method)
                 x_lp = None if fx.job_load else fx.last_x
             sol = exact
             if sol is None:
                 return None
+            if rounded:  # units on wherever the LP used them at all: re-commit them at the load they now serve
+                cand = Candidate(sol, evaluate(inst, sol).objective, starts, x_lp)
+                return self.redispatch(cand, clock.cap(time_limit)) or cand
         return Candidate(sol, evaluate(inst, sol).objective, starts, x_lp)
 
     def window_search(self, incumbent: Candidate, t_lo: int, t_hi: int, *, time_limit: float | None, gap: float,
@@ -533,8 +582,12 @@ class PrimalRecovery:
                 time_limit -= time.perf_counter() - t0
                 if time_limit < 0.5:
                     return None
-            sol, _, _ = fx.solve_restricted(lower, upper, start=incumbent.x,
-                                            start_triples=starts if incumbent.x is None else None,
+            t1 = time.perf_counter()
+            start_x = self.start_x(incumbent, _quarter(time_limit))
+            if time_limit is not None:
+                time_limit = max(0.05, time_limit - (time.perf_counter() - t1))
+            sol, _, _ = fx.solve_restricted(lower, upper, start=start_x,
+                                            start_triples=starts if start_x is None else None,
                                             time_limit=time_limit, gap=gap, threads=threads, method=self.method)
         except BudgetExhausted:
             return None
@@ -593,7 +646,10 @@ class PrimalRecovery:
                 if time_limit < 1.0:
                     self.polish_s += time.perf_counter() - t0
                     return None, free_jobs, None
-            start_x = None if incumbent is None else incumbent.x
+            t1 = time.perf_counter()
+            start_x = None if incumbent is None else self.start_x(incumbent, _quarter(time_limit))
+            if time_limit is not None:
+                time_limit -= time.perf_counter() - t1
             sol, _, bound = fx.solve_restricted(lower, upper, start=start_x,
                                             start_triples=inc_starts if start_x is None and incumbent is not None
                                             else None,
