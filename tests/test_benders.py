@@ -149,7 +149,8 @@ def test_fixed_schedule_lp_iterations_certify_where_milp_iterations_alone_do_not
     master LP iterated with the sites' cuts: the run reaches the gap asked
     for, brackets the optimum and passes the checker; the same number of
     iterations without them leaves the gap open (these cases: 2.7e-3 and
-    1.2e-3 when measured)."""
+    1.2e-3 when measured on an AMD EPYC; budget_binding 6.5e-4 on an Intel
+    Xeon, where HiGHS takes other paths)."""
     inst, mono, _ = optima[name]
     opt = mono.objective
     tol = 1e-6 * max(1.0, abs(opt))
@@ -163,7 +164,7 @@ def test_fixed_schedule_lp_iterations_certify_where_milp_iterations_alone_do_not
                   exact_endgame=False)
     assert plain.check.ok and "refine_cuts" not in plain.solution.stats
     assert plain.bound >= opt - tol and opt >= plain.objective - tol
-    assert plain.gap > 10 * GAP
+    assert plain.gap > 2 * GAP
 
 
 def test_subproblem_gradients_are_subgradients():

@@ -45,12 +45,12 @@ def test_benders_exact_endgame_certifies_a_generated_four_day_instance():
     triples): Benders' LP phase ends at the master LP's bound; the exact
     endgame from there (fixing on the master LP, then the MILP over the
     free triples) certifies the gap asked for without the integer phase.
-    Its bound is at or above the monolithic schedule (solved to 1e-6), its
-    objective at or below the monolithic bound, and the checker passes.
-    Without the endgame, the integer phase is still short of the gap at
-    the same time."""
+    Its bound is at or above the monolithic schedule, its objective at or
+    below the monolithic bound, and the checker passes. Without the
+    endgame, the integer phase is still short of the gap at the same
+    time."""
     inst = generated_budget_binding(4, 12, periods=96)
-    mono = solve(inst, "monolithic", gap=1e-6)
+    mono = solve(inst, "monolithic", gap=1e-4)  # a schedule and a bound: they bracket the optimum at any gap
     res = solve(inst, "benders", SolveOptions(gap=1e-4, time_limit=60))
     st = res.solution.stats
     tol = 1e-6 * abs(mono.objective)
@@ -59,8 +59,8 @@ def test_benders_exact_endgame_certifies_a_generated_four_day_instance():
     assert st["benders_bound"] >= st["restricted_milp_bound"] - tol
     assert res.status == "optimal" and res.gap <= 1e-4
     assert res.bound >= mono.objective - tol and res.objective <= mono.bound + tol
-    off = solve(inst, "benders", SolveOptions(gap=1e-4, time_limit=max(5.0, 1.5 * res.solution.stats["timings_s"]
-                                                                         ["total_s"])), exact_endgame=False)
+    off = solve(inst, "benders", SolveOptions(gap=1e-4, time_limit=max(5.0, res.solution.stats["timings_s"]["total_s"])),
+                exact_endgame=False)
     assert off.check.ok and off.bound >= mono.objective - tol
     assert off.gap > 1e-4
 

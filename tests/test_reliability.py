@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -313,15 +314,18 @@ def test_malformed_inputs_give_clean_errors(tmp_path):
         "misspelt battery": (edited(lambda d: rename(d["sites"][1], "battery", "batteries")), "did you mean 'battery'"),
         "not json": ("{periods: 3", "not valid JSON"),
     }
-    for what, (text, needle) in cases.items():
-        f = _instance_text(tmp_path, "i.json", text)
+    runs = []
+    for i, (what, (text, needle)) in enumerate(cases.items()):
+        f = _instance_text(tmp_path, f"i{i}.json", text)
         # solve reads instances through the same loader; it is run on two of the cases
         cmds = [["info", str(f)]] + ([["solve", str(f), "--quiet"]] if what in ("misspelt budget", "deep nesting") else [])
-        for cmd in cmds:
-            p = run(cmd, timeout=60)
-            assert p.returncode == ExitCode.BAD_INPUT, (what, p.stdout[-500:], p.stderr[-500:])
-            assert needle in p.stderr, (what, p.stderr[-1500:])
-            no_traceback(p)
+        runs += [(what, needle, cmd) for cmd in cmds]
+    with ThreadPoolExecutor(max_workers=4) as ex:  # each run is mostly the interpreter's start: run them side by side
+        done = list(ex.map(lambda r: run(r[2], timeout=120), runs))
+    for (what, needle, _), p in zip(runs, done):
+        assert p.returncode == ExitCode.BAD_INPUT, (what, p.stdout[-500:], p.stderr[-500:])
+        assert needle in p.stderr, (what, p.stderr[-1500:])
+        no_traceback(p)
     p = run(["info", str(tmp_path)], timeout=60)
     assert p.returncode == ExitCode.BAD_INPUT and "is a directory" in p.stderr
     no_traceback(p)
@@ -335,19 +339,19 @@ def test_malformed_solution_files_are_refused_or_flagged(tmp_path):
     assert run(["solve", "paper-default", "--out", str(out), "--quiet"]).returncode == ExitCode.OK
     good = json.loads(out.read_text())
     bad_types = {"training": 5, "inference": [1], "sites": {"id": 5}, "objective": "abc"}
-    for key, value in bad_types.items():
-        d = dict(good)
-        d[key] = value
-        f = _instance_text(tmp_path, "bad.json", json.dumps(d))
-        p = run(["check", "paper-default", str(f)], timeout=60)
-        no_traceback(p)
-        assert p.returncode == ExitCode.BAD_INPUT and key in p.stderr, (key, p.stderr)
     flagged = {"bound below objective": ({"bound": good["objective"] - 100.0, "gap": 0.0}, "bound:"),
                "another instance": ({"instance": "small"}, "instance: the file is for 'small'"),
                "inconsistent gap": ({"gap": 0.5}, "gap: file says 0.5")}
-    for what, (change, needle) in flagged.items():
-        f = _instance_text(tmp_path, "bad.json", json.dumps({**good, **change}))
-        p = run(["check", "paper-default", str(f)], timeout=60)
+    files = [_instance_text(tmp_path, f"bad-{key}.json", json.dumps({**good, key: value}))
+             for key, value in bad_types.items()]
+    files += [_instance_text(tmp_path, f"flagged-{i}.json", json.dumps({**good, **change}))
+              for i, (change, _) in enumerate(flagged.values())]
+    with ThreadPoolExecutor(max_workers=4) as ex:  # side by side: each run is mostly the interpreter's start
+        done = list(ex.map(lambda f: run(["check", "paper-default", str(f)], timeout=120), files))
+    for key, p in zip(bad_types, done):
+        no_traceback(p)
+        assert p.returncode == ExitCode.BAD_INPUT and key in p.stderr, (key, p.stderr)
+    for (what, (_, needle)), p in zip(flagged.items(), done[len(bad_types):]):
         assert p.returncode == ExitCode.CHECK_FAILED and needle in p.stdout, (what, p.stdout)
 
 
