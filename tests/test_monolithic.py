@@ -118,6 +118,7 @@ def test_shipped_paper_default_solves_to_optimality():
     assert res.emissions <= load_instance("paper-default").budget + 1e-6
 
 
+@pytest.mark.timing
 def test_time_limit_returns_incumbent_and_bound():
     from carbonsched.instance import load_instance
 

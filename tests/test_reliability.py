@@ -75,6 +75,7 @@ def test_signal_writes_the_incumbent(tmp_path, ranks, sig):
     assert rep.ok, rep.violations
 
 
+@pytest.mark.timing
 def test_sigint_stops_a_monolithic_solve_and_keeps_its_incumbent(tmp_path):
     out = tmp_path / "sol.json"
     cmd = [*CLI, "solve", "small", "--gap", "0", "--time-limit", "100", "--out", str(out)]
@@ -91,6 +92,7 @@ def test_sigint_stops_a_monolithic_solve_and_keeps_its_incumbent(tmp_path):
 
 
 # -- wall-clock limits ------------------------------------------------------------
+@pytest.mark.timing
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["monolithic", "benders", "lagrangian", "energy-only", "compute-only"])
 def test_time_limit_5_on_medium_holds(method):
@@ -102,6 +104,7 @@ def test_time_limit_5_on_medium_holds(method):
     assert p.returncode in (ExitCode.FEASIBLE, ExitCode.NO_SCHEDULE, ExitCode.INFEASIBLE), p.stdout[-1500:]
 
 
+@pytest.mark.timing
 def test_budget_below_the_emission_floor_is_proven_at_once(tmp_path):
     d = load_instance("medium").to_dict()
     d["carbon_budget_t"] = 100.0
@@ -268,6 +271,7 @@ def test_mpi_bad_instance_ends_every_rank_with_one_message(tmp_path):
     assert p.returncode in (ExitCode.OK, ExitCode.FEASIBLE) and "Traceback" not in p.stderr
 
 
+@pytest.mark.timing
 @pytest.mark.mpi
 @pytest.mark.parametrize("kind,traceback", [("bug", True), ("solver", False)])
 def test_a_failing_worker_ends_every_rank(kind, traceback):

@@ -214,6 +214,7 @@ def test_dual_iterations_hand_over_to_the_exact_endgame_on_a_generated_four_day_
     assert res.objective <= mono.bound + _tol(mono.bound)
 
 
+@pytest.mark.timing
 def test_an_exact_endgame_that_runs_out_of_time_ends_the_run_as_time_limit():
     """The shipped `small` (745 triples) needs about 28 s to certify 1e-4;
     given 15 s, the dual iterations hand over to the exact endgame, whose
