@@ -35,6 +35,7 @@ from carbonsched.check import check_solution
 from carbonsched.clock import Clock
 
 from cases import generated_budget_binding, lagrangian_choices
+from helpers import sweep_instance
 
 
 def _recover_all(inst, pool, choices):
@@ -159,3 +160,39 @@ def test_recovery_with_the_incumbent_as_floor_vs_without(benchmark, which):
     benchmark.extra_info.update(best=with_best, with_floor_s=with_s, without_floor_s=without_s,
                                 with_over_without_s=with_s / without_s, left_out=left_out, choices=len(choices),
                                 carbon_aware_passes_with=with_guided, carbon_aware_passes_without=without_guided)
+
+
+def test_rounded_commitment_vs_the_dispatch_milp(benchmark, monkeypatch):
+    """Where a committed unit cannot follow the relaxed LP's load site by
+    site, the recovery's LP at the rounded commitment (then re-dispatched)
+    against the schedule's dispatch MILP (what ran before), on the mid-size
+    sweep's seed 3201 (10 sites x 72 periods of 2 h, 24 jobs, 2 committed
+    sites, a site cut off from the grid): the job choices of the first
+    CARBONSCHED_BENCH_CHOICES (default 3) Lagrangian iterations, each
+    recovered both ways, in one run. extra_info: the seconds and the best
+    objective of each way, and their ratios."""
+    inst = sweep_instance(3201, 0.5, "mid")
+    pool, choices = lagrangian_choices(inst, int(os.environ.get("CARBONSCHED_BENCH_CHOICES", 3)))
+
+    def both():
+        out = {}
+        for way in ("rounded", "milp"):
+            rec = recovery.PrimalRecovery(inst, pool, "lagrangian", Clock())
+            if way == "milp":
+                monkeypatch.setattr(rec, "_rounded_units", lambda *a, **k: None)
+            t = time.perf_counter()
+            found = [c for c in (rec.from_choice(ch, sc) for ch, sc in choices) if c is not None]
+            out[way] = (time.perf_counter() - t, found, rec.rounded_commitments)
+        return out
+
+    out = benchmark.pedantic(both, rounds=1, iterations=1)
+    for way, (secs, found, rounded) in out.items():
+        assert found, way
+        for c in found:
+            assert check_solution(inst, c.solution, check_reported=False).ok, way
+        benchmark.extra_info[way] = {"seconds": secs, "best": max(c.objective for c in found),
+                                     "rounded_commitments": rounded}
+    assert out["rounded"][2] > 0  # the case this bench is about
+    benchmark.extra_info["milp_over_rounded_seconds"] = out["milp"][0] / out["rounded"][0]
+    benchmark.extra_info["rounded_best_over_milp_best"] = (benchmark.extra_info["rounded"]["best"]
+                                                           / benchmark.extra_info["milp"]["best"])

@@ -85,3 +85,18 @@ def knapsacks(n: int = 60, m: int = 4):
     mdl.cap = pyo.Constraint(range(m), rule=lambda b, k: sum(int(w[k, i]) * b.x[i] for i in range(n))
                              <= int(w[k].sum()) // 3)
     return highs.compile_model(mdl)
+
+
+def sweep_instance(seed: int, rate: float = 0.0, size: str = "small"):
+    """The instance ``scripts/random_sweep.py`` solves for ``seed``: its
+    generator draw at ``size`` and, with edit rate ``rate``, its edits."""
+    import random
+
+    from carbonsched.instance import parse_instance
+
+    sweep = load_script("random_sweep")
+    data = sweep.generate(sweep.draw_config(seed, size))
+    rnd = random.Random(seed)
+    for e in sweep.draw_edits(seed, rate):
+        sweep.EDITS[e](data, rnd)
+    return parse_instance(data)

@@ -381,17 +381,9 @@ def test_with_no_recovered_schedule_the_exact_endgame_starts_from_none():
     schedule was infeasible for the committed units, so the run ended
     `no_solution` where the optimum is -18,011.92. With no schedule the
     exact endgame now runs from none, over every triple."""
-    import random
+    from helpers import sweep_instance
 
-    from helpers import load_script
-
-    sweep = load_script("random_sweep")
-    seed = 8207
-    data = sweep.generate(sweep.draw_config(seed))
-    rnd = random.Random(seed)
-    for e in sweep.draw_edits(seed, 0.5):
-        sweep.EDITS[e](data, rnd)
-    inst = parse_instance(data)
+    inst = sweep_instance(8207, 0.5)
     mono = solve(inst, "monolithic", gap=1e-9)
     res = solve(inst, "lagrangian", gap=1e-4)
     assert mono.status == "optimal" and res.status == "optimal"
