@@ -137,6 +137,11 @@ class DecompositionOptions(SolveOptions):
     checkpoint_every: float = option(30.0, "seconds between checkpoints", _positive_float, unit="s")
     resume: Path | None = option(None, "continue the run saved in this checkpoint file (same instance and "
                                        "method)", _path, optional=True)
+    endgame_search: bool = option(
+        True, "on more than one rank, while rank 0 solves the exact endgame's MILP, the other ranks search for "
+              "schedules (a MILP over the triples its LP relaxation runs, committed units relaxed, then the "
+              "commitment rounded) and the best schedule counts; the bound stays rank 0's (off: they wait, and the "
+              "schedule does not depend on the number of ranks)", _boolean)
 
 
 @dataclass(frozen=True)
@@ -201,7 +206,7 @@ class LagrangianOptions(DecompositionOptions):
     endgame_race: bool = option(
         False, "on more than one rank, every rank solves the exact endgame's MILP with its own HiGHS seed (rank r: "
                "seed r), the first to finish stops the others, and the best schedule and the smallest bound count "
-               "(off: rank 0 alone, and the answer does not depend on the number of ranks)", _boolean)
+               "(off: rank 0 alone, beside the others' endgame_search)", _boolean)
     polish_time: float = option(30.0, "most seconds for the final polish (at most 15% of a time limit), plus "
                                 "what the stage before it leaves (the site relaxation, or the site search)",
                                 _positive_float, unit="s")

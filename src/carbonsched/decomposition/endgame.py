@@ -10,8 +10,9 @@ binaries at 0), warm-started from the incumbent (the Lagrangian's runs
 from none where no recovery found a schedule). Its bound, or the
 incumbent where that is larger, is a bound on the whole problem: a schedule
 outside the restriction uses a fixed triple, so it is no better than the
-incumbent. With ``endgame_race`` (the Lagrangian's option) it runs on
-every rank (:mod:`.race`). Where the schedule a restricted MILP ends with
+incumbent. On several ranks the others search for schedules meanwhile
+(:mod:`.endgame_search`), or with ``endgame_race`` (the Lagrangian's
+option) solve the same MILP (:mod:`.race`). Where the schedule a restricted MILP ends with
 leaves the gap open, its dispatch is re-solved on the pool
 (:meth:`PrimalRecovery.redispatch`): HiGHS's incumbents come from
 heuristics and dives whose dispatch is not optimal for their schedule.
@@ -112,7 +113,9 @@ def restricted_milp(st: RunState, pool: SubproblemPool, rec: PrimalRecovery, rec
     if limit is not None:
         limit -= redispatch_s
     searching = fixed is not None and int((~fixed).sum()) > ENDGAME_SEARCH_TRIPLES
-    racing = fixed is not None and inc is not None and race and pool.size > 1 and rec.full_model_fits()
+    # the other ranks race the same MILP (``race``), or else search for schedules (:mod:`.endgame_search`)
+    racing = (fixed is not None and inc is not None and (race or opts.endgame_search) and pool.size > 1
+              and rec.full_model_fits())
     gap = (EXACT_ENDGAME_GAP_SHARE if fixed is not None else 0.5) * opts.gap
     effort = ENDGAME_HEURISTIC_EFFORT if searching else None
     earlier = rec.fixed_last_info()  # the full model's last outcome before this stage (see exact_endgame_stop)
@@ -122,11 +125,12 @@ def restricted_milp(st: RunState, pool: SubproblemPool, rec: PrimalRecovery, rec
             rec.start_x(inc, None if limit is None else 0.25 * limit)
             limit = None if limit is None else limit - (time.perf_counter() - t1)
         poll = pool.race_begin(dict(upper=endgame_upper(fixed, inc.starts), start_x=inc.x, start_triples=inc.starts,
-                                    limit=limit, gap=gap, effort=effort)) if racing else None
+                                    start_objective=inc.objective, limit=limit, gap=gap, effort=effort,
+                                    search=not race)) if racing else None
         cand, free, bound = rec.polish(recent, inc, time_limit=limit, gap=gap, threads=opts.threads, fixed=fixed,
                                        heuristic_effort=effort, stop=poll)
         if racing:
-            cand, bound = _race_end(st, pool, rec, cand, bound, time.perf_counter() - t0)
+            cand, bound = _race_end(st, pool, rec, cand, bound, time.perf_counter() - t0, race)
         gained = 0.0
         if cand is not None and _gap_open(st, cand.objective, bound if fixed is not None else None):
             # its share, and never past what the run has left (a MILP that ran past its own limit ate into it)
@@ -166,22 +170,26 @@ def _gap_open(st: RunState, objective: float, bound: float | None) -> bool:
 
 
 def _race_end(st: RunState, pool: SubproblemPool, rec: PrimalRecovery, cand: Candidate | None,
-              bound: float | None, seconds: float) -> tuple[Candidate | None, float | None]:
-    """Rank 0's end of the endgame's race: its own schedule ``cand`` and
-    ``bound`` against the other ranks'. Returns the race's best schedule
-    and its smallest bound, and logs each rank's."""
+              bound: float | None, seconds: float, race: bool) -> tuple[Candidate | None, float | None]:
+    """Rank 0's end of the endgame's race (``race``), or of its MILP
+    beside the other ranks' search: its own schedule ``cand`` and
+    ``bound`` against the other ranks'. Returns the best schedule and the
+    smallest bound (a searching rank has none), and logs each rank's."""
     entries, columns = pool.race_end(RaceEntry(None if cand is None else cand.objective, bound, seconds))
     if columns is not None:
         won = rec.candidate_from(columns)
         if cand is None or won.objective > cand.objective:
             cand = won
     bound = race_bound(entries)
-    ranks = ", ".join(f"rank {r} (seed {r}): " + ("no schedule" if e.objective is None else f"{e.objective:,.2f}")
+    ranks = ", ".join(f"rank {r} ({'seed ' + str(r) if race or r == 0 else 'search'}): "
+                      + ("no schedule" if e.objective is None else f"{e.objective:,.2f}")
                       + ("" if e.bound is None else f" <= {e.bound:,.2f}") + f" in {e.seconds:.1f} s"
                       for r, e in enumerate(entries))
-    st.log.note(f"endgame race: {ranks}; best rank {best_rank(entries)}")
-    st.stats.update(endgame_race_winner=best_rank(entries),
-                    endgame_race_schedules=sum(e.objective is not None for e in entries))
+    what = "race" if race else "MILP and search"
+    st.log.note(f"endgame {what}: {ranks}; best rank {best_rank(entries)}")
+    key = "endgame_race" if race else "endgame_search"
+    st.stats.update({f"{key}_winner": best_rank(entries),
+                     f"{key}_schedules": sum(e.objective is not None for e in entries)})
     return cand, bound
 
 

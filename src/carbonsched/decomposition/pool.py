@@ -624,8 +624,11 @@ class SubproblemPool:
         binaries' upper bounds; the lower ones are 0), ``start_x`` (rank 0's
         incumbent column vector, or None) and ``start_triples`` (its
         schedule), ``limit`` (seconds, None: none), ``gap``, ``effort``
-        (HiGHS's heuristic effort, None: its default). Rank 0 then solves
-        the same MILP with seed 0 and the returned stop poll, and calls
+        (HiGHS's heuristic effort, None: its default); with ``search``
+        true, the other ranks search for schedules instead
+        (:mod:`.endgame_search`, from ``start_x``, worth
+        ``start_objective``) until rank 0 ends. Rank 0 then solves the
+        MILP with seed 0 and the returned stop poll, and calls
         :meth:`race_end`."""
         self._command(_RACE)
         self._bcast(task)
@@ -644,6 +647,7 @@ class SubproblemPool:
     def _do_race(self) -> None:
         from ..fixed import FixedScheduleModel
         from ..model import memory_check
+        from . import endgame_search
 
         task = self._bcast(None)
         t0 = time.perf_counter()
@@ -655,10 +659,18 @@ class SubproblemPool:
             self._race_model = FixedScheduleModel(self.inst)
         fx = self._race_model
         left = None if limit is None else limit - (time.perf_counter() - t0)
-        if fx is not None and (left is None or left > 1.0) and not poll():
-            start_x = task["start_x"]
-            if start_x is not None and start_x.size != fx.p.num_col:
-                start_x = None  # not this model's columns: start from the schedule alone
+        start_x = task["start_x"]
+        if fx is not None and start_x is not None and start_x.size != fx.p.num_col:
+            start_x = None  # not this model's columns: start from the schedule alone
+        if task.get("search"):  # rank 0 solves the MILP alone: search for schedules until it ends (no bound)
+            if fx is not None and start_x is not None and (left is None or left > 1.0) and not poll():
+                found = endgame_search.search(fx, task["upper"], start_x, task["start_triples"],
+                                              task["start_objective"], time_limit=left, seed=self.rank,
+                                              effort=task["effort"], stop=poll)
+                objective, x = found.objective, found.x
+            while not poll():  # ending first would stop rank 0's MILP (race.finish tells every rank)
+                time.sleep(race.POLL_EVERY_S)
+        elif fx is not None and (left is None or left > 1.0) and not poll():
             sol, objective, bound = fx.solve_restricted(
                 np.zeros(task["upper"].size), task["upper"], start=start_x,
                 start_triples=task["start_triples"] if start_x is None else None, time_limit=left, gap=task["gap"],

@@ -2,7 +2,8 @@
 
 On several ranks, the exact endgame's MILP (every triple that
 reduced-cost fixing left free, warm-started from the incumbent) runs on
-rank 0 alone, one HiGHS thread, while the other ranks wait. With
+rank 0 alone, one HiGHS thread, while the other ranks search for
+schedules (:mod:`.endgame_search`); the messages below carry both. With
 ``endgame_race`` on, every rank solves the same MILP instead, on its own
 copy of the full fixed model, with its own seed: rank ``r`` takes seed
 ``r``, so rank 0 keeps HiGHS's default. The path HiGHS's search takes, and

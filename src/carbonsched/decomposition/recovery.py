@@ -67,16 +67,20 @@ from ..instance import Instance
 from ..model import estimate_build_s, memory_check
 from ..solution import SITE_SERIES, Solution
 
-__all__ = ["Candidate", "PrimalRecovery", "endgame_upper", "repair_schedule"]
+__all__ = ["COMMIT_AT", "Candidate", "PrimalRecovery", "best_commitment", "commitments", "endgame_upper",
+           "repair_schedule"]
 
 #: a schedule whose emissions are within this share of the budget has the budget binding (the exact
 #: re-dispatch of committed sites leaves a little of the budget unused)
 BINDING = 1e-3
 #: most rounds of :meth:`PrimalRecovery.redispatch` (on the budget-binding case the third gained nothing)
 REDISPATCH_ROUNDS = 5
-#: where the per-site re-dispatch fails, a committed unit is put on in every period where the relaxed LP runs it
-#: above this share of on (:meth:`PrimalRecovery._rounded_units`) before the schedule's dispatch MILP is tried
-ROUND_ON_ABOVE = 1e-6
+#: a committed unit whose relaxed output (units' on/off relaxed) is at least one of these shares of its minimum
+#: output is put on, elsewhere off; each share is one commitment, an LP at it (:func:`best_commitment`), the best
+#: kept. On the budget-binding 10 x 168 x 60 case, for a schedule whose relaxed dispatch is worth 4,613,782:
+#: 4,595,714 at 0.5, 4,592,929 at 1 (on only where the relaxed output already reaches the minimum), 4,566,764 at
+#: any output above 0, against 4,598,171 for the schedule's dispatch MILP in 55 s (the LPs: 0.05-0.26 s each)
+COMMIT_AT = (0.5, 1.0, 0.0)
 
 
 @dataclass
@@ -236,17 +240,14 @@ class PrimalRecovery:
 
     def _rounded_units(self, fx: FixedScheduleModel, sol: Solution, starts: np.ndarray,
                        time_limit: float | None) -> Solution | None:
-        """The schedule ``starts`` dispatched with every committed unit on
-        wherever ``sol`` (units relaxed) runs it at all, off elsewhere: the
-        LP of ``fx`` at that commitment
-        (:meth:`FixedScheduleModel.solve_committed`), exact since the on/off
-        binaries are its only integers, so ``fx.last_x`` is then a feasible
-        MIP start. Routing and dispatch are free, so a unit's minimum output
-        can be absorbed by moving load between sites, which the per-site
-        re-dispatch cannot. None where that LP is infeasible or out of
-        time."""
-        on = np.asarray(sol.sites["generator_on"], dtype=float) > ROUND_ON_ABOVE
-        return fx.solve_committed(np.asarray(starts, dtype=int), on, time_limit=time_limit, method=self.method)[0]
+        """The schedule ``starts`` dispatched at the best commitment
+        rounded from ``sol`` (units relaxed; :func:`best_commitment`), so
+        ``fx.last_x`` is then a feasible MIP start. Routing and dispatch are
+        free, so a unit's minimum output can be absorbed by moving load
+        between sites, which the per-site re-dispatch cannot. None where no
+        such LP is feasible in time."""
+        return best_commitment(fx, np.asarray(starts, dtype=int), sol.sites["generator_mw"], time_limit=time_limit,
+                               method=self.method)[0]
 
     def redispatch(self, cand: Candidate, time_limit: float | None = None) -> Candidate | None:
         """``cand``'s schedule with a better dispatch, by rounds of two
@@ -676,6 +677,45 @@ class PrimalRecovery:
         """The candidate of the full fixed model's last solution ``sol``."""
         starts = np.flatnonzero(self.fixed.x_values() > 0.5)
         return Candidate(sol, evaluate(self.inst, sol).objective, starts, self.fixed.last_x)
+
+
+def commitments(inst: Instance, generator_mw: np.ndarray) -> list[np.ndarray]:
+    """The distinct commitments [S, H] bool rounded from a relaxed dispatch
+    (``generator_mw`` [S, H], MW, units' on/off relaxed), one per share of
+    :data:`COMMIT_AT`: a committed unit is on where its output is at least
+    that share of its minimum output (and above 0), off elsewhere; units
+    that are not committed are left off (their on/off is not a column)."""
+    g = np.asarray(generator_mw, dtype=float)
+    gmin = np.asarray(inst.gmin, dtype=float)[:, None]
+    committed = np.asarray(inst.committed, dtype=bool)[:, None]
+    out: list[np.ndarray] = []
+    for share in COMMIT_AT:
+        on = committed & (g > 1e-9) & (g >= share * gmin - 1e-9)
+        if not any(np.array_equal(on, o) for o in out):
+            out.append(on)
+    return out
+
+
+def best_commitment(fx: FixedScheduleModel, starts: np.ndarray, generator_mw: np.ndarray, *,
+                    time_limit: float | None = None, method: str = "fixed"
+                    ) -> tuple[Solution | None, float | None, np.ndarray | None]:
+    """The schedule ``starts`` routed and dispatched by ``fx`` at each
+    commitment of :func:`commitments` (an LP each,
+    :meth:`FixedScheduleModel.solve_committed`: exact, as the on/off
+    binaries are the model's only integers besides the schedule's), in
+    that order while ``time_limit`` seconds (None: none) last. Returns the
+    best (solution, objective $, ``fx``'s column vector), or (None, None,
+    None) where none is feasible in time."""
+    t0 = time.perf_counter()
+    best: tuple[Solution | None, float | None, np.ndarray | None] = (None, None, None)
+    for on in commitments(fx.inst, generator_mw):
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+        if left is not None and left <= 0.0:
+            break
+        sol, obj = fx.solve_committed(starts, on.astype(float), time_limit=left, method=method)
+        if sol is not None and obj is not None and (best[1] is None or obj > best[1]):
+            best = (sol, obj, None if fx.last_x is None else fx.last_x.copy())
+    return best
 
 
 def endgame_upper(fixed: np.ndarray, incumbent_starts: np.ndarray) -> np.ndarray:
