@@ -20,20 +20,22 @@ import os
 import time
 
 import numpy as np
+import pytest
 
 from carbonsched.check import check_solution
 from carbonsched.clock import Clock
 from carbonsched.decomposition import endgame_search
 from carbonsched.decomposition.recovery import PrimalRecovery
-from carbonsched.generate import GeneratorConfig, generate
+from carbonsched.generate import family_config, generate
 from carbonsched.instance import parse_instance
 
 from cases import lagrangian_choices
 
 
 def test_endgame_search_vs_the_exact_milp(benchmark):
-    inst = parse_instance(generate(GeneratorConfig(sites=10, periods=168, jobs=60, seed=1, budget_fraction=0.7,
-                                                   budget_basis="optimum")))
+    inst = parse_instance(generate(family_config("small", sites=10, periods=168, jobs=60, seed=1, budget_fraction=0.7,
+                                                 budget_basis="optimum")))
+    assert inst.budget == pytest.approx(4588.785, rel=1e-6)  # the CLI's instance (its default family)
     seconds = float(os.environ.get("CARBONSCHED_BENCH_SEARCH_S", 120))
     pool, choices = lagrangian_choices(inst, 1)
     rec = PrimalRecovery(inst, pool, "lagrangian", Clock())
