@@ -125,7 +125,8 @@ def restricted_milp(st: RunState, pool: SubproblemPool, rec: PrimalRecovery, rec
             rec.start_x(inc, None if limit is None else 0.25 * limit)
             limit = None if limit is None else limit - (time.perf_counter() - t1)
         poll = pool.race_begin(dict(upper=endgame_upper(fixed, inc.starts), start_x=inc.x, start_triples=inc.starts,
-                                    start_objective=inc.objective, limit=limit, gap=gap, effort=effort,
+                                    start_objective=inc.objective, limit=limit, gap=gap,
+                                    effort=effort if race else ENDGAME_HEURISTIC_EFFORT,  # a search: for schedules
                                     search=not race)) if racing else None
         cand, free, bound = rec.polish(recent, inc, time_limit=limit, gap=gap, threads=opts.threads, fixed=fixed,
                                        heuristic_effort=effort, stop=poll)

@@ -14,8 +14,9 @@ schedule so far while time is left and a pass gains:
    its upper bounds, committed units relaxed): its support, the triples
    it runs at all, with the start's, are the pass's triples;
 2. a MILP over those triples with the committed units' on/off relaxed,
-   from the start, HiGHS's heuristics at ``effort`` (a RINS-like
-   neighbourhood: which jobs run, where and when);
+   from the start, HiGHS's heuristics at ``effort`` (the exact endgame's
+   :data:`~.endgame.ENDGAME_HEURISTIC_EFFORT`; a RINS-like neighbourhood:
+   which jobs run, where and when);
 3. its schedule dispatched at the best commitment rounded from its relaxed
    dispatch (:func:`~.recovery.best_commitment`, LPs).
 
@@ -96,7 +97,7 @@ def search_pass(fx: FixedScheduleModel, upper: np.ndarray, start_x: np.ndarray, 
             return None, None
     sol, _, _ = fx.solve_bounds(lower, inner, integer_units=False, start=start_x, time_limit=limit,
                                 heuristic_effort=effort, seed=seed, stop=stop, method="search")
-    if sol is None:
+    if sol is None or (stop is not None and stop()):  # stopped: rank 0 has ended and waits for this rank
         return None, None
     starts = np.flatnonzero(fx.x_values() > 0.5)
     rest = left()
