@@ -31,6 +31,17 @@ dispatch MILP of that schedule reaches 4,598,171 in 55 s.
 
 The schedule found depends on the number of ranks (one rank searches
 nothing): the bound and the certified gap's meaning do not.
+
+A limit: HiGHS calls the interrupt callback, which polls for rank 0's
+end, between its steps but not inside its sub-MIP heuristics, and a
+searching rank may be in one (RINS: 20 s on the case above) when rank 0
+ends early (its gap reached, or an interrupt). Rank 0 then waits for it:
+12 s past the stop in a standalone pass on that case, 33 s after a
+Ctrl-C in a 2-rank run. Time limits held in every run measured (the
+budget-binding runs ended at 229.5-234.1 s of 240): the searching rank's
+MILP ends :data:`SEARCH_COMMIT_S` before rank 0's, and the callback
+stops it before a step as long as its longest so far; a first long
+sub-MIP near the end could still run past it.
 """
 
 from __future__ import annotations
@@ -66,8 +77,8 @@ class SearchOutcome:
     seconds: float
 
 
-def search_pass(fx: FixedScheduleModel, upper: np.ndarray, start_x: np.ndarray, start_triples: np.ndarray, *,
-                time_limit: float | None, seed: int, effort: float | None,
+def search_pass(fx: FixedScheduleModel, upper: np.ndarray, start_x: np.ndarray, start_triples: np.ndarray,
+                floor: float, *, time_limit: float | None, seed: int, effort: float | None,
                 stop: Callable[[], bool] | None = None) -> tuple[float | None, np.ndarray | None]:
     """One pass of the module docstring from a feasible start (``start_x``,
     the full model's column vector of the schedule ``start_triples``)
@@ -76,7 +87,9 @@ def search_pass(fx: FixedScheduleModel, upper: np.ndarray, start_x: np.ndarray, 
     ``effort``: HiGHS's random seed and heuristic effort; ``stop``: a poll
     that ends the pass's MILP. Returns (objective $, column vector) of the
     schedule it ends with, or (None, None) where it found none (no time,
-    or the LP or MILP gave nothing)."""
+    the LP or MILP gave nothing, or the MILP's schedule, units relaxed, is
+    worth no more than ``floor`` $: no commitment of it can beat that, so
+    none is tried)."""
     t0 = time.perf_counter()
 
     def left() -> float | None:
@@ -95,9 +108,9 @@ def search_pass(fx: FixedScheduleModel, upper: np.ndarray, start_x: np.ndarray, 
         limit -= SEARCH_COMMIT_S
         if limit < 0.5:
             return None, None
-    sol, _, _ = fx.solve_bounds(lower, inner, integer_units=False, start=start_x, time_limit=limit,
-                                heuristic_effort=effort, seed=seed, stop=stop, method="search")
-    if sol is None or (stop is not None and stop()):  # stopped: rank 0 has ended and waits for this rank
+    sol, relaxed, _ = fx.solve_bounds(lower, inner, integer_units=False, start=start_x, time_limit=limit,
+                                      heuristic_effort=effort, seed=seed, stop=stop, method="search")
+    if sol is None or relaxed is None or relaxed <= floor + 1e-9 * max(1.0, abs(floor)):
         return None, None
     starts = np.flatnonzero(fx.x_values() > 0.5)
     rest = left()
@@ -123,8 +136,8 @@ def search(fx: FixedScheduleModel, upper: np.ndarray, start_x: np.ndarray, start
         if left is not None and left < SEARCH_MIN_S:
             break
         passes += 1
-        obj, x = search_pass(fx, upper, best_x, best_triples, time_limit=left, seed=seed + 7 * (passes - 1),
-                             effort=effort, stop=stop)
+        obj, x = search_pass(fx, upper, best_x, best_triples, best_obj, time_limit=left,
+                             seed=seed + 7 * (passes - 1), effort=effort, stop=stop)
         if obj is None or x is None or obj <= best_obj + 1e-9 * max(1.0, abs(best_obj)):
             break
         best_obj, best_x, found = obj, x, x
