@@ -47,11 +47,35 @@ def test_the_best_commitment_is_the_best_of_its_lps_and_a_feasible_dispatch(opti
     each = [fx.solve_committed(starts, on.astype(float))[1] for on in commitments(inst, g)]
     sol, obj, x = best_commitment(fx, starts, g)
     assert sol is not None and x is not None
+    assert np.array_equal(fx.last_x, x)  # the model's vector is the best's (a MIP start), not the last LP's
     assert obj == pytest.approx(max(o for o in each if o is not None), rel=1e-9)
     rep = check_solution(inst, fx.solution_from(x, "best"), check_reported=False)
     assert rep.ok, rep.violations
     assert rep.breakdown.objective == pytest.approx(obj, rel=1e-6)
     assert obj <= mono.objective + 1e-6 * abs(mono.objective)
+
+
+def test_the_model_keeps_the_best_commitment_s_vector_not_the_last_lp_s(optima):
+    """A relaxed dispatch at 0.3 of every committed unit's minimum output
+    rounds to all off (shares 0.5 and 1) and then all on (share 0): on the
+    committed-generator case all off is worth more, so the last LP solved
+    is the worse one. The model's column vector afterwards (what a caller
+    takes as its MIP start) is the best's, and it is the best's dispatch."""
+    inst, mono, _ = optima["committed_generator"]
+    fx = FixedScheduleModel(inst)
+    starts = triples_of(inst, mono.solution)
+    g = np.where(inst.committed[:, None], 0.3 * inst.gmin[:, None], 0.0) * np.ones((1, inst.H))
+    off, on = commitments(inst, g)
+    assert not off.any() and on[inst.committed].all()
+    worth_off = fx.solve_committed(starts, off.astype(float))[1]
+    worth_on = fx.solve_committed(starts, on.astype(float))[1]
+    assert worth_off > worth_on + 1.0  # the case this test is about
+    sol, obj, x = best_commitment(fx, starts, g)
+    assert obj == pytest.approx(worth_off, rel=1e-9)
+    assert np.array_equal(fx.last_x, x)
+    rep = check_solution(inst, fx.solution_from(fx.last_x, "best"), check_reported=False)
+    assert rep.ok, rep.violations
+    assert rep.breakdown.objective == pytest.approx(worth_off, rel=1e-6)
 
 
 @pytest.mark.parametrize("name", ["committed_generator", "budget_binding"])

@@ -280,7 +280,9 @@ class FixedScheduleModel:
         self.p.load_into_pyomo(self.last_x)
         return extract_solution(self.m, self.inst, method, "feasible")
 
-    def x_values(self) -> np.ndarray:
-        """[triples] x of the last solve (0 for a triple without a column)."""
-        return np.where(self.x_cols >= 0, self.last_x[np.maximum(self.x_cols, 0)], 0.0)
+    def x_values(self, x: np.ndarray | None = None) -> np.ndarray:
+        """[triples] x of the column vector ``x`` of this model (None: of
+        the last solve; 0 for a triple without a column)."""
+        x = self.last_x if x is None else x
+        return np.where(self.x_cols >= 0, x[np.maximum(self.x_cols, 0)], 0.0)
 

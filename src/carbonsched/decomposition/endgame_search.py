@@ -141,5 +141,5 @@ def search(fx: FixedScheduleModel, upper: np.ndarray, start_x: np.ndarray, start
         if obj is None or x is None or obj <= best_obj + 1e-9 * max(1.0, abs(best_obj)):
             break
         best_obj, best_x, found = obj, x, x
-        best_triples = np.flatnonzero(np.where(fx.x_cols >= 0, x[np.maximum(fx.x_cols, 0)], 0.0) > 0.5)
+        best_triples = np.flatnonzero(fx.x_values(x) > 0.5)
     return SearchOutcome(best_obj if found is not None else None, found, passes, time.perf_counter() - t0)

@@ -705,7 +705,8 @@ def best_commitment(fx: FixedScheduleModel, starts: np.ndarray, generator_mw: np
     binaries are the model's only integers besides the schedule's), in
     that order while ``time_limit`` seconds (None: none) last. Returns the
     best (solution, objective $, ``fx``'s column vector), or (None, None,
-    None) where none is feasible in time."""
+    None) where none is feasible in time; ``fx.last_x`` is then the best's
+    vector (a caller's MIP start), not the last LP's."""
     t0 = time.perf_counter()
     best: tuple[Solution | None, float | None, np.ndarray | None] = (None, None, None)
     for on in commitments(fx.inst, generator_mw):
@@ -715,6 +716,8 @@ def best_commitment(fx: FixedScheduleModel, starts: np.ndarray, generator_mw: np
         sol, obj = fx.solve_committed(starts, on.astype(float), time_limit=left, method=method)
         if sol is not None and obj is not None and (best[1] is None or obj > best[1]):
             best = (sol, obj, None if fx.last_x is None else fx.last_x.copy())
+    if best[2] is not None:
+        fx.last_x = best[2].copy()
     return best
 
 
