@@ -8,6 +8,9 @@ import pytest
 
 from carbonsched import SolveOptions, solve
 from carbonsched.check import check_solution
+from carbonsched.config import BendersOptions
+from carbonsched.decomposition.benders import SEED_STALL_WINDOW
+from carbonsched.decomposition.endgame import endgame_due
 from carbonsched.decomposition.subproblem import SiteSubproblem
 from carbonsched.generate import generate
 from carbonsched.instance import parse_instance
@@ -52,6 +55,29 @@ def test_benders_seeded_from_the_lagrangian_brackets_the_optimum(optima, name):
                       f"gap {res.gap:.2e}  monolithic {opt:14.4f}  iterations {res.solution.stats['iterations']} "
                       f"after {res.solution.stats['seed_iterations']} Lagrangian")
     assert res.solution.stats["seed_iterations"] > 0
+    assert res.check.ok, res.check.violations
+    assert res.bound >= opt - tol and opt >= res.objective - tol
+    assert res.status == "optimal" and res.gap <= GAP
+
+
+@pytest.mark.parametrize("name", ["budget_binding", "forces_feasibility_cuts"])
+def test_the_lagrangian_seed_ends_where_it_stalls_not_at_a_count(optima, name):
+    """The default seed runs until the dual converges or its own rows stall
+    (endgame_due over them), far short of its most iterations, and logs
+    each as a ``seed`` row; the run still brackets the optimum. (The first
+    case converges, the second stalls.)"""
+    inst, mono, _ = optima[name]
+    res = solve(inst, "benders", SolveOptions(gap=GAP))
+    rows = [r for r in res.solution.stats["trace"] if r["phase"] == "seed"]
+    n = res.solution.stats["seed_iterations"]
+    assert len(rows) == n and [r["iter"] for r in rows] == list(range(1, n + 1))
+    assert 0 < n < BendersOptions().seed_lagrangian
+    end = res.solution.stats["seed_end"]
+    assert end in ("stalled", "converged")
+    assert endgame_due(rows, window=SEED_STALL_WINDOW) == (end == "stalled")
+    assert not endgame_due(rows[:-1], window=SEED_STALL_WINDOW)
+    opt = mono.objective
+    tol = 1e-6 * max(1.0, abs(opt))
     assert res.check.ok, res.check.violations
     assert res.bound >= opt - tol and opt >= res.objective - tol
     assert res.status == "optimal" and res.gap <= GAP

@@ -169,9 +169,10 @@ class RunState(Generic[OptsT]):
         finally:
             self.timings[key] += time.perf_counter() - t0
 
-    def record(self, row: dict[str, Any]) -> None:
-        """Add an iteration's row to the trace and print it."""
-        row = {"iter": self.iteration, **row, "t": self.clock.elapsed()}
+    def record(self, row: dict[str, Any], *, iteration: int | None = None) -> None:
+        """Add an iteration's row to the trace and print it; ``iteration``:
+        its number in the log (None: the run's iteration count)."""
+        row = {"iter": self.iteration if iteration is None else iteration, **row, "t": self.clock.elapsed()}
         self.trace.append(row)
         self.log.row(row)
 
