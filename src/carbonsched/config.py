@@ -162,7 +162,8 @@ class BendersOptions(DecompositionOptions):
         1000, "cross-decomposition: first run at most this many Lagrangian (bundle) iterations on the pool; "
               "every site problem solved at prices gives the master a valid optimality cut, and their repaired "
               "job choices give incumbents. The seed ends sooner where its bound and incumbent stall (moved less "
-              "than 10% of the gap over 50 iterations) or, with a time limit, at a quarter of it (0: off, plain "
+              "than 10% of the gap over 50 iterations), where the master LP turns out cheap (at iteration 30 it "
+              "solves within 10 seed iterations' time) or, with a time limit, at a quarter of it (0: off, plain "
               "Benders from an empty master; on medium in 300 s: 67% gap plain, 1.45% seeded)", _nonneg_int)
     exact_endgame: bool = option(
         True, "at the end of the LP phase, where reduced-cost fixing on the master LP leaves at most 10,000 job "
