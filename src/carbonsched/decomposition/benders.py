@@ -417,7 +417,7 @@ def _seed_from_lagrangian(st: RunState[BendersOptions], master: BendersMaster, p
             why, end = (f"bound and incumbent moved less than {ENDGAME_HANDOVER_SHARE:.0%} of the gap over "
                         f"{SEED_STALL_WINDOW} iterations"), "stalled"
             break
-        if done == SEED_PROBE_AT:
+        if done == SEED_PROBE_AT < opts.seed_lagrangian:  # (at the most asked the seed ends anyway)
             each = (time.perf_counter() - t0) / done
             tp = time.perf_counter()
             limit = SEED_PROBE_ITERATIONS * each
