@@ -83,7 +83,7 @@ SEED_STALL_WINDOW = 50
 #: after this many seed iterations the master LP is solved once within SEED_PROBE_ITERATIONS seed iterations' mean
 #: time; where it finishes, Benders' own iterations cost about what the seed's do, and its LP phase, whose cuts are
 #: exact at its own points, is the better use of the time: the seed ends. On a swept 4 x 12 h x 10 case (seed 1112)
-#: a seed run to its stall took 154 iterations and the run 39 s, against 21 s after 30; on `medium` the master LP
+#: a seed run to its stall took 154 iterations and the run 39 s, against 20-24 s after 30; on `medium` the master LP
 #: took 30 s, 40-50 seed iterations' time, and the seed goes on
 SEED_PROBE_AT = 30
 SEED_PROBE_ITERATIONS = 10
@@ -376,7 +376,8 @@ def _seed_from_lagrangian(st: RunState[BendersOptions], master: BendersMaster, p
     with a time limit, at :data:`SEED_SHARE` of it: a rule in
     seconds and progress rather than a count, since an iteration's seconds
     differ with the machine (a fixed 30 left `medium` at a 3.40% gap after
-    300 s on a 2.8 GHz Xeon, where 104 iterations in the share leave 1.45%)."""
+    300 s on a 2.8 GHz Xeon, where the share's 76-80 iterations leave
+    1.76-1.79%)."""
     from .lagrangian import evaluate_dual, recover_at, setup_dual
 
     inst, opts = st.inst, st.opts
