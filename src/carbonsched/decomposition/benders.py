@@ -388,9 +388,11 @@ def _seed_from_lagrangian(st: RunState[BendersOptions], master: BendersMaster, p
     rows: list[dict] = []
     why, end = f"the most asked ({opts.seed_lagrangian})", "count"
     while done < opts.seed_lagrangian:
-        if st.stop_reason() is not None or (share is not None and st.clock.elapsed() >= share):
-            why, end = ("its share of the time limit", "share") if st.stop_reason() is None else ("the run's stop",
-                                                                                                  "stop")
+        if st.stop_reason() is not None:
+            why, end = "the run's stop", "stop"
+            break
+        if share is not None and st.clock.elapsed() >= share:
+            why, end = "its share of the time limit", "share"
             break
         pt, pool_s = evaluate_dual(inst, lay, u, compute, pool)
         pi, mu, _ = lay.split(u)

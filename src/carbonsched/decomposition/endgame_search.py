@@ -36,7 +36,7 @@ A limit: HiGHS calls the interrupt callback, which polls for rank 0's
 end, between its steps but not inside its sub-MIP heuristics, and a
 searching rank may be in one (RINS: 20 s on the case above) when rank 0
 ends early (its gap reached, or an interrupt). Rank 0 then waits for it:
-12 s past the stop in a standalone pass on that case, 33 s after a
+12-17 s past the stop in standalone passes on that case, 33 s after a
 Ctrl-C in a 2-rank run. Time limits held in every run measured (the
 budget-binding runs ended at 229.5-234.1 s of 240): the searching rank's
 MILP ends :data:`SEARCH_COMMIT_S` before rank 0's, and the callback
