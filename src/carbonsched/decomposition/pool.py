@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -139,6 +139,7 @@ class PoolEval:
     rank_s: np.ndarray  # [ranks] busy seconds of each rank in this call
     dispatch: np.ndarray | None = None  # [S, series, H+1] with exact=True
     g_gen: np.ndarray | None = None  # [S,H] dQ/dgen where a committed unit's output was fixed, else zeros
+    emissions: np.ndarray | None = None  # [S] t of each feasible site's dispatch (nan where infeasible)
 
 
 @dataclass
@@ -252,14 +253,14 @@ class SubproblemPool:
     def _bcast(self, obj):
         return self.comm.bcast(obj, root=0) if self.size > 1 else obj
 
-    def _command(self, cmd: int, arg: float = 0.0) -> None:
+    def _command(self, cmd: int, arg: object = 0.0) -> None:
         """Rank 0 announces a command. The barrier pairs with the workers'
         sleeping wait in :meth:`_next_command`."""
         if self.size > 1:
             self.comm.Ibarrier().Wait()  # a nonblocking barrier matches only another one
             self.comm.bcast((cmd, arg), root=0)
 
-    def _next_command(self) -> tuple[int, float]:
+    def _next_command(self) -> tuple[int, Any]:
         """Workers wait for the next command without spinning: MPICH polls
         in a blocking call, which would take CPU from rank 0's master solve
         when ranks share cores. A non-blocking barrier tested every 0.2 ms
@@ -286,7 +287,7 @@ class SubproblemPool:
     # ------------------------------------------------------------------
     # the work each rank does for one command
     def _do_eval(self, P: np.ndarray, b: np.ndarray, exact: bool, limit: float = 0.0,
-                 gen: np.ndarray | None = None) -> np.ndarray:
+                 gen: np.ndarray | None = None, mu: float = 0.0) -> np.ndarray:
         S, H = self.inst.S, self.inst.H
         nser = len(SITE_SERIES)
         width = 2 * H + 6 + (nser * (H + 1) if exact else 0)
@@ -297,13 +298,14 @@ class SubproblemPool:
             # exact: the rank's sites share what is left of ``limit`` (s; 0: no limit)
             share = max(0.05, (t_rank + limit - time.perf_counter()) / (len(mine) - i)) if limit > 0 else None
             fix = None if gen is None or np.isnan(gen[s]).any() else gen[s]
-            r = self._sub(s).evaluate(P[s], float(b[s]), exact=exact, time_limit=share, gen=fix)
+            r = self._sub(s).evaluate(P[s], float(b[s]), exact=exact, time_limit=share, gen=fix, mu=mu)
             row = buf[s]
             row[0] = 1.0 if r.feasible else 0.0
             row[1] = r.cost
             row[2] = r.g_alloc
             row[3] = 1.0 if r.exact_failed else 0.0
             row[4] = r.solve_s
+            row[5] = r.emissions
             row[6:6 + H] = r.g_load
             if r.g_gen is not None:
                 row[6 + H:6 + 2 * H] = r.g_gen
@@ -482,23 +484,24 @@ class SubproblemPool:
         return out
 
     def evaluate(self, P: np.ndarray, b: np.ndarray | None, *, exact: bool = False,
-                 time_limit: float | None = None, gen: np.ndarray | None = None) -> PoolEval:
+                 time_limit: float | None = None, gen: np.ndarray | None = None, mu: float = 0.0) -> PoolEval:
         """Solve every site for facility load ``P`` [S,H] (MW) within
         allocations ``b`` [S] (t; None = no budget). ``exact``: committed
         units' MILPs, a rank's sites within ``time_limit`` seconds together.
         ``gen`` [S,H] (MW, not with ``exact``): the committed units' output
-        to fix, NaN rows at sites whose output stays free."""
+        to fix, NaN rows at sites whose output stays free. ``mu`` ($/t): a
+        carbon price in the sites' objectives (``cost`` includes it)."""
         S, H = self.inst.S, self.inst.H
         P = np.ascontiguousarray(P, dtype=float)
         b = np.full(S, np.inf) if b is None else np.ascontiguousarray(b, dtype=float)
         gen = np.full((S, H), np.nan) if gen is None or exact else np.ascontiguousarray(gen, dtype=float)
         limit = 0.0 if time_limit is None else max(float(time_limit), 1e-3)
         self._maybe_respread()
-        self._command(_EXACT if exact else _EVAL, limit)
+        self._command(_EXACT if exact else _EVAL, (limit, float(mu)))
         self._Bcast(P)
         self._Bcast(b)
         self._Bcast(gen)
-        buf = self._reduce(self._do_eval(P, b, exact, limit, gen))
+        buf = self._reduce(self._do_eval(P, b, exact, limit, gen, float(mu)))
         out = self._unpack_eval(buf, exact)
         self._after_call(out.site_s, lp=not exact)
         return out
@@ -511,7 +514,8 @@ class SubproblemPool:
             disp = buf[:S, 6 + 2 * H:6 + 2 * H + nser * (H + 1)].reshape(S, nser, H + 1).copy()
         return PoolEval(feasible=buf[:S, 0] > 0.5, cost=buf[:S, 1].copy(), g_load=buf[:S, 6:6 + H].copy(),
                         g_alloc=buf[:S, 2].copy(), exact_failed=buf[:S, 3] > 0.5, site_s=buf[:S, 4].copy(),
-                        rank_s=buf[S, :self.size].copy(), dispatch=disp, g_gen=buf[:S, 6 + H:6 + 2 * H].copy())
+                        rank_s=buf[S, :self.size].copy(), dispatch=disp, g_gen=buf[:S, 6 + H:6 + 2 * H].copy(),
+                        emissions=buf[:S, 5].copy())
 
     def price(self, pi: np.ndarray, mu: float) -> PoolPrice:
         """Solve every site's priced problem at prices ``pi`` [S,H] ($/MWh)
@@ -707,7 +711,8 @@ class SubproblemPool:
                 P = self._Bcast(np.empty((S, H)))
                 b = self._Bcast(np.empty(S))
                 gen = self._Bcast(np.empty((S, H)))
-                self._reduce(self._do_eval(P, b, cmd == _EXACT, arg, gen))
+                limit, mu = arg
+                self._reduce(self._do_eval(P, b, cmd == _EXACT, limit, gen, mu))
             elif cmd == _PRICE:
                 pi = self._Bcast(np.empty((S, H)))
                 self._reduce(self._do_price(pi, arg))

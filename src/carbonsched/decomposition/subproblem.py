@@ -52,7 +52,8 @@ class SiteEval:
     dQ/db̂. Otherwise ``cost`` is the phase-1 infeasibility w > 0 and the
     gradients are those of w (for a feasibility cut). ``g_gen`` [H]: dQ/dgen
     (or dw/dgen) where a committed unit's output was fixed, else zeros. ``exact_failed``:
-    the LP relaxation is feasible but the committed-unit MILP is not."""
+    the LP relaxation is feasible but the committed-unit MILP is not.
+    ``emissions``: the dispatch's emissions (t) where feasible, else nan."""
 
     feasible: bool
     cost: float
@@ -61,6 +62,7 @@ class SiteEval:
     solve_s: float
     exact_failed: bool = False
     g_gen: np.ndarray | None = None
+    emissions: float = float("nan")
 
 
 class SiteSubproblem:
@@ -107,6 +109,7 @@ class SiteSubproblem:
         self.exact = p.integer_cols.size == 0  # an LP is always exact
         self.build_s = time.perf_counter() - t0
         self._mode = "fixed"
+        self._mu = 0.0  # the carbon price ($/t) on the emissions in fixed-load mode
 
     def reset(self) -> None:
         """Forget the basis and return to fixed-load mode (deterministic
@@ -117,14 +120,18 @@ class SiteSubproblem:
         self.p.h.clearSolver()
 
     # -- data updates ---------------------------------------------------
-    def _set_fixed(self, P: np.ndarray, b: float) -> None:
+    def _set_fixed(self, P: np.ndarray, b: float, mu: float = 0.0) -> None:
         h = self.p.h
         P = np.asarray(P, dtype=float)
         h.changeRowsBounds(self.H, self.bal_rows, P, P)
         h.changeRowsBounds(1, np.array([self.cap_row]), np.array([-INF]), np.array([b if np.isfinite(b) else INF]))
-        if self._mode != "fixed":
-            h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), self.c0)
-            self._mode = "fixed"
+        if self._mode != "fixed" or mu != self._mu:
+            h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), self._fixed_cost(mu))
+            self._mode, self._mu = "fixed", mu
+
+    def _fixed_cost(self, mu: float) -> np.ndarray:
+        """The fixed-load objective's costs at carbon price ``mu`` ($/t)."""
+        return self.c0 if mu == 0.0 else self.c0 + mu * self.emis_coef
 
     def _set_gen(self, gen: np.ndarray | None) -> None:
         """Fix the committed unit's output columns at ``gen`` [H] (MW, in
@@ -145,6 +152,10 @@ class SiteSubproblem:
             return np.zeros(self.H)
         return self.p.col_duals()[self.gen_cols].copy()
 
+    def _emissions(self) -> float:
+        """Emissions (t) of the last solve's dispatch."""
+        return float(self.emis_coef @ self.p.values())
+
     def _phase1(self, on: bool) -> None:
         h = self.p.h
         n = self.slack_cols.size
@@ -153,12 +164,12 @@ class SiteSubproblem:
             c = np.zeros(self.ncol)
             c[self.slack_cols] = 1.0
         else:
-            c = self.c0
+            c = self._fixed_cost(self._mu)
         h.changeColsCost(self.ncol, np.arange(self.ncol, dtype=np.int32), c)
 
     # -- solves ---------------------------------------------------------
     def evaluate(self, P: np.ndarray, b: float, *, exact: bool = False, time_limit: float | None = None,
-                 gen: np.ndarray | None = None) -> SiteEval:
+                 gen: np.ndarray | None = None, mu: float = 0.0) -> SiteEval:
         """Min site cost for facility load ``P`` [H] (MW) within ``b`` (t).
         ``exact=False`` relaxes a committed generator's binaries (valid cuts);
         ``exact=True`` solves the MILP (true feasible cost), within
@@ -167,9 +178,11 @@ class SiteSubproblem:
         (``exact_failed``). ``gen`` [H] (MW, not with ``exact``) fixes the
         committed unit's output: an LP (the on/off binaries, which carry no
         cost, relaxed), exact for that output, whose cut has ``g_gen``. Ignored
-        at a site without a committed unit."""
+        at a site without a committed unit. ``mu`` ($/t): a carbon price on
+        the emissions, in the objective (``cost`` and the gradients then
+        include it); 0 for Q itself."""
         t0 = time.perf_counter()
-        self._set_fixed(P, b)
+        self._set_fixed(P, b, mu)
         self._set_gen(None if exact else gen)
         self.p.set_integrality(relax=not exact)
         milp = exact and not self.exact  # a committed unit's binaries kept
@@ -178,14 +191,16 @@ class SiteSubproblem:
             # the committed units' MILP ran out of its time (on xlarge a 720-hour unit-commitment MILP per site,
             # without a limit, kept the first recovery busy past the run's limit)
             if info.has_solution:
-                return SiteEval(True, info.objective, np.zeros(self.H), 0.0, time.perf_counter() - t0)
+                return SiteEval(True, info.objective, np.zeros(self.H), 0.0, time.perf_counter() - t0,
+                                emissions=self._emissions())
             return SiteEval(False, 0.0, np.zeros(self.H), 0.0, time.perf_counter() - t0, exact_failed=True)
         if info.optimal:
             if exact and not self.exact:
-                return SiteEval(True, info.objective, np.zeros(self.H), 0.0, time.perf_counter() - t0)
+                return SiteEval(True, info.objective, np.zeros(self.H), 0.0, time.perf_counter() - t0,
+                                emissions=self._emissions())
             d = self.p.row_duals()
             return SiteEval(True, info.objective, d[self.bal_rows].copy(), float(d[self.cap_row]),
-                            time.perf_counter() - t0, g_gen=self._g_gen())
+                            time.perf_counter() - t0, g_gen=self._g_gen(), emissions=self._emissions())
         if not info.infeasible:
             raise SolverError(f"site {self.inst.site_ids[self.s]}: subproblem ended {info.raw_status}")
         if exact and not self.exact:
