@@ -16,9 +16,10 @@ from carbonsched.check import check_solution, evaluate
 from carbonsched.config import LagrangianOptions
 from carbonsched.decomposition.lagrangian import evaluate_dual, setup_dual
 from carbonsched.decomposition.pool import SubproblemPool, block_plan
+from carbonsched.decomposition.pool_schedule import plans_solution
 from carbonsched.decomposition.recovery import Candidate, PrimalRecovery
 from carbonsched.decomposition.site_blocks import BlockRound, block_picks, from_prices
-from carbonsched.decomposition.site_search import emission_caps, homes, plans_solution, search_rounds
+from carbonsched.decomposition.site_search import emission_caps, homes, search_rounds
 from carbonsched.derived import site_costs, unserved_penalty
 
 from cases import CASES, generated_budget_binding, triples_of

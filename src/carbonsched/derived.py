@@ -16,7 +16,7 @@ from .instance import Instance
 from .solution import Solution
 
 __all__ = ["budget_shares", "emissions_floor", "facility_load", "job_room", "load_matrix", "max_supply", "schedule_load",
-           "site_cost_floor", "site_costs", "site_emission_cap", "unserved_penalty", "window_sums"]
+           "shares_around", "site_cost_floor", "site_costs", "site_emission_cap", "unserved_penalty", "window_sums"]
 
 
 def max_supply(inst: Instance) -> np.ndarray:
@@ -126,8 +126,14 @@ def budget_shares(inst: Instance, sites: dict[str, np.ndarray]) -> np.ndarray | 
     slack; they add up to the budget (None without one)."""
     if inst.budget is None:
         return None
-    em = site_costs(inst, sites)[1]
-    return em + max(0.0, float(inst.budget) - float(em.sum())) / inst.S
+    return shares_around(site_costs(inst, sites)[1], float(inst.budget))
+
+
+def shares_around(emissions: np.ndarray, budget: float) -> np.ndarray:
+    """[S] each site's ``emissions`` (t; nan counts as 0) plus an equal
+    share of the ``budget``'s slack (t)."""
+    em = np.nan_to_num(np.asarray(emissions, dtype=float))
+    return em + max(0.0, budget - float(em.sum())) / em.size
 
 
 def site_costs(inst: Instance, sites: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -36,10 +36,10 @@ from .. import interrupts
 from ..check import evaluate
 from ..derived import budget_shares, unserved_penalty
 from ..instance import Instance
-from ..solution import SITE_SERIES, Solution
+from .pool_schedule import plans_solution
 from .recovery import Candidate, PrimalRecovery
 
-__all__ = ["emission_caps", "homes", "plans_solution", "search_rounds"]
+__all__ = ["emission_caps", "homes", "search_rounds"]
 
 
 def homes(inst: Instance, starts: np.ndarray, score: np.ndarray, picks: np.ndarray | None = None) -> np.ndarray:
@@ -69,21 +69,6 @@ def emission_caps(inst: Instance, sites: dict[str, np.ndarray]) -> np.ndarray:
     inf without a budget."""
     caps = budget_shares(inst, sites)
     return np.full(inst.S, np.inf) if caps is None else caps
-
-
-def plans_solution(inst: Instance, starts: np.ndarray, y: np.ndarray, dispatch: np.ndarray,
-                   method: str) -> Solution:
-    """The schedule that the sites' plans make together: training
-    ``starts`` (triples), routing ``y`` [pairs, H] (MW) and each site's
-    dispatch [S, len(SITE_SERIES), H+1]."""
-    jj, ss, tt = inst.triples
-    H = inst.H
-    training = [(inst.job_ids[jj[k]], inst.site_ids[ss[k]], int(tt[k])) for k in np.sort(starts)]
-    rr, sr = inst.region_pairs
-    inference = np.zeros((inst.R, inst.S, H))
-    inference[rr, sr] = y
-    sites = {k: dispatch[:, i, :H + 1 if k == "soc_mwh" else H].copy() for i, k in enumerate(SITE_SERIES)}
-    return Solution(inst.name, method, "feasible", None, None, None, None, training, inference, sites)
 
 
 def search_rounds(inst: Instance, pool, rec: PrimalRecovery, incumbent: Candidate, score: np.ndarray, *,
