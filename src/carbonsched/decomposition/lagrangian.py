@@ -123,7 +123,8 @@ class DualLayout:
 class ComputeChoice:
     """A compute-side maximiser: per job the chosen triple (-1: none), the
     inference flows y [pairs, H], the IT load [S,H], the value ($, the
-    compute side's term of L) and an upper bound on it (= value here)."""
+    compute side's term of L) and an upper bound on it (= value here), at
+    the IT load prices ``rho`` [S,H] ($ per IT MW for one period)."""
 
     chosen: np.ndarray
     y: np.ndarray
@@ -131,6 +132,7 @@ class ComputeChoice:
     value: float
     bound: float
     score: np.ndarray  # [triples] val - pow x window sum of rho
+    rho: np.ndarray | None = None
 
 
 class ComputeRelaxation:
@@ -173,7 +175,7 @@ class ComputeRelaxation:
         np.add.at(infl, self.sr, inst.f_inf[self.sr][:, None] * y)
         IT = inst.idle[:, None] + run + infl
         total += self.const - float((rho * inst.idle[:, None]).sum())
-        return ComputeChoice(chosen, y, IT, total, total, score)
+        return ComputeChoice(chosen, y, IT, total, total, score, rho)
 
 
 class PricedComputeMILP:
@@ -218,7 +220,7 @@ class PricedComputeMILP:
         IT = x[self.Pv] / inst.pue
         score = inst.val[jj] - inst.pow[jj] * window_sums(inst, rho)
         return ComputeChoice(chosen, y, IT, info.objective, info.bound if info.bound is not None else info.objective,
-                             score)
+                             score, rho)
 
 
 # ----------------------------------------------------------------------------
@@ -724,7 +726,9 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
     st.stats.update(dual_update=opts.dual_update, capacity_dualised=lay.has_lam, recoveries=rec.recoveries,
                     averaged_recoveries=averaged, carbon_aware_recoveries=rec.guided,
                     full_model_skipped=rec.skipped_full, recoveries_bounded_out=rec.bounded_out,
-                    dropped_by_keep_lp=rec.dropped_by_lp, rounded_commitments=rec.rounded_commitments)
+                    dropped_by_keep_lp=rec.dropped_by_lp, rounded_commitments=rec.rounded_commitments,
+                    pool_schedules=rec.pool_schedules, pool_shed=rec.pool_shed, pool_schedule_s=round(rec.pool_s, 3),
+                    dispatch_slow=rec.dispatch_slow)
     if opts.dual_update == "bundle":
         st.stats.update(serious_steps=update.serious, null_steps=update.null)
     return finish(st, pool)
@@ -778,8 +782,10 @@ def recover_at(inst: Instance, rec: PrimalRecovery, update, pt: DualPoint, itera
         choices, w = update.choice_weights()
         if choices:
             sources.insert(0, ("average", average_choice(inst, choices, w)))
+    rho = pt.choice.rho
+    margin = None if rho is None else priced_margin(inst, rho)  # inference routed where it pays at these prices
     for source, chosen in sources:
-        cand = rec.from_choice(chosen, pt.choice.score, time_limit, floor=floor)
+        cand = rec.from_choice(chosen, pt.choice.score, time_limit, floor=floor, margin=margin)
         if rec.recoveries > tried:
             return cand, source
     return None, None

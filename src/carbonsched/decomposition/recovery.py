@@ -41,6 +41,14 @@ exactly on the subproblem pool -- unless the schedule's LP is worth no more
 than a ``floor`` the caller gives (the incumbent's value): that LP bounds
 the re-dispatched schedule from above, so it could not beat the floor.
 
+Where the keep LP does not finish within :data:`KEEP_SHARE` of the time
+left (at least :data:`KEEP_MIN_S`), or the dispatch model is not predicted
+to be built within it, that recovery and every later one are made on the
+pool's site problems instead (:mod:`.pool_schedule`): no model over all
+sites, the sites' LPs in parallel, a carbon price by bisection for the
+budget. Its schedules are worse where the budget binds, so it stands in
+only at the scale where the LP does not pay.
+
 Measured alternative, not kept (branch ``experiment/pool-recovery``): the
 same recovery fully decomposed -- a routing master with the schedule fixed
 against the pool's site LPs (Benders per schedule), or a budget split by
@@ -66,6 +74,7 @@ from ..fixed import FixedScheduleModel
 from ..instance import Instance
 from ..model import estimate_build_s, memory_check
 from ..solution import SITE_SERIES, Solution
+from .pool_schedule import schedule_on_pool
 
 __all__ = ["COMMIT_AT", "Candidate", "PrimalRecovery", "best_commitment", "commitments", "endgame_upper",
            "repair_schedule"]
@@ -81,6 +90,10 @@ REDISPATCH_ROUNDS = 5
 #: 4,595,714 at 0.5, 4,592,929 at 1 (on only where the relaxed output already reaches the minimum), 4,566,764 at
 #: any output above 0, against 4,598,171 for the schedule's dispatch MILP in 55 s (the LPs: 0.05-0.26 s each)
 COMMIT_AT = (0.5, 1.0, 0.0)
+#: the keep LP may take this share of the time left, at least KEEP_MIN_S seconds; out of it, recoveries are made on
+#: the pool's site problems (:mod:`.pool_schedule`) from then on. On `xlarge` (a keep LP over 0.71 M columns) the
+#: first recovery had run 1,768 s of 1,800 and returned none; on `large` the keep LP took 17.9 s (EPYC) of 1,200 s
+KEEP_SHARE, KEEP_MIN_S = 0.1, 10.0
 
 
 @dataclass
@@ -98,6 +111,12 @@ class Candidate:
 def _quarter(seconds: float | None) -> float | None:
     """A quarter of a time limit (None: none): what a MIP start's LP may take of its MILP's time."""
     return None if seconds is None else 0.25 * seconds
+
+
+def keep_share(left: float | None) -> float | None:
+    """Seconds the keep LP may take of ``left`` (None: no limit):
+    :data:`KEEP_SHARE` of them, at least :data:`KEEP_MIN_S`."""
+    return None if left is None else max(KEEP_SHARE * left, KEEP_MIN_S)
 
 
 def repair_schedule(inst: Instance, chosen: np.ndarray, score: np.ndarray, *,
@@ -174,6 +193,12 @@ class PrimalRecovery:
         self.last_bounded: float | None = None  # the largest LP value of the last recovery's schedules so left out
         self.recovery_s = 0.0
         self.polish_s = 0.0
+        self.pool_schedules = 0  # recoveries built on the pool's site problems (:mod:`.pool_schedule`)
+        self.pool_shed = 0  # jobs they shed
+        self.pool_s = 0.0
+        # the dispatch model's keep LP did not finish within its share of the time, or could not be built in it:
+        # later recoveries run on the pool only
+        self.dispatch_slow = False
 
     @property
     def dispatch(self) -> FixedScheduleModel:
@@ -297,7 +322,7 @@ class PrimalRecovery:
                                              time_limit=time_limit, method=self.method)[0]
 
     def from_choice(self, chosen: np.ndarray, score: np.ndarray, time_limit: float | None = None, *,
-                    floor: float | None = None) -> Candidate | None:
+                    floor: float | None = None, margin: np.ndarray | None = None) -> Candidate | None:
         """A feasible schedule from one job choice (``chosen[j]``: a triple
         index or -1; ``score`` [triples] in $), or None (the same candidate
         triples as before, nothing feasible, no time left, or -- given a
@@ -306,10 +331,12 @@ class PrimalRecovery:
         floor: its exact re-dispatch could not beat it and is not run;
         ``last_bounded`` then holds the largest LP value so left out).
         Without committed units there is no re-dispatch to save and the
-        floor is not used."""
+        floor is not used. ``margin`` [pairs, H] ($ per MW for one period):
+        what the pool's schedule routes inference by (default: the pairs'
+        margins, unpriced; :func:`~.pool_schedule.route_inference`)."""
         self.last_bounded = None
         try:
-            return self._from_choice(chosen, score, time_limit, floor)
+            return self._from_choice(chosen, score, time_limit, floor, margin)
         except BudgetExhausted:
             return None
 
@@ -317,6 +344,8 @@ class PrimalRecovery:
         """The schedule ``starts`` (triples; capacity-feasible) routed and
         dispatched at its best by the dispatch model, or None (infeasible,
         or no time left)."""
+        if self.dispatch_slow:
+            return None
         clock = self._step_clock(time_limit)
         t0 = time.perf_counter()
         try:
@@ -339,10 +368,10 @@ class PrimalRecovery:
         return self.clock if self.clock is not None else Clock()
 
     def _from_choice(self, chosen: np.ndarray, score: np.ndarray, time_limit: float | None,
-                     floor: float | None) -> Candidate | None:
+                     floor: float | None, margin: np.ndarray | None) -> Candidate | None:
         t0 = time.perf_counter()
         try:
-            return self._guided(chosen, score, time_limit, floor)
+            return self._guided(chosen, score, time_limit, floor, margin)
         finally:
             self.recovery_s += time.perf_counter() - t0
 
@@ -395,9 +424,13 @@ class PrimalRecovery:
         return np.array(out, dtype=int)
 
     def _guided(self, chosen: np.ndarray, score: np.ndarray, time_limit: float | None,
-                floor: float | None) -> Candidate | None:
-        """The two passes of the module docstring for one job choice."""
-        inst = self.inst
+                floor: float | None, margin: np.ndarray | None) -> Candidate | None:
+        """The recovery of one job choice: the two passes of the module
+        docstring, or -- where the keep LP does not finish within
+        :data:`KEEP_SHARE` of the time left (or the dispatch model is not
+        predicted to be built in it), then and in every later recovery --
+        the schedule made on the pool's site problems
+        (:func:`~.pool_schedule.schedule_on_pool`)."""
         cand = self.candidate_triples(chosen, score)
         key = tuple(cand.tolist())
         if key in self.seen:  # the empty choice too is tried once: where no job is worth its power, it is the answer
@@ -405,17 +438,64 @@ class PrimalRecovery:
         self.seen.add(key)
         self.recoveries += 1
         clock = self._step_clock(time_limit)
+        share = keep_share(clock.left())
+        if not self.dispatch_slow and share is not None and self.dispatch_build_s() > share:
+            self.dispatch_slow = True
+        if not self.dispatch_slow:
+            lp = self._two_passes(chosen, score, cand, time_limit, floor, clock)
+            if not self.dispatch_slow:
+                return lp
+        return self._on_pool(chosen, score, clock, margin)
+
+    def dispatch_build_s(self) -> float:
+        """Predicted seconds to build and translate the dispatch model (0
+        once it is built)."""
+        if self._dispatch is not None:
+            return 0.0
+        return estimate_build_s(self.inst, job_load=True) * (1.0 + highs.TRANSLATE_PER_BUILD)
+
+    def _on_pool(self, chosen: np.ndarray, score: np.ndarray, clock: Clock,
+                 margin: np.ndarray | None) -> Candidate | None:
+        """The choice, repaired to fit capacity and power, made a schedule on
+        the pool's site problems (:func:`~.pool_schedule.schedule_on_pool`)."""
+        t0 = time.perf_counter()
+        starts = repair_schedule(self.inst, chosen, score)
+        if starts is None:
+            return None
+        left = clock.left()
+        got = schedule_on_pool(self.inst, self.pool, starts, score, method=self.method, margin=margin,
+                               deadline=None if left is None else time.perf_counter() + left)
+        self.pool_s += time.perf_counter() - t0
+        if got.solution is None:
+            return None
+        self.pool_schedules += 1
+        self.pool_shed += got.shed
+        return Candidate(got.solution, float(got.objective), got.starts, None)
+
+    def _two_passes(self, chosen: np.ndarray, score: np.ndarray, cand: np.ndarray, time_limit: float | None,
+                    floor: float | None, clock: Clock) -> Candidate | None:
+        """The two passes of the module docstring over the candidate
+        triples ``cand``, within ``time_limit`` seconds on ``clock``; the
+        keep LP within :data:`KEEP_SHARE` of them (out of it:
+        ``dispatch_slow`` is set and None returned)."""
+        inst = self.inst
         # first the choice itself, repaired to fit capacity and power, routed and dispatched by the keep LP of the
         # dispatch model (no triple columns: small at any scale), which drops, in part, the chosen jobs that cost
         # the budget or the sites' power more than they are worth; enough wherever the budget does not bind
         first: Candidate | None = None
         starts = repair_schedule(inst, chosen, score)
         if starts is not None:
-            first, lp_sol = self._keep_worth(starts, time_limit, clock, floor)
+            share = keep_share(clock.left())
+            own = clock.cap(time_limit)
+            by_share = share is not None and own is not None and share < own
+            first, lp_sol = self._keep_worth(starts, time_limit, clock, floor, keep_limit=share)
             info = self.dispatch.last_info
             if (first is None and self.last_bounded is None and info is not None
                     and not (info.infeasible or info.has_solution)):
-                return None  # out of time (a solved LP whose exact re-dispatch failed goes on to the full model)
+                # out of time (a solved LP whose exact re-dispatch failed goes on to the full model); out of its
+                # share of a longer time, the LP does not pay at this scale
+                self.dispatch_slow = by_share
+                return None
             # where the budget does not bind, which jobs run is a matter of capacity and price, which the choice
             # and the keep LP already weighed; where it binds (within BINDING of it), let the LP weigh each job's
             # value against its emissions, over the alternatives too -- on the full model, where it fits (a
@@ -434,15 +514,20 @@ class PrimalRecovery:
         return first
 
     def _keep_worth(self, starts: np.ndarray, time_limit: float | None, clock: Clock,
-                    floor: float | None) -> tuple[Candidate | None, Solution | None]:
+                    floor: float | None, *, keep_limit: float | None = None
+                    ) -> tuple[Candidate | None, Solution | None]:
         """The jobs of ``starts`` the keep LP of the dispatch model
         (:meth:`~carbonsched.fixed.FixedScheduleModel.keep_lp`) runs whole,
         each at its own triple, dispatched. The LP drops the jobs that cost
         the budget (or the sites' power) more than they are worth, in part;
-        those in part are dropped whole. Returns (the candidate or None, the
-        LP's solution or None)."""
+        those in part are dropped whole; the LP within ``keep_limit``
+        seconds too. Returns (the candidate or None, the LP's solution or
+        None)."""
         dm = self.dispatch
-        keep, sol, _ = dm.keep_lp(starts, time_limit=clock.cap(time_limit), method=self.method)
+        limit = clock.cap(time_limit)
+        if keep_limit is not None:
+            limit = keep_limit if limit is None else min(limit, keep_limit)
+        keep, sol, _ = dm.keep_lp(starts, time_limit=limit, method=self.method)
         if sol is None:
             return None, None
         self.dropped_by_lp += int(starts.size - keep.size)
