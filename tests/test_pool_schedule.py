@@ -4,6 +4,8 @@ choice breaks it; the carbon price it dispatches at is the least that keeps
 the sites within the budget; a recovery whose keep LP runs out of its share
 of the time goes on, and stays, on the pool."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -14,8 +16,10 @@ from carbonsched.decomposition.pool_schedule import MU_MAX, MU_TOL, carbon_price
 from carbonsched.decomposition.recovery import PrimalRecovery, repair_schedule
 from carbonsched.derived import job_room, schedule_load
 from carbonsched.instance import parse_instance
+from carbonsched.solution import read_solution
 
 from cases import CASES, _gen, lagrangian_choices
+from mpi_util import run_cli_mpi
 
 
 def _checked(inst, sched, mono_objective):
@@ -115,7 +119,7 @@ def test_a_keep_lp_out_of_its_share_hands_the_recoveries_to_the_pool(optima, mon
     monkeypatch.setattr(recovery, "KEEP_MIN_S", 1e-9)
     rec = PrimalRecovery(inst, pool, "lagrangian", Clock(limit=600.0))
     first = rec.from_choice(*choices[0], 60.0)
-    assert rec.dispatch_slow and rec.pool_schedules == 1 and first is not None
+    assert rec.pool_only and rec.pool_schedules == 1 and first is not None
     solves = rec.dispatch.solves
     later = [rec.from_choice(chosen, score, 60.0) for chosen, score in choices[1:]]
     assert rec.dispatch.solves == solves  # the dispatch model is not solved again
@@ -124,3 +128,21 @@ def test_a_keep_lp_out_of_its_share_hands_the_recoveries_to_the_pool(optima, mon
         if cand is not None:
             _checked(inst, cand, mono.objective)
     assert rec.from_starts(first.starts) is None  # nor by the site search's re-routing
+
+
+@pytest.mark.parametrize("method", ["lagrangian", "benders"])
+def test_recovery_on_the_pool_over_two_ranks_brackets_the_optimum(optima, tmp_path, method):
+    """``--recovery pool`` on 2 ranks: the recoveries are the pool's
+    schedules (the sites' LPs at a carbon price spread over the ranks), the
+    run's schedule passes the checker and its bound and objective bracket
+    the monolithic optimum."""
+    inst, mono, _ = optima["budget_binding"]
+    p = tmp_path / "inst.json"
+    p.write_text(json.dumps(inst.to_dict()))
+    d = run_cli_mpi(2, [str(p), "--method", method, "--recovery", "pool", "--gap", "1e-4"], tmp_path / "sol.json")
+    assert d["stats"]["recovery_on_pool_only"] is True
+    assert d["stats"]["pool_schedules"] >= 1
+    rep = check_solution(inst, read_solution(d, inst))
+    assert rep.ok, rep.violations
+    tol = 1e-6 * max(1.0, abs(mono.objective))
+    assert d["objective"] <= mono.objective + tol <= d["bound"] + 2 * tol

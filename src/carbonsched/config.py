@@ -142,6 +142,12 @@ class DecompositionOptions(SolveOptions):
               "schedules (a MILP over the triples its LP relaxation runs, committed units relaxed, then the "
               "commitment rounded) and the best schedule counts; the bound stays rank 0's (off: they wait, and the "
               "schedule does not depend on the number of ranks)", _boolean)
+    recovery: str = option(
+        "auto", "how recoveries route and dispatch a job choice: auto -- the keep LP over all sites (the dispatch "
+                "model), and where it does not finish within 10% of the time left (at least 10 s), the pool's site "
+                "problems from then on; pool -- always the pool's site problems, with no model over all sites "
+                "(routing by the priced margins, a carbon price by bisection for the budget; worse schedules where "
+                "the budget binds, for instances where the LP would not finish)", _one_of("auto", "pool"))
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ import scipy.sparse as sp
 from .instance import Instance
 from .solution import Solution
 
-__all__ = ["budget_shares", "emissions_floor", "facility_load", "job_room", "load_matrix", "max_supply", "schedule_load",
-           "shares_around", "site_cost_floor", "site_costs", "site_emission_cap", "unserved_penalty", "window_sums"]
+__all__ = ["budget_shares", "emissions_floor", "facility_load", "inference_load", "job_room", "load_matrix",
+           "max_supply", "schedule_load", "shares_around", "site_cost_floor", "site_costs", "site_emission_cap",
+           "unserved_penalty", "window_sums"]
 
 
 def max_supply(inst: Instance) -> np.ndarray:
@@ -104,6 +105,15 @@ def _run_cells(inst: Instance, triples: np.ndarray) -> tuple[np.ndarray, np.ndar
     pos = np.repeat(np.arange(triples.size), dur)
     offset = np.arange(int(dur.sum())) - np.repeat(np.cumsum(dur) - dur, dur)  # 0..dur-1 within each run
     return (ss[triples] * inst.H + tt[triples])[pos] + offset, pos, inst.pow[jj[triples]][pos]
+
+
+def inference_load(inst: Instance, y: np.ndarray) -> np.ndarray:
+    """[S,H] IT load (MW) of the inference flows ``y`` [pairs, H] (MW of
+    demand served on each reachable (region, site) pair)."""
+    _, sr = inst.region_pairs
+    out = np.zeros((inst.S, inst.H))
+    np.add.at(out, sr, inst.f_inf[sr][:, None] * y)
+    return out
 
 
 def schedule_load(inst: Instance, triples: np.ndarray) -> np.ndarray:

@@ -301,7 +301,8 @@ def _run(inst: Instance, opts: BendersOptions, pool: SubproblemPool, clock: Cloc
             if not preflight(st, pool):
                 return finish(st, pool)
             master = BendersMaster.build(inst, clock)
-            rec = PrimalRecovery(inst, pool, method="benders", clock=clock) if opts.heuristic else None
+            rec = (PrimalRecovery(inst, pool, method="benders", clock=clock, pool_only=opts.recovery == "pool")
+                   if opts.heuristic else None)
     except BudgetExhausted as e:
         st.stop, st.diagnosis = TC.TIME_LIMIT, [str(e)]
         return finish(st, pool)
@@ -326,7 +327,9 @@ def _run(inst: Instance, opts: BendersOptions, pool: SubproblemPool, clock: Cloc
     st.stop = st.stop or stop
     st.stats.update(iterations_lp=ph.lp_iterations, iterations_mip=ph.mip_iterations, cuts=master.cuts,
                     feasibility_cuts=master.feas_cuts,
-                    heuristic_recoveries=rec.recoveries if rec is not None else 0)
+                    heuristic_recoveries=rec.recoveries if rec is not None else 0,
+                    pool_schedules=rec.pool_schedules if rec is not None else 0,
+                    recovery_on_pool_only=rec.pool_only if rec is not None else False)
     return finish(st, pool)
 
 

@@ -48,7 +48,7 @@ from ..clock import BudgetExhausted, Clock
 from ..compute import add_facility_load, build_compute, priced_margin
 from ..config import LagrangianOptions
 from ..constants import TerminationCondition as TC
-from ..derived import schedule_load, unserved_penalty, window_sums
+from ..derived import inference_load, schedule_load, unserved_penalty, window_sums
 from ..diagnose import diagnose
 from ..errors import SolverError
 from ..instance import Instance
@@ -171,9 +171,7 @@ class ComputeRelaxation:
                 pos = coef[kbest, np.arange(inst.H)] > 0
                 y[kbest[pos], np.flatnonzero(pos)] = inst.L[r, pos]
             total += float((coef * y).sum())
-        infl = np.zeros((inst.S, inst.H))
-        np.add.at(infl, self.sr, inst.f_inf[self.sr][:, None] * y)
-        IT = inst.idle[:, None] + run + infl
+        IT = inst.idle[:, None] + run + inference_load(inst, y)
         total += self.const - float((rho * inst.idle[:, None]).sum())
         return ComputeChoice(chosen, y, IT, total, total, score, rho)
 
@@ -568,7 +566,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
             if not preflight(st, pool):
                 return finish(st, pool)
             lay, compute, update, u = setup_dual(inst, opts)
-            rec = PrimalRecovery(inst, pool, method="lagrangian", clock=clock)
+            rec = PrimalRecovery(inst, pool, method="lagrangian", clock=clock, pool_only=opts.recovery == "pool")
     except BudgetExhausted as e:
         st.stop, st.diagnosis = TC.TIME_LIMIT, [str(e)]
         return finish(st, pool)
@@ -728,7 +726,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
                     full_model_skipped=rec.skipped_full, recoveries_bounded_out=rec.bounded_out,
                     dropped_by_keep_lp=rec.dropped_by_lp, rounded_commitments=rec.rounded_commitments,
                     pool_schedules=rec.pool_schedules, pool_shed=rec.pool_shed, pool_schedule_s=round(rec.pool_s, 3),
-                    dispatch_slow=rec.dispatch_slow)
+                    recovery_on_pool_only=rec.pool_only)
     if opts.dual_update == "bundle":
         st.stats.update(serious_steps=update.serious, null_steps=update.null)
     return finish(st, pool)

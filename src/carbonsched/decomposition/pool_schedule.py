@@ -49,7 +49,7 @@ import numpy as np
 
 from ..check import evaluate
 from ..compute import inference_margin
-from ..derived import job_room, schedule_load, shares_around, unserved_penalty, window_sums
+from ..derived import inference_load, job_room, schedule_load, shares_around, unserved_penalty, window_sums
 from ..instance import Instance
 from ..solution import SITE_SERIES, Solution
 
@@ -87,8 +87,9 @@ class PoolSchedule:
 def route_inference(inst: Instance, room: np.ndarray, margin: np.ndarray | None = None) -> np.ndarray:
     """[pairs, H] inference flows (MW) into the IT room ``room`` [S,H] (MW),
     region by region, each region's demand to its reachable sites in order
-    of ``margin`` [pairs] or [pairs, H] ($/MWh; default
-    :func:`~carbonsched.compute.inference_margin`), only where it is positive."""
+    of ``margin`` [pairs] or [pairs, H] (default
+    :func:`~carbonsched.compute.inference_margin`, $/MWh; only its order and
+    sign count), only where it is positive."""
     rr, sr = inst.region_pairs
     H = inst.H
     y = np.zeros((rr.size, H))
@@ -135,10 +136,13 @@ def _load(inst: Instance, starts: np.ndarray, throttle: np.ndarray,
     ``starts`` with inference routed into ``throttle`` x the room it leaves."""
     run = schedule_load(inst, starts)
     y = route_inference(inst, throttle * np.maximum(0.0, job_room(inst) - run), margin)
-    infl = np.zeros((inst.S, inst.H))
-    _, sr = inst.region_pairs
-    np.add.at(infl, sr, inst.f_inf[sr][:, None] * y)
-    return y, inst.pue * (inst.idle[:, None] + run + infl)
+    return y, _facility(inst, run, y)
+
+
+def _facility(inst: Instance, run: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """[S,H] facility load (MW) of the training load ``run`` [S,H] (IT MW)
+    and the inference flows ``y`` [pairs, H]."""
+    return inst.pue * (inst.idle[:, None] + run + inference_load(inst, y))
 
 
 def _shed_site(inst: Instance, starts: np.ndarray, score: np.ndarray, s: int, periods: np.ndarray,
@@ -182,9 +186,8 @@ def _shed_tonnes(inst: Instance, starts: np.ndarray, score: np.ndarray, y: np.nd
     jj, sr = inst.triples[0], inst.region_pairs[1]
     jobs = starts[~inst.required[jj[starts]]]
     job_t = _job_tonnes(inst, jobs)
-    inf_mw = np.zeros((inst.S, inst.H))
+    inf_mw = inference_load(inst, y)
     inf_val = np.zeros((inst.S, inst.H))
-    np.add.at(inf_mw, sr, inst.f_inf[sr][:, None] * y)
     np.add.at(inf_val, sr, inference_margin(inst)[:, None] * inst.dt * y)
     cell_t = (inst.pue * inst.ci * inst.dt * inf_mw).ravel()
     cells = np.flatnonzero(cell_t > 1e-9)
@@ -271,15 +274,11 @@ def _improve(inst: Instance, pool, keep: np.ndarray, y: np.ndarray, P: np.ndarra
         keep2 = keep
         back = np.setdiff1d(shed, keep)
         if back.size:
-            infl = np.zeros((inst.S, inst.H))
-            np.add.at(infl, sr, inst.f_inf[sr][:, None] * y)
-            free = job_room(inst) - schedule_load(inst, keep) - infl
+            free = job_room(inst) - schedule_load(inst, keep) - inference_load(inst, y)
             keep2 = np.sort(np.concatenate([keep, _fit(inst, back[worth_all[back] > 0], worth_all, free)]))
         room = throttle * np.maximum(0.0, job_room(inst) - schedule_load(inst, keep2))
         y2 = (1.0 - step) * y + step * route_inference(inst, room, base - inst.f_inf[sr][:, None] * per_it[sr])
-        infl = np.zeros((inst.S, inst.H))
-        np.add.at(infl, sr, inst.f_inf[sr][:, None] * y2)
-        P2 = inst.pue * (inst.idle[:, None] + schedule_load(inst, keep2) + infl)
+        P2 = _facility(inst, schedule_load(inst, keep2), y2)
         ev2 = pool.evaluate(P2, None, mu=mu)
         rounds += 1
         ok = ev2.feasible.all() and (budget is None or float(np.nansum(ev2.emissions)) <= budget)

@@ -174,7 +174,8 @@ class PrimalRecovery:
     :class:`Candidate` (or None: nothing new, nothing feasible, no time);
     the caller keeps the best."""
 
-    def __init__(self, inst: Instance, pool, method: str, clock: Clock | None = None, *, alternatives: int = 2):
+    def __init__(self, inst: Instance, pool, method: str, clock: Clock | None = None, *, alternatives: int = 2,
+                 pool_only: bool = False):
         self.inst, self.pool, self.method, self.clock = inst, pool, method, clock
         self.alternatives = alternatives
         self.fractional_jobs = 0  # jobs the first LP split, over all recoveries
@@ -196,9 +197,9 @@ class PrimalRecovery:
         self.pool_schedules = 0  # recoveries built on the pool's site problems (:mod:`.pool_schedule`)
         self.pool_shed = 0  # jobs they shed
         self.pool_s = 0.0
-        # the dispatch model's keep LP did not finish within its share of the time, or could not be built in it:
-        # later recoveries run on the pool only
-        self.dispatch_slow = False
+        # recoveries run on the pool only: asked for, or the dispatch model's keep LP did not finish within its share
+        # of the time (or was not predicted to be built in it)
+        self.pool_only = pool_only
 
     @property
     def dispatch(self) -> FixedScheduleModel:
@@ -344,7 +345,7 @@ class PrimalRecovery:
         """The schedule ``starts`` (triples; capacity-feasible) routed and
         dispatched at its best by the dispatch model, or None (infeasible,
         or no time left)."""
-        if self.dispatch_slow:
+        if self.pool_only:
             return None
         clock = self._step_clock(time_limit)
         t0 = time.perf_counter()
@@ -439,11 +440,11 @@ class PrimalRecovery:
         self.recoveries += 1
         clock = self._step_clock(time_limit)
         share = keep_share(clock.left())
-        if not self.dispatch_slow and share is not None and self.dispatch_build_s() > share:
-            self.dispatch_slow = True
-        if not self.dispatch_slow:
+        if not self.pool_only and share is not None and self.dispatch_build_s() > share:
+            self.pool_only = True
+        if not self.pool_only:
             lp = self._two_passes(chosen, score, cand, time_limit, floor, clock)
-            if not self.dispatch_slow:
+            if not self.pool_only:
                 return lp
         return self._on_pool(chosen, score, clock, margin)
 
@@ -477,7 +478,7 @@ class PrimalRecovery:
         """The two passes of the module docstring over the candidate
         triples ``cand``, within ``time_limit`` seconds on ``clock``; the
         keep LP within :data:`KEEP_SHARE` of them (out of it:
-        ``dispatch_slow`` is set and None returned)."""
+        ``pool_only`` is set and None returned)."""
         inst = self.inst
         # first the choice itself, repaired to fit capacity and power, routed and dispatched by the keep LP of the
         # dispatch model (no triple columns: small at any scale), which drops, in part, the chosen jobs that cost
@@ -494,7 +495,7 @@ class PrimalRecovery:
                     and not (info.infeasible or info.has_solution)):
                 # out of time (a solved LP whose exact re-dispatch failed goes on to the full model); out of its
                 # share of a longer time, the LP does not pay at this scale
-                self.dispatch_slow = by_share
+                self.pool_only = by_share
                 return None
             # where the budget does not bind, which jobs run is a matter of capacity and price, which the choice
             # and the keep LP already weighed; where it binds (within BINDING of it), let the LP weigh each job's
