@@ -196,3 +196,37 @@ def test_rounded_commitment_vs_the_dispatch_milp(benchmark, monkeypatch):
     benchmark.extra_info["milp_over_rounded_seconds"] = out["milp"][0] / out["rounded"][0]
     benchmark.extra_info["rounded_best_over_milp_best"] = (benchmark.extra_info["rounded"]["best"]
                                                            / benchmark.extra_info["milp"]["best"])
+
+
+@pytest.mark.parametrize("which", ["medium", "budget-binding"])
+def test_recovery_on_the_pool_vs_the_keep_lp(benchmark, which):
+    """The same job choices (first CARBONSCHED_BENCH_CHOICES Lagrangian
+    iterations) recovered by the keep LP and on the pool's site problems
+    (``pool_only``, what runs where the keep LP does not finish in its share
+    of the time): the best value and seconds of each, and their ratios."""
+    from carbonsched.instance import load_instance
+
+    inst = (load_instance("medium") if which == "medium" else
+            generated_budget_binding(int(os.environ.get("CARBONSCHED_BENCH_SITES", 10)),
+                                     int(os.environ.get("CARBONSCHED_BENCH_JOBS", 60))))
+    pool, choices = lagrangian_choices(inst, int(os.environ.get("CARBONSCHED_BENCH_CHOICES", 8)))
+
+    def pool_recover():
+        rec = recovery.PrimalRecovery(inst, pool, "lagrangian", Clock(), pool_only=True)
+        best, t0 = -np.inf, time.perf_counter()
+        for chosen, score in choices:
+            cand = rec.from_choice(chosen, score)
+            if cand is not None:
+                rep = check_solution(inst, cand.solution, check_reported=False)
+                assert rep.ok, rep.violations
+                best = max(best, cand.objective)
+        return best, time.perf_counter() - t0, rec
+
+    def both():
+        return _recover_all(inst, pool, choices), pool_recover()
+
+    (lp_best, lp_s, _), (pool_best, pool_s, rec) = benchmark.pedantic(both, rounds=1, iterations=1)
+    assert rec._dispatch is None  # the pool's recoveries never built the dispatch model
+    benchmark.extra_info.update(keep_lp_best=lp_best, keep_lp_s=lp_s, pool_best=pool_best, pool_s=pool_s,
+                                pool_over_keep_lp_objective=pool_best / lp_best, pool_over_keep_lp_s=pool_s / lp_s,
+                                pool_jobs_shed=rec.pool_shed)

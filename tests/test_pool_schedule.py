@@ -45,6 +45,25 @@ def test_pool_schedules_pass_the_checker_and_stay_below_the_optimum(optima, name
         assert set(sched.starts) <= set(starts)  # it sheds, it never adds
 
 
+@pytest.mark.parametrize("name", ["no_budget", "budget_binding", "site_without_battery"])
+def test_the_move_rounds_never_lose_value(optima, name, monkeypatch):
+    """Without committed units the exact dispatch is the LP's, so the
+    schedule after the move rounds is worth at least the one before them."""
+    from carbonsched.decomposition import pool_schedule
+
+    inst, mono, _ = optima[name]
+    pool, choices = lagrangian_choices(inst, 3)
+    for chosen, score in choices:
+        starts = repair_schedule(inst, chosen, score)
+        moved = schedule_on_pool(inst, pool, starts, score, method="lagrangian")
+        with monkeypatch.context() as m:
+            m.setattr(pool_schedule, "IMPROVE_ROUNDS", 0)
+            still = schedule_on_pool(inst, pool, starts, score, method="lagrangian")
+        _checked(inst, moved, mono.objective)
+        _checked(inst, still, mono.objective)
+        assert moved.objective >= still.objective - 1e-6 * max(1.0, abs(still.objective))
+
+
 def test_a_choice_that_breaks_the_budget_is_brought_within_it():
     """The first Lagrangian choice (every job, carbon unpriced) emits more
     than a budget of 60% of the unconstrained optimum's emissions at any

@@ -24,7 +24,11 @@ owns it:
    dispatch breaks the budget, the jobs and the site-periods' inference that
    cost the most tonnes for their value are shed until their tonnes (at the
    grid's intensity) cover the excess; repeat from 3;
-5. the sites dispatched exactly (committed units' MILPs, within
+5. rounds of price-directed moves (:func:`_improve`): at the sites'
+   marginal costs, shed jobs worth their load come back where they fit, and
+   the routing moves a step towards its greedy routing; a round is kept
+   where OB grows within the budget;
+6. the sites dispatched exactly (committed units' MILPs, within
    :data:`EXACT_SHARE` of the time left), each within its emissions at that
    price plus an equal share of the budget's slack (the shares add up to the
    budget); a committed site that finds no dispatch sheds one job, and the
@@ -32,12 +36,14 @@ owns it:
 
 Every round that does not end the loop sheds load, so the loop ends. The
 schedule is feasible by construction: capacity and routing by steps 1-2, the
-sites' power by 3, the budget by 4-5. Measured on the first Lagrangian choice
-(1 rank): on `medium` 11.01 M in 1.6 s against 11.73 M for the keep LP in
-3.3 s; on the budget-binding 10 x 168 x 60 case 3.59 M (27 of 60 jobs shed)
-against 4.30 M -- the keep LP weighs each job against its emissions at once,
-where this sheds by estimates -- so it stands in only where the LP does not
-finish.
+sites' power by 3, the budget by 4-6. Measured on the first Lagrangian choice
+(1 rank): `medium` 11.67 M in 2.6 s against 11.87 M for the keep LP in
+4.2 s; `large` 59.63 M in 27.5 s against 61.76 M in 50.6 s (most of the
+difference is peak charges: the LP spreads the peaks by routing and by
+dropping jobs in part); the budget-binding 10 x 168 x 60 case 3.59 M (27
+of 60 jobs shed) against 4.31 M -- the LP weighs each job against its
+emissions at once, where this sheds by estimates -- so it stands in only
+where the LP does not finish.
 """
 
 from __future__ import annotations
