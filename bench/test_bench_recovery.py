@@ -38,8 +38,8 @@ from cases import generated_budget_binding, lagrangian_choices
 from helpers import sweep_instance
 
 
-def _recover_all(inst, pool, choices):
-    rec = recovery.PrimalRecovery(inst, pool, "lagrangian", Clock())
+def _recover_all(inst, pool, choices, **kw):
+    rec = recovery.PrimalRecovery(inst, pool, "lagrangian", Clock(), **kw)
     best, t0 = -np.inf, time.perf_counter()
     for chosen, score in choices:
         cand = rec.from_choice(chosen, score)
@@ -211,19 +211,8 @@ def test_recovery_on_the_pool_vs_the_keep_lp(benchmark, which):
                                      int(os.environ.get("CARBONSCHED_BENCH_JOBS", 60))))
     pool, choices = lagrangian_choices(inst, int(os.environ.get("CARBONSCHED_BENCH_CHOICES", 8)))
 
-    def pool_recover():
-        rec = recovery.PrimalRecovery(inst, pool, "lagrangian", Clock(), pool_only=True)
-        best, t0 = -np.inf, time.perf_counter()
-        for chosen, score in choices:
-            cand = rec.from_choice(chosen, score)
-            if cand is not None:
-                rep = check_solution(inst, cand.solution, check_reported=False)
-                assert rep.ok, rep.violations
-                best = max(best, cand.objective)
-        return best, time.perf_counter() - t0, rec
-
     def both():
-        return _recover_all(inst, pool, choices), pool_recover()
+        return _recover_all(inst, pool, choices), _recover_all(inst, pool, choices, pool_only=True)
 
     (lp_best, lp_s, _), (pool_best, pool_s, rec) = benchmark.pedantic(both, rounds=1, iterations=1)
     assert rec._dispatch is None  # the pool's recoveries never built the dispatch model

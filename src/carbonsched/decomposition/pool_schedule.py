@@ -211,9 +211,10 @@ def carbon_price(pool, P: np.ndarray, budget: float, *, deadline: float | None =
     """(mu $/t, the pool's evaluation at it) where the sites, each at its
     least cost plus ``mu`` per tonne for load ``P`` [S,H] (MW), emit at most
     ``budget`` (t) in all: the least such price within :data:`MU_TOL` (by
-    bisection on log mu between :data:`MU_START` and :data:`MU_MAX`).
-    (None, the evaluation at ``MU_MAX``) where even that emits more -- the
-    load's emissions floor is above the budget -- or the deadline passed."""
+    bisection on log mu between :data:`MU_START` and :data:`MU_MAX`; where
+    the deadline passes first, the least found so far). (None, the
+    evaluation at ``MU_MAX``) where even that emits more: the load's
+    emissions floor is above the budget."""
     ev = pool.evaluate(P, None, mu=MU_MAX)
     if not ev.feasible.all() or float(np.nansum(ev.emissions)) > budget:
         return None, ev
@@ -326,8 +327,6 @@ def schedule_on_pool(inst: Instance, pool, starts: np.ndarray, score: np.ndarray
             # load, shed the jobs that cost the most tonnes for their score
             price, at = carbon_price(pool, P, budget, deadline=deadline)
             if price is None:
-                if not at.feasible.all():
-                    break  # out of time
                 gone, cells = _shed_tonnes(inst, keep, score, y, float(np.nansum(at.emissions)) - budget)
                 if gone.size == 0 and not cells.any():
                     return out(None)  # nothing left to shed: the idle load and required jobs break the budget
