@@ -165,3 +165,29 @@ def test_recovery_on_the_pool_over_two_ranks_brackets_the_optimum(optima, tmp_pa
     assert rep.ok, rep.violations
     tol = 1e-6 * max(1.0, abs(mono.objective))
     assert d["objective"] <= mono.objective + tol <= d["bound"] + 2 * tol
+
+
+def test_the_log_says_which_recoveries_ran_on_the_pool(optima, caplog):
+    """With ``recovery="pool"`` every recovery's log line says it ran on
+    the pool, with its rounds and the jobs it shed; the lines with a value
+    are the run's pool schedules, and the best of them is at most the
+    optimum."""
+    import logging
+    import re
+
+    from carbonsched import solve
+
+    inst, mono, _ = optima["budget_binding"]
+    with caplog.at_level(logging.INFO, logger="carbonsched.trace"):
+        res = solve(inst, "lagrangian", gap=0.0, max_iterations=20, polish=False, site_bound=False,
+                    site_search=False, recovery="pool")
+    pat = re.compile(r"recovery at iteration \d+ from the (?:last choice|aggregated primal): ([-\d,.]+|no schedule) "
+                     r"on the pool \((\d+) pool rounds, (\d+) job\(s\) shed\)")
+    found = [m for r in caplog.records if (m := pat.search(r.getMessage()))]
+    stats = res.solution.stats
+    assert found and len(found) == stats["recoveries"]
+    assert sum(m.group(1) != "no schedule" for m in found) == stats["pool_schedules"] >= 1
+    assert all(int(m.group(2)) >= 1 for m in found)  # at least one pool round each
+    values = [float(m.group(1).replace(",", "")) for m in found if m.group(1) != "no schedule"]
+    assert max(values) <= mono.objective * (1 + 1e-9) + 1e-6
+    assert check_solution(inst, res.solution).ok

@@ -649,7 +649,9 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
                 st.log.note(f"recovery at iteration {st.iteration} from the "
                             f"{'aggregated primal' if source == 'average' else 'last choice'}: "
                             f"{_recovered(cand, rec.last_bounded)} "
-                            f"(incumbent {incumbent}) in {time.perf_counter() - t_rec:.1f} s"
+                            + ("" if rec.last_pool is None else
+                               f"on the pool ({rec.last_pool.rounds} pool rounds, {rec.last_pool.shed} job(s) shed) ")
+                            + f"(incumbent {incumbent}) in {time.perf_counter() - t_rec:.1f} s"
                             + ("" if better else f", {misses} miss(es) in a row"))
         if st.best is None and st.iteration == DIAGNOSE_AT and _proven_infeasible(st):
             break

@@ -74,7 +74,7 @@ from ..fixed import FixedScheduleModel
 from ..instance import Instance
 from ..model import estimate_build_s, memory_check
 from ..solution import SITE_SERIES, Solution
-from .pool_schedule import schedule_on_pool
+from .pool_schedule import PoolSchedule, schedule_on_pool
 
 __all__ = ["COMMIT_AT", "Candidate", "PrimalRecovery", "best_commitment", "commitments", "endgame_upper",
            "repair_schedule"]
@@ -200,6 +200,7 @@ class PrimalRecovery:
         # recoveries run on the pool only: asked for, or the dispatch model's keep LP did not finish within its share
         # of the time (or was not predicted to be built in it)
         self.pool_only = pool_only
+        self.last_pool: PoolSchedule | None = None  # the last recovery's pool schedule (None: it ran the keep LP)
 
     @property
     def dispatch(self) -> FixedScheduleModel:
@@ -336,6 +337,7 @@ class PrimalRecovery:
         what the pool's schedule routes inference by (default: the pairs'
         margins, unpriced; :func:`~.pool_schedule.route_inference`)."""
         self.last_bounded = None
+        self.last_pool = None
         try:
             return self._from_choice(chosen, score, time_limit, floor, margin)
         except BudgetExhausted:
@@ -467,6 +469,7 @@ class PrimalRecovery:
         got = schedule_on_pool(self.inst, self.pool, starts, score, method=self.method, margin=margin,
                                deadline=None if left is None else time.perf_counter() + left)
         self.pool_s += time.perf_counter() - t0
+        self.last_pool = got
         if got.solution is None:
             return None
         self.pool_schedules += 1
