@@ -14,11 +14,11 @@ from carbonsched.clock import Clock
 from carbonsched.decomposition import recovery
 from carbonsched.decomposition.pool_schedule import MU_MAX, MU_TOL, carbon_price, route_inference, schedule_on_pool
 from carbonsched.decomposition.recovery import PrimalRecovery, repair_schedule
-from carbonsched.derived import job_room, schedule_load
+from carbonsched.derived import inference_load, job_room, schedule_load
 from carbonsched.instance import parse_instance
 from carbonsched.solution import read_solution
 
-from cases import CASES, _gen, lagrangian_choices
+from cases import CASES, _gen, generated_budget_binding, lagrangian_choices
 from mpi_util import run_cli_mpi
 
 
@@ -47,21 +47,91 @@ def test_pool_schedules_pass_the_checker_and_stay_below_the_optimum(optima, name
 
 @pytest.mark.parametrize("name", ["no_budget", "budget_binding", "site_without_battery"])
 def test_the_move_rounds_never_lose_value(optima, name, monkeypatch):
-    """Without committed units the exact dispatch is the LP's, so the
-    schedule after the move rounds is worth at least the one before them."""
+    """Without committed units the exact dispatch is the LP's, so each kind
+    of rounds leaves the schedule worth at least what it was before them:
+    the price-directed moves, then the site-by-site rounds against peak
+    charges."""
     from carbonsched.decomposition import pool_schedule
 
     inst, mono, _ = optima[name]
     pool, choices = lagrangian_choices(inst, 3)
     for chosen, score in choices:
         starts = repair_schedule(inst, chosen, score)
-        moved = schedule_on_pool(inst, pool, starts, score, method="lagrangian")
+        both = schedule_on_pool(inst, pool, starts, score, method="lagrangian")
         with monkeypatch.context() as m:
+            m.setattr(pool_schedule, "SHAVE_ROUNDS", 0)
+            moves = schedule_on_pool(inst, pool, starts, score, method="lagrangian")
             m.setattr(pool_schedule, "IMPROVE_ROUNDS", 0)
             still = schedule_on_pool(inst, pool, starts, score, method="lagrangian")
-        _checked(inst, moved, mono.objective)
-        _checked(inst, still, mono.objective)
-        assert moved.objective >= still.objective - 1e-6 * max(1.0, abs(still.objective))
+        for sched in (both, moves, still):
+            _checked(inst, sched, mono.objective)
+        tol = 1e-6 * max(1.0, abs(still.objective))
+        assert both.objective >= moves.objective - tol
+        assert moves.objective >= still.objective - tol
+
+
+@pytest.mark.parametrize("name", ["no_budget", "budget_binding", "site_without_battery", "committed_generator",
+                                  "generated"])
+def test_the_site_by_site_rounds_keep_each_sites_own_result(optima, name, monkeypatch):
+    """Each site keeps or drops its move by itself, and the evaluation the
+    rounds hand on is put together site by site: re-evaluating the load they
+    return gives every site's cost and emissions again. Their LP value never
+    falls, the routing serves no more than the demand and fits the room, and
+    the jobs only ever go (checked on the calls a pool schedule makes)."""
+    from carbonsched.decomposition import pool_schedule as ps
+
+    # the generated 4-site week: sites that keep and sites that do not in the same round
+    inst = generated_budget_binding() if name == "generated" else optima[name][0]
+    pool, choices = lagrangian_choices(inst, 4)
+    rr, _ = inst.region_pairs
+    calls = []
+    inner = ps._shave_rounds
+
+    def spy(inst_, pool_, keep, y, P, ev, mu, budget, deadline):
+        out = inner(inst_, pool_, keep, y, P, ev, mu, budget, deadline)
+        calls.append(((keep, y, ev, mu), out))
+        return out
+
+    monkeypatch.setattr(ps, "_shave_rounds", spy)
+    for chosen, score in choices:
+        schedule_on_pool(inst, pool, repair_schedule(inst, chosen, score), score, method="lagrangian")
+    assert calls
+    for (starts, y, ev, mu), (keep, y2, P2, ev2, n) in calls:
+        assert n > 0
+        before = ps._lp_value(inst, starts, y, ev, mu)
+        again = pool.evaluate(P2, None, mu=mu)
+        assert again.feasible.all()
+        np.testing.assert_allclose(again.cost, ev2.cost, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(again.emissions, ev2.emissions, rtol=1e-6, atol=1e-6)
+        assert ps._lp_value(inst, keep, y2, ev2, mu) >= before - 1e-6 * max(1.0, abs(before))
+        assert set(keep) <= set(starts)
+        served = np.zeros((inst.R, inst.H))
+        np.add.at(served, rr, y2)
+        assert (served <= inst.L + 1e-6).all()
+        assert (inference_load(inst, y2) <= job_room(inst) - schedule_load(inst, keep) + 1e-6).all()
+        np.testing.assert_allclose(P2, inst.pue * (inst.idle[:, None] + schedule_load(inst, keep)
+                                                   + inference_load(inst, y2)), rtol=1e-9, atol=1e-6)
+        if inst.budget is not None:
+            assert float(np.nansum(ev2.emissions)) <= inst.budget * (1 + 1e-9)
+
+
+def test_an_evaluation_put_together_site_by_site(optima):
+    """Each site's fields (cost, gradients, emissions, flags, seconds) come
+    from the evaluation it kept; the ranks' seconds stay the older one's."""
+    from carbonsched.decomposition import pool_schedule as ps
+
+    inst, _, _ = optima["no_budget"]
+    pool, _ = lagrangian_choices(inst, 1)
+    P = inst.pue * (inst.idle[:, None] + 0.5 * job_room(inst))
+    old = pool.evaluate(P, None)
+    new = pool.evaluate(0.8 * P, None)
+    ok = np.arange(inst.S) % 2 == 0
+    got = ps._pick(ok, new, old)
+    for f in ("feasible", "cost", "g_load", "g_alloc", "exact_failed", "site_s", "emissions"):
+        want = np.where(ok.reshape((-1,) + (1,) * (np.ndim(getattr(old, f)) - 1)), getattr(new, f), getattr(old, f))
+        np.testing.assert_array_equal(getattr(got, f), want, err_msg=f)
+    np.testing.assert_array_equal(got.rank_s, old.rank_s)
+    assert not np.allclose(new.cost, old.cost)  # the two evaluations differ: the test can tell them apart
 
 
 def test_a_choice_that_breaks_the_budget_is_brought_within_it():
