@@ -206,8 +206,10 @@ def test_a_keep_lp_out_of_its_share_hands_the_recoveries_to_the_pool(optima, mon
     pool, choices = lagrangian_choices(inst, 3)
     monkeypatch.setattr(recovery, "KEEP_SHARE", 1e-9)
     monkeypatch.setattr(recovery, "KEEP_MIN_S", 1e-9)
+    monkeypatch.setattr(PrimalRecovery, "keep_lp_s", lambda self: 0.0)  # predicted to fit: it is tried
     rec = PrimalRecovery(inst, pool, "lagrangian", Clock(limit=600.0))
     first = rec.from_choice(*choices[0], 60.0)
+    assert rec.dispatch.solves > 0  # the keep LP was tried
     assert rec.pool_only and rec.pool_schedules == 1 and first is not None
     solves = rec.dispatch.solves
     later = [rec.from_choice(chosen, score, 60.0) for chosen, score in choices[1:]]
@@ -217,6 +219,27 @@ def test_a_keep_lp_out_of_its_share_hands_the_recoveries_to_the_pool(optima, mon
         if cand is not None:
             _checked(inst, cand, mono.objective)
     assert rec.from_starts(first.starts) is None  # nor by the site search's re-routing
+
+
+def test_a_keep_lp_predicted_past_its_share_is_not_tried(optima, monkeypatch):
+    """Where the keep LP's predicted seconds (its dispatch model's build
+    and the LP) pass its share, the first recovery goes to the pool
+    without building the dispatch model; with a share that holds the
+    prediction, the keep LP is used."""
+    inst, mono, _ = optima["committed_generator"]
+    pool, choices = lagrangian_choices(inst, 1)
+    rec = PrimalRecovery(inst, pool, "lagrangian", Clock(limit=600.0))
+    assert rec.keep_lp_s() > 0
+    monkeypatch.setattr(recovery, "KEEP_MIN_S", 0.0)
+    monkeypatch.setattr(recovery, "KEEP_SHARE", 0.5 * rec.keep_lp_s() / 600.0)
+    first = rec.from_choice(*choices[0], 600.0)
+    assert rec.pool_only and rec.pool_schedules == 1 and rec._dispatch is None
+    _checked(inst, first, mono.objective)
+    monkeypatch.setattr(recovery, "KEEP_SHARE", 2.0 * rec.keep_lp_s() / 600.0 + 0.1)
+    rec = PrimalRecovery(inst, pool, "lagrangian", Clock(limit=600.0))
+    first = rec.from_choice(*choices[0], 600.0)
+    assert not rec.pool_only and rec.pool_schedules == 0 and rec.dispatch.solves > 0
+    _checked(inst, first, mono.objective)
 
 
 @pytest.mark.parametrize("method", ["lagrangian", "benders"])

@@ -42,8 +42,8 @@ than a ``floor`` the caller gives (the incumbent's value): that LP bounds
 the re-dispatched schedule from above, so it could not beat the floor.
 
 Where the keep LP does not finish within :data:`KEEP_SHARE` of the time
-left (at least :data:`KEEP_MIN_S`), or the dispatch model is not predicted
-to be built within it, that recovery and every later one are made on the
+left (at least :data:`KEEP_MIN_S`), or it is not predicted to
+(:meth:`PrimalRecovery.keep_lp_s`), that recovery and every later one are made on the
 pool's site problems instead (:mod:`.pool_schedule`): no model over all
 sites, the sites' LPs in parallel, a carbon price by bisection for the
 budget. Its schedules are worse where the budget binds, so it stands in
@@ -94,6 +94,11 @@ COMMIT_AT = (0.5, 1.0, 0.0)
 #: the pool's site problems (:mod:`.pool_schedule`) from then on. On `xlarge` (a keep LP over 0.71 M columns) the
 #: first recovery had run 1,768 s of 1,800 and returned none; on `large` the keep LP took 17.9 s (EPYC) of 1,200 s
 KEEP_SHARE, KEEP_MIN_S = 0.1, 10.0
+#: the keep LP's predicted seconds: its dispatch model's predicted build b (s) plus KEEP_LP_PER_BUILD2 x b^2, the
+#: simplex's growth with the model's size. This 2.8 GHz Xeon: `medium` b 3.9 s, LP 1-2 s; `large` b 17.9 s, LP about
+#: 25 s (0.078 x b^2); `xlarge` b 81.8 s, LP not done at 1,500 s (0.08 x b^2 = 535 s: past its 177 s share, so it
+#: is not tried, where it had cost the first recovery about 204 s)
+KEEP_LP_PER_BUILD2 = 0.08
 
 
 @dataclass
@@ -430,8 +435,8 @@ class PrimalRecovery:
                 floor: float | None, margin: np.ndarray | None) -> Candidate | None:
         """The recovery of one job choice: the two passes of the module
         docstring, or -- where the keep LP does not finish within
-        :data:`KEEP_SHARE` of the time left (or the dispatch model is not
-        predicted to be built in it), then and in every later recovery --
+        :data:`KEEP_SHARE` of the time left (or is not predicted to:
+        :meth:`keep_lp_s`), then and in every later recovery --
         the schedule made on the pool's site problems
         (:func:`~.pool_schedule.schedule_on_pool`)."""
         cand = self.candidate_triples(chosen, score)
@@ -442,13 +447,20 @@ class PrimalRecovery:
         self.recoveries += 1
         clock = self._step_clock(time_limit)
         share = keep_share(clock.left())
-        if not self.pool_only and share is not None and self.dispatch_build_s() > share:
+        if not self.pool_only and share is not None and self.keep_lp_s() > share:
             self.pool_only = True
         if not self.pool_only:
             lp = self._two_passes(chosen, score, cand, time_limit, floor, clock)
             if not self.pool_only:
                 return lp
         return self._on_pool(chosen, score, clock, margin)
+
+    def keep_lp_s(self) -> float:
+        """Predicted seconds of the keep LP, its dispatch model's build
+        included (:data:`KEEP_LP_PER_BUILD2`; 0 once the model is built: the
+        LP has been tried by then)."""
+        b = self.dispatch_build_s()
+        return b + KEEP_LP_PER_BUILD2 * b * b
 
     def dispatch_build_s(self) -> float:
         """Predicted seconds to build and translate the dispatch model (0
