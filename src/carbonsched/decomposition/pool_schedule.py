@@ -110,7 +110,8 @@ def route_inference(inst: Instance, room: np.ndarray, margin: np.ndarray | None 
     region by region, each region's demand to its reachable sites in order
     of ``margin`` [pairs] or [pairs, H] (default
     :func:`~carbonsched.compute.inference_margin`, $/MWh; only its order and
-    sign count), only where it is positive."""
+    sign count), only where it is positive. ``demand`` [R,H] (MW): what is
+    left to route (default: all of it)."""
     rr, sr = inst.region_pairs
     H = inst.H
     y = np.zeros((rr.size, H))
@@ -260,10 +261,16 @@ def _fit(inst: Instance, triples: np.ndarray, worth: np.ndarray, free: np.ndarra
     return np.array(out, dtype=np.int64)
 
 
+def _true_cost(ev, mu: float) -> np.ndarray:
+    """[S] the sites' cost ($) in an evaluation at carbon price ``mu``,
+    less the carbon price's part."""
+    return np.asarray(ev.cost) - mu * np.nan_to_num(np.asarray(ev.emissions))
+
+
 def _lp_value(inst: Instance, keep: np.ndarray, y: np.ndarray, ev, mu: float) -> float:
     """OB ($) of the schedule ``keep`` with routing ``y`` and the sites'
     dispatch of ``ev`` (an evaluation at carbon price ``mu`` $/t)."""
-    q = np.asarray(ev.cost) - mu * np.nan_to_num(np.asarray(ev.emissions))
+    q = _true_cost(ev, mu)
     return float(inst.val[inst.triples[0][keep]].sum() + (inference_margin(inst)[:, None] * inst.dt * y).sum()
                  - unserved_penalty(inst) - q.sum())
 
@@ -370,8 +377,8 @@ def _shave_rounds(inst: Instance, pool, keep: np.ndarray, y: np.ndarray, P: np.n
             delta = np.where(ok, 1.5 * delta, 0.5 * delta)
             kept |= bool(ok.any())
         # fill
-        room = np.maximum(0.0, np.minimum((np.maximum(0.0, P - inst.ren).max(axis=1)[:, None]
-                                           - np.maximum(0.0, P - inst.ren)) / inst.pue,
+        net = np.maximum(0.0, P - inst.ren)
+        room = np.maximum(0.0, np.minimum((net.max(axis=1)[:, None] - net) / inst.pue,
                                           job_room(inst) - schedule_load(inst, keep) - inference_load(inst, y)))
         served = np.zeros((inst.R, inst.H))
         np.add.at(served, inst.region_pairs[0], y)
@@ -406,12 +413,6 @@ def _shave_rounds(inst: Instance, pool, keep: np.ndarray, y: np.ndarray, P: np.n
             kept |= bool(ok.any())
         idle = 0 if kept else idle + 1
     return keep, y, P, ev, calls
-
-
-def _true_cost(ev, mu: float) -> np.ndarray:
-    """[S] the sites' cost ($) in an evaluation at carbon price ``mu``,
-    less the carbon price's part."""
-    return np.asarray(ev.cost) - mu * np.nan_to_num(np.asarray(ev.emissions))
 
 
 def _site_step(pool, P2: np.ndarray, ev, q: np.ndarray, mu: float, budget: float | None, given: np.ndarray,
@@ -476,8 +477,10 @@ def schedule_on_pool(inst: Instance, pool, starts: np.ndarray, score: np.ndarray
             keep, y, P, ev, gained = _improve(inst, pool, keep, y, P, ev, mu, budget, throttle, deadline,
                                               np.setdiff1d(first, keep))
             rounds += gained
+            before = keep.size
             keep, y, P, ev, gained = _shave_rounds(inst, pool, keep, y, P, ev, mu, budget, deadline)
             rounds += gained
+            shed += before - keep.size
             share = None if budget is None else shares_around(ev.emissions, budget)
             left = None if deadline is None else max(0.05, EXACT_SHARE * (deadline - time.perf_counter()))
             ex = pool.evaluate(P, share, exact=True, time_limit=left)
