@@ -267,6 +267,13 @@ def _true_cost(ev, mu: float) -> np.ndarray:
     return np.asarray(ev.cost) - mu * np.nan_to_num(np.asarray(ev.emissions))
 
 
+def _worth(inst: Instance, ev) -> np.ndarray:
+    """[triples] each triple's value less its load at the sites' marginal
+    costs in the evaluation ``ev`` ($)."""
+    jj = inst.triples[0]
+    return inst.val[jj] - inst.pow[jj] * window_sums(inst, inst.pue * ev.g_load)
+
+
 def _lp_value(inst: Instance, keep: np.ndarray, y: np.ndarray, ev, mu: float) -> float:
     """OB ($) of the schedule ``keep`` with routing ``y`` and the sites'
     dispatch of ``ev`` (an evaluation at carbon price ``mu`` $/t)."""
@@ -293,13 +300,13 @@ def _improve(inst: Instance, pool, keep: np.ndarray, y: np.ndarray, P: np.ndarra
     or the worst share ``step`` of them -- left 57.9 M and 58.9 M against
     59.6 M without (the keep LP: 61.8 M); the marginal cost of a peak period
     holds for one MW, not for every job that runs through it."""
-    jj, (_, sr) = inst.triples[0], inst.region_pairs
+    sr = inst.region_pairs[1]
     best = _lp_value(inst, keep, y, ev, mu)
     step, rounds = 0.5, 0
     base = inference_margin(inst)[:, None] * inst.dt
     while rounds < IMPROVE_ROUNDS and step >= IMPROVE_MIN_STEP and (deadline is None or time.perf_counter() < deadline):
         per_it = inst.pue * ev.g_load  # $ per IT MW for one period at each site-period's marginal cost
-        worth_all = inst.val[jj] - inst.pow[jj] * window_sums(inst, per_it)
+        worth_all = _worth(inst, ev)
         keep2 = keep
         back = np.setdiff1d(shed, keep)
         if back.size:
@@ -393,7 +400,7 @@ def _shave_rounds(inst: Instance, pool, keep: np.ndarray, y: np.ndarray, P: np.n
             y, P = np.where(ok[sr][:, None], y + add, y), np.where(ok[:, None], P2, P)
             kept |= bool(ok.any())
         # drop
-        worth = inst.val[jj] - inst.pow[jj] * window_sums(inst, inst.pue * ev.g_load)
+        worth = _worth(inst, ev)
         opt = keep[~inst.required[jj[keep]] & (worth[keep] < 0)]
         opt = opt[np.lexsort((worth[opt], ss[opt]))]  # by site, least worth first
         pos = np.arange(opt.size) - np.searchsorted(ss[opt], ss[opt])
