@@ -21,7 +21,9 @@ from carbonsched.decomposition.lagrangian import (
     average_choice,
     compute_cut_cap,
     drop_cuts,
+    dual_outpaces,
     evaluate_dual,
+    polish_keep,
     recovery_share,
     setup_dual,
 )
@@ -30,7 +32,7 @@ from carbonsched.derived import window_sums
 from carbonsched.instance import parse_instance
 from carbonsched.solution import read_solution
 
-from cases import CASES, _gen
+from cases import CASES, _gen, generated_budget_binding
 from conftest import GAP_REPORT
 from mpi_util import run_cli_mpi
 
@@ -135,6 +137,67 @@ def test_recoveries_get_less_time_with_each_miss_in_a_row():
     assert shares[0] == 0.6
     assert np.all(np.diff(shares) < 0) and shares[-1] > 0
     assert shares[2] == pytest.approx(0.3) and shares[10] == pytest.approx(0.1)
+
+
+def _rows(*points):
+    return [{"t": t, "bound": b, "incumbent": i} for t, b, i in points]
+
+
+def test_the_dual_keeps_the_end_stages_reserves_only_while_it_closes_the_gap_faster():
+    """The pace is the bound's fall plus the incumbent's rise over the last
+    ``span`` seconds; at that pace the iterations keep the stages' seconds
+    where they would close at least ``share`` of the gap left in them."""
+    # 12 s ago: 12.316 M / 12.025 M; now 12.198 M / 12.025 M (medium, 45-57 s): 118 k in 12 s, gap 173 k
+    fast = _rows((40.0, 12.40e6, 12.0e6), (45.0, 12.316e6, 12.025e6), (57.0, 12.198e6, 12.025e6))
+    assert dual_outpaces(fast, 36.0, span=12.0, share=0.2)  # 354 k in 36 s >= 34.6 k
+    assert not dual_outpaces(fast, 2.0, span=12.0, share=0.2)  # 19.7 k in 2 s < 34.6 k
+    # the row 12 s back is the latest at least span before the last: 45 s, not 40 s
+    assert dual_outpaces(fast, 3.6, span=12.0, share=0.2) == (118e3 / 12.0 * 3.6 >= 0.2 * 173e3)
+    slow = _rows((45.0, 12.200e6, 12.025e6), (57.0, 12.198e6, 12.026e6))  # 3 k in 12 s
+    assert not dual_outpaces(slow, 36.0, span=12.0, share=0.2)
+    # the incumbent's rise counts as much as the bound's fall
+    assert dual_outpaces(_rows((45.0, 12.2e6, 11.9e6), (57.0, 12.2e6, 12.0e6)), 36.0, span=12.0, share=0.2)
+    # too early to tell: keep iterating; no incumbent, no gap or no seconds to take: nothing taken
+    assert dual_outpaces(_rows((50.0, 12.3e6, 12.0e6), (57.0, 12.2e6, 12.0e6)), 36.0, span=12.0)
+    assert dual_outpaces(_rows((45.0, 12.3e6, None), (57.0, 12.2e6, 12.0e6)), 36.0, span=12.0)
+    assert not dual_outpaces(_rows((45.0, 12.3e6, None), (57.0, 12.2e6, None)), 36.0, span=12.0)
+    assert not dual_outpaces(_rows((45.0, 12.3e6, 12.0e6), (57.0, 12.0e6, 12.0e6)), 36.0, span=12.0)
+    assert not dual_outpaces(fast, 0.0, span=12.0) and not dual_outpaces([], 36.0, span=12.0)
+
+
+def test_after_the_dual_took_the_reserves_the_site_relaxation_then_the_search_keep_theirs():
+    """The polish keeps its reserve, or what the site relaxation's and the
+    site search's leave of the time left."""
+    assert polish_keep(None, 18.0, 24.0, 18.0) == 18.0  # no limit: its reserve
+    assert polish_keep(70.0, 18.0, 24.0, 18.0) == 18.0  # every reserve there
+    assert polish_keep(50.0, 18.0, 24.0, 18.0) == 8.0  # the search's 18 s first
+    assert polish_keep(30.0, 18.0, 24.0, 18.0) == 0.0  # the site relaxation's 24 s first
+    assert polish_keep(30.0, 0.0, 24.0, 0.0) == 0.0
+    # a share below what the polish can use goes to the stages before it
+    assert polish_keep(50.0, 18.0, 24.0, 18.0, least=12.0) == 0.0
+    assert polish_keep(50.0, 18.0, 24.0, 18.0, least=8.0) == 8.0
+
+
+@pytest.mark.timing
+def test_iterations_that_run_into_the_end_stages_reserves_leave_the_site_relaxation_its_own(monkeypatch):
+    """Where the dual iterations outpace the site search and the polish
+    (here they always do, by a stub), they run on into those stages'
+    reserves, never the site relaxation's: it still runs and brings the
+    bound below the LP's, the run ends within its limit, the schedule passes
+    the checker and the bound is above the monolithic optimum. The exact
+    endgame, which would take every reserve on a case this small, is off."""
+    import carbonsched.decomposition.lagrangian as lg
+
+    inst = generated_budget_binding(4, 12, periods=96)
+    mono = solve(inst, "monolithic", gap=1e-6)
+    monkeypatch.setattr(lg, "dual_outpaces", lambda trace, seconds, span, share=lg.STAGE_YIELD: True)
+    monkeypatch.setattr(lg.BoxStepBundle, "converged", lambda self, tol: False)
+    res = solve(inst, "lagrangian", LagrangianOptions(gap=0.0, early_endgame=False, time_limit=10.0, threads=1))
+    st = res.solution.stats
+    assert st["dual_into_stages_s"] > 0.0 and st["stop"] == "time_limit"
+    assert st["site_relaxation_rounds"] >= 1 and res.bound < st["lagrangian_bound"]
+    assert st["timings_s"]["total_s"] <= 10.0
+    _check_bracket("stages' reserves taken", inst, mono, res)
 
 
 def test_the_bundle_drops_each_parts_oldest_loose_cuts_and_never_its_newest():

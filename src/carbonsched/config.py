@@ -216,7 +216,9 @@ class LagrangianOptions(DecompositionOptions):
                "seed r), the first to finish stops the others, and the best schedule and the smallest bound count "
                "(off: rank 0 alone, beside the others' endgame_search)", _boolean)
     polish_time: float = option(30.0, "most seconds for the final polish (at most 15% of a time limit), plus "
-                                "what the stage before it leaves (the site relaxation, or the site search)",
+                                "what the stage before it leaves (the site relaxation, or the site search); "
+                                "the dual iterations take it (and the site search's) while they close the gap "
+                                "faster than those stages would",
                                 _positive_float, unit="s")
     site_bound: bool = option(
         True, "after the site search, before the polish, bound with the site relaxation (Dantzig-Wolfe by "
@@ -232,7 +234,8 @@ class LagrangianOptions(DecompositionOptions):
         True, "after the dual iterations, search for a better schedule on the site blocks: each job may move to any "
               "start at its own site, each site's routing and emissions capped at the incumbent's (plus a share "
               "of the budget's slack); the site MILPs run on the pool, rounds repeat while they gain", _boolean)
-    site_search_time: float = option(30.0, "most seconds for the site search (at most 15% of a time limit)",
+    site_search_time: float = option(30.0, "most seconds for the site search (at most 15% of a time limit; the "
+                                           "dual iterations take it while they close the gap faster)",
                                      _positive_float, unit="s")
 
 
