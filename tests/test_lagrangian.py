@@ -163,6 +163,11 @@ def test_the_dual_keeps_the_end_stages_reserves_only_while_it_closes_the_gap_fas
     assert not dual_outpaces(_rows((45.0, 12.3e6, None), (57.0, 12.2e6, None)), 36.0, span=12.0)
     assert not dual_outpaces(_rows((45.0, 12.3e6, 12.0e6), (57.0, 12.0e6, 12.0e6)), 36.0, span=12.0)
     assert not dual_outpaces(fast, 0.0, span=12.0) and not dual_outpaces([], 36.0, span=12.0)
+    # after a resume the clock starts again: the rows before it do not count (a slow stretch there is ignored)
+    resumed = _rows((1.0, 12.199e6, 12.025e6), (60.0, 12.199e6, 12.025e6), (3.0, 12.199e6, 12.025e6),
+                    (14.0, 12.198e6, 12.026e6))
+    assert dual_outpaces(resumed, 36.0, span=12.0)  # the row at 1.0 s is the run before's
+    assert not dual_outpaces(resumed[:2] + _rows((70.0, 12.198e6, 12.026e6)), 36.0, span=12.0)
 
 
 def test_after_the_dual_took_the_reserves_the_site_relaxation_then_the_search_keep_theirs():
