@@ -222,6 +222,25 @@ def test_a_keep_lp_out_of_its_share_hands_the_recoveries_to_the_pool(optima, mon
     assert rec.from_starts(first.starts) is None  # nor by the site search's re-routing
 
 
+def test_a_keep_lp_out_of_its_share_after_it_finished_once_is_a_miss_not_the_pool(optima, monkeypatch):
+    """Where the keep LP has finished in this run, a later one out of its
+    share (the share shrinks with the time left) gives no schedule and
+    leaves the recoveries on the keep LP: the pool's schedules are the
+    worse ones, for runs whose keep LP never finishes."""
+    inst, mono, _ = optima["committed_generator"]
+    pool, choices = lagrangian_choices(inst, 2)
+    rec = PrimalRecovery(inst, pool, "lagrangian", Clock(limit=600.0))
+    first = rec.from_choice(*choices[0], 60.0)
+    assert rec.keep_lp_finished and not rec.pool_only and first is not None
+    _checked(inst, first, mono.objective)
+    monkeypatch.setattr(recovery, "KEEP_SHARE", 1e-9)
+    monkeypatch.setattr(recovery, "KEEP_MIN_S", 1e-9)
+    solves = rec.dispatch.solves
+    assert rec.from_choice(*choices[1], 60.0) is None
+    assert rec.dispatch.solves > solves  # the keep LP was tried, and ran out of its share
+    assert not rec.pool_only and rec.pool_schedules == 0
+
+
 def test_a_keep_lp_predicted_past_its_share_is_not_tried(optima, monkeypatch):
     """Where the keep LP's predicted seconds (its dispatch model's build
     and the LP) pass its share, the first recovery goes to the pool

@@ -406,12 +406,12 @@ def _shave_rounds(inst: Instance, pool, keep: np.ndarray, y: np.ndarray, P: np.n
         pos = np.arange(opt.size) - np.searchsorted(ss[opt], ss[opt])
         pick = opt[pos == skip[ss[opt]]]
         if pick.size:
-            load = np.zeros(inst.S)
-            np.add.at(load, ss[pick], 1.0)
+            picked = np.zeros(inst.S, dtype=bool)
+            picked[ss[pick]] = True
             P2 = P - inst.pue * schedule_load(inst, pick)
             val = np.zeros(inst.S)
             np.add.at(val, ss[pick], inst.val[jj[pick]])
-            ok, ev, q = _site_step(pool, P2, ev, q, mu, budget, val, load > 0)
+            ok, ev, q = _site_step(pool, P2, ev, q, mu, budget, val, picked)
             calls += 1
             gone = pick[ok[ss[pick]]]
             keep = np.setdiff1d(keep, gone)

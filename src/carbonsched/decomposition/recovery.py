@@ -203,8 +203,11 @@ class PrimalRecovery:
         self.pool_shed = 0  # jobs they shed
         self.pool_s = 0.0
         # recoveries run on the pool only: asked for, or the dispatch model's keep LP did not finish within its share
-        # of the time (or was not predicted to be built in it)
+        # of the time, having never finished before (or was not predicted to finish in it)
         self.pool_only = pool_only
+        # the keep LP has finished in this run: then one out of its share later (a share that shrinks with the time
+        # left) is a miss, not a sign that it does not pay at this scale
+        self.keep_lp_finished = False
         self.last_pool: PoolSchedule | None = None  # the last recovery's pool schedule (None: it ran the keep LP)
 
     @property
@@ -505,12 +508,15 @@ class PrimalRecovery:
             own = clock.cap(time_limit)
             by_share = share is not None and own is not None and share < own
             first, lp_sol = self._keep_worth(starts, time_limit, clock, floor, keep_limit=share)
+            self.keep_lp_finished |= first is not None or self.last_bounded is not None
             info = self.dispatch.last_info
             if (first is None and self.last_bounded is None and info is not None
                     and not (info.infeasible or info.has_solution)):
                 # out of time (a solved LP whose exact re-dispatch failed goes on to the full model); out of its
-                # share of a longer time, the LP does not pay at this scale
-                self.pool_only = by_share
+                # share of a longer time, the LP does not pay at this scale -- unless it finished before in this
+                # run: on `large` (1,200 s) a keep LP out of a share shrunk to 35 s at 850 s had handed the last
+                # recoveries to the pool, whose schedules (60.7 M) were 2% below the keep LP's
+                self.pool_only = by_share and not self.keep_lp_finished
                 return None
             # where the budget does not bind, which jobs run is a matter of capacity and price, which the choice
             # and the keep LP already weighed; where it binds (within BINDING of it), let the LP weigh each job's
