@@ -44,7 +44,8 @@ the re-dispatched schedule from above, so it could not beat the floor.
 Where the keep LP does not finish within :data:`KEEP_SHARE` of the time
 left (at least :data:`KEEP_MIN_S`), or it is not predicted to
 (:meth:`PrimalRecovery.keep_lp_s`), that recovery and every later one are made on the
-pool's site problems instead (:mod:`.pool_schedule`): no model over all
+pool's site problems instead (where the keep LP has finished once in the
+run, one out of its share is a miss instead) (:mod:`.pool_schedule`): no model over all
 sites, the sites' LPs in parallel, a carbon price by bisection for the
 budget. Its schedules are worse where the budget binds, so it stands in
 only at the scale where the LP does not pay.
@@ -90,9 +91,10 @@ REDISPATCH_ROUNDS = 5
 #: 4,595,714 at 0.5, 4,592,929 at 1 (on only where the relaxed output already reaches the minimum), 4,566,764 at
 #: any output above 0, against 4,598,171 for the schedule's dispatch MILP in 55 s (the LPs: 0.05-0.26 s each)
 COMMIT_AT = (0.5, 1.0, 0.0)
-#: the keep LP may take this share of the time left, at least KEEP_MIN_S seconds; out of it, recoveries are made on
-#: the pool's site problems (:mod:`.pool_schedule`) from then on. On `xlarge` (a keep LP over 0.71 M columns) the
-#: first recovery had run 1,768 s of 1,800 and returned none; on `large` the keep LP took 17.9 s (EPYC) of 1,200 s
+#: the keep LP may take this share of the time left, at least KEEP_MIN_S seconds; out of it (having never finished
+#: before), recoveries are made on the pool's site problems (:mod:`.pool_schedule`) from then on. On `xlarge` (a
+#: keep LP over 0.71 M columns) the first recovery had run 1,768 s of 1,800 and returned none; on `large` the keep
+#: LP took 17.9 s (EPYC) of 1,200 s
 KEEP_SHARE, KEEP_MIN_S = 0.1, 10.0
 #: the keep LP's predicted seconds: its dispatch model's predicted build b (s) plus KEEP_LP_PER_BUILD2 x b^2, the
 #: simplex's growth with the model's size. This 2.8 GHz Xeon: `medium` b 3.9 s, LP 1-2 s; `large` b 17.9 s, LP about
@@ -439,8 +441,8 @@ class PrimalRecovery:
         """The recovery of one job choice: the two passes of the module
         docstring, or -- where the keep LP does not finish within
         :data:`KEEP_SHARE` of the time left (or is not predicted to:
-        :meth:`keep_lp_s`), then and in every later recovery --
-        the schedule made on the pool's site problems
+        :meth:`keep_lp_s`) and has never finished, then and in every later
+        recovery -- the schedule made on the pool's site problems
         (:func:`~.pool_schedule.schedule_on_pool`)."""
         cand = self.candidate_triples(chosen, score)
         key = tuple(cand.tolist())
