@@ -14,4 +14,5 @@ carbonsched generate --family large --seed 1 --budget-fraction 0.7 --out large.j
 # one node. Bind one rank per core so a rank's HiGHS solves are not migrated between cores:
 mpiexec -n 32 --bind-to core carbonsched solve large.json --method lagrangian \
     --time-limit 3000 --gap 0.005 --checkpoint large.ckpt.npz --out large-lagrangian.json
-# A job killed at its walltime leaves large.ckpt.npz: resubmit with --resume large.ckpt.npz to go on.
+# A job killed at its walltime leaves large.ckpt.npz (resubmit with --resume large.ckpt.npz to go on) and
+# large-lagrangian.json with the best schedule found so far and its bound (rewritten at each new incumbent).

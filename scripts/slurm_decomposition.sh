@@ -17,3 +17,6 @@ srun --cpu-bind=cores carbonsched solve large.json --method lagrangian --time-li
     --checkpoint large.ckpt.npz --out large-lagrangian.json
 # SIGTERM at the walltime (Slurm sends it before SIGKILL) makes the run write its best schedule and bound,
 # status 'interrupted'; resubmit with --resume large.ckpt.npz to continue from the last checkpoint.
+# Should the kill come before the run has written it (Slurm's KillWait), large-lagrangian.json already holds
+# the best schedule found so far and its bound (status 'feasible', stats.in_progress): it is rewritten at each
+# new incumbent.

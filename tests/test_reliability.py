@@ -4,6 +4,7 @@ user would run it, through the command line in a subprocess."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -146,6 +147,69 @@ while True:
         proc.wait()
         d = json.loads(target.read_text())  # never a broken file
         assert d["instance"] == "small" and d["stats"].get("i", 0) in (0, 1)
+
+
+@pytest.mark.parametrize("method", ["lagrangian", "benders"])
+def test_the_incumbent_file_holds_each_new_schedule_as_the_run_goes(tmp_path, optima, monkeypatch, method):
+    """Each write of ``incumbent_file`` (read back at once) is a whole
+    schedule the checker passes, with a bound at or above the monolithic
+    optimum; the schedules only get better; the last write is the run's
+    final solution."""
+    from carbonsched.decomposition.driver import RunState
+
+    inst, mono, _ = optima["budget_binding"]
+    f = tmp_path / "inc.json"
+    seen: list[dict] = []
+    real = RunState.write_incumbent
+
+    def spy(self, final=None):
+        real(self, final)
+        seen.append(json.loads(f.read_text()))
+
+    monkeypatch.setattr(RunState, "write_incumbent", spy)
+    res = solve(inst, method, gap=1e-4, incumbent_file=f)
+    going, last = seen[:-1], seen[-1]
+    assert going, "no incumbent was written while the run went"
+    tol = 1e-6 * abs(mono.objective)
+    for d in going:
+        assert d["status"] == "feasible" and d["stats"]["in_progress"] is True
+        assert check_solution(inst, read_solution(d, inst)).ok
+        assert d["bound"] >= mono.objective - tol >= d["objective"] - 2 * tol
+    assert all(b["objective"] >= a["objective"] for a, b in itertools.pairwise(going))
+    assert "in_progress" not in last["stats"] and last["status"] == res.status
+    assert last["objective"] == pytest.approx(res.objective, rel=1e-12) and last["bound"] == res.bound
+    assert json.loads(f.read_text()) == last
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_a_run_killed_outright_leaves_its_best_schedule_in_the_out_file(tmp_path, ranks):
+    """SIGKILL, which no handler sees (a batch system's walltime), while the
+    run goes: --out already holds the best schedule so far, checker-passed."""
+    out = tmp_path / "sol.json"
+    args = ["solve", "small", "--method", "lagrangian", "--gap", "0", "--time-limit", "100", "--out", str(out)]
+    cmd = [*CLI, *args] if ranks == 1 else [mpiexec(), "-n", str(ranks), *CLI, *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            start_new_session=True)
+    t0 = time.time()
+    while not out.exists() and proc.poll() is None and time.time() - t0 < 60:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert proc.poll() is None, "the run ended before it could be killed: " + proc.communicate()[0][-1500:]
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    d = json.loads(out.read_text())
+    assert d["status"] == "feasible" and d["stats"]["in_progress"] is True and d["bound"] >= d["objective"]
+    inst = load_instance("small")
+    rep = check_solution(inst, read_solution(d, inst))
+    assert rep.ok, rep.violations
+
+
+def test_an_incumbent_file_that_cannot_be_written_is_refused_before_the_solve():
+    p = run(["solve", "paper-default", "--method", "lagrangian", "--incumbent-file", "/no/such/dir/i.json"],
+            timeout=30)
+    assert p.returncode == ExitCode.BAD_INPUT and "output folder does not exist" in p.stderr
+    no_traceback(p)
 
 
 def test_output_is_checked_before_the_solve_and_written_before_the_summary(tmp_path):

@@ -137,6 +137,11 @@ class DecompositionOptions(SolveOptions):
     checkpoint_every: float = option(30.0, "seconds between checkpoints", _positive_float, unit="s")
     resume: Path | None = option(None, "continue the run saved in this checkpoint file (same instance and "
                                        "method)", _path, optional=True)
+    incumbent_file: Path | None = option(
+        None, "write each new incumbent, with the bound proven by then, to this solution file as the run goes "
+              "(status feasible, stats.in_progress true), and the run's final solution at its end, so that a run "
+              "killed outright (SIGKILL, a batch system's walltime) leaves its best schedule on disk; "
+              "solve --out FILE sets it to FILE", _path, optional=True)
     endgame_search: bool = option(
         True, "on more than one rank, while rank 0 solves the exact endgame's MILP, the other ranks search for "
               "schedules (a MILP over the triples its LP relaxation runs, committed units relaxed, then the "

@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -27,9 +27,10 @@ from ..config import DecompositionOptions
 from ..constants import SolutionStatus
 from ..constants import TerminationCondition as TC
 from ..diagnose import budget_below_least_emissions, diagnose, static_required_job_problems, unpowered_message
+from ..errors import OutputError
 from ..instance import Instance
 from ..result import Result, finalize, relative_gap
-from ..solution import Solution
+from ..solution import Solution, write_solution
 from .checkpoint import load_checkpoint, save_checkpoint
 from .trace import IterationLog
 
@@ -82,11 +83,36 @@ class RunState(Generic[OptsT]):
         return relative_gap(self.bound, self.best.objective) if self.best is not None else None
 
     def offer(self, solution: Solution, objective: float, **payload: Any) -> bool:
-        """Keep ``solution`` if it beats the incumbent; True if it did."""
+        """Keep ``solution`` if it beats the incumbent (and write it to
+        ``opts.incumbent_file``); True if it did."""
         if objective > self.objective:
             self.best = Incumbent(solution, float(objective), payload)
+            self.write_incumbent()
             return True
         return False
+
+    def write_incumbent(self, final: Solution | None = None) -> None:
+        """Write the incumbent to ``opts.incumbent_file`` (if set), scored by
+        the independent evaluator, with the bound proven by now, status
+        feasible and ``stats.in_progress`` true; or ``final``, the run's
+        finished solution, as it is. The write is atomic, so the file
+        always holds a whole solution. A write that fails is logged once
+        and not tried again: the run goes on, and its final solution is
+        still the caller's to write."""
+        path = self.opts.incumbent_file
+        if path is None or (final is None and self.best is None) or "incumbent_file_error" in self.stats:
+            return
+        with self.timed("incumbent_file_s"):
+            sol = final
+            if sol is None:
+                sol = replace(self.best.solution, method=self.method, status=SolutionStatus.FEASIBLE.value)
+                finalize(self.inst, sol, bound=self.bound if np.isfinite(self.bound) else None, run_check=False,
+                         stats={"in_progress": True, "iterations": self.iteration, "wall_s": self.clock.elapsed()})
+            try:
+                write_solution(sol, self.inst, path)
+            except OutputError as e:
+                self.stats["incumbent_file_error"] = str(e)
+                self.log.note(f"cannot write the incumbent to {path} ({e}); no further tries")
 
     def tighten(self, bound: float | None) -> None:
         """Take a new proven upper bound on OB (the smallest one counts)."""
@@ -155,6 +181,7 @@ class RunState(Generic[OptsT]):
         self.trace = list(header.get("trace") or [])
         if inc is not None and header.get("objective") is not None:
             self.best = Incumbent(inc, float(header["objective"]))
+            self.write_incumbent()
         self.log.note(f"resumed from {self.opts.resume} after {self.iteration} iterations: bound "
                       f"{self.bound:,.4f}, incumbent {self.objective:,.4f}")
         return header, arrays
@@ -255,6 +282,7 @@ def finish(state: RunState[Any], pool) -> Result:
     stats["incumbent_value"] = state.best.objective
     timings["total_s"] = state.clock.elapsed()
     res = finalize(inst, sol, bound=bound, timings=timings, stats=stats, diagnosis=state.diagnosis)
+    state.write_incumbent(final=res.solution)
     state.log.note(f"{state.method} {status.value} ({stop.value}): objective {res.objective:,.4f}, bound "
                    f"{bound if bound is not None else float('nan'):,.4f}, gap "
                    f"{res.gap if res.gap is not None else float('nan'):.3e}, {state.iteration} iterations, "
