@@ -235,10 +235,39 @@ def test_a_keep_lp_out_of_its_share_after_it_finished_once_is_a_miss_not_the_poo
     _checked(inst, first, mono.objective)
     monkeypatch.setattr(recovery, "KEEP_SHARE", 1e-9)
     monkeypatch.setattr(recovery, "KEEP_MIN_S", 1e-9)
+    rec.keep_lp_last_s = 0.0  # as if it had finished at once: it is tried
     solves = rec.dispatch.solves
     assert rec.from_choice(*choices[1], 60.0) is None
     assert rec.dispatch.solves > solves  # the keep LP was tried, and ran out of its share
+    assert not rec.pool_only and rec.pool_schedules == 0 and rec.keep_lp_skips == 0
+
+
+def test_a_keep_lp_whose_last_run_took_longer_than_its_share_now_is_not_tried(optima, monkeypatch):
+    """The keep LP's share shrinks with the time left. Where the last keep
+    LP that finished took longer than the share now, the recovery does not
+    try it (it would run out of its share for no schedule): a miss, no
+    solve, not the pool. With a share above the last run's seconds it is
+    tried and gives the schedule again."""
+    inst, mono, _ = optima["committed_generator"]
+    pool, choices = lagrangian_choices(inst, 2)
+    rec = PrimalRecovery(inst, pool, "lagrangian", Clock(limit=600.0))
+    first = rec.from_choice(*choices[0], 60.0)
+    assert first is not None and rec.keep_lp_last_s is not None and rec.keep_lp_last_s > 0
+    _checked(inst, first, mono.objective)
+    last = rec.keep_lp_last_s
+    monkeypatch.setattr(recovery, "KEEP_MIN_S", 0.0)
+    monkeypatch.setattr(recovery, "KEEP_SHARE", 0.5 * last / 600.0)  # a share of half the last run's seconds
+    solves = rec.dispatch.solves
+    assert rec.from_choice(*choices[1], 60.0) is None
+    assert rec.dispatch.solves == solves and rec.keep_lp_skips == 1
+    assert rec.last_keep_skip is not None and rec.last_keep_skip[0] == last and rec.last_keep_skip[1] < last
     assert not rec.pool_only and rec.pool_schedules == 0
+    monkeypatch.setattr(recovery, "KEEP_SHARE", 0.5)  # 300 s: room again
+    rec.seen.clear()  # the same choice, recovered again
+    again = rec.from_choice(*choices[1], 60.0)
+    assert rec.dispatch.solves > solves and rec.keep_lp_skips == 1 and rec.last_keep_skip is None
+    if again is not None:
+        _checked(inst, again, mono.objective)
 
 
 def test_a_keep_lp_predicted_past_its_share_is_not_tried(optima, monkeypatch):

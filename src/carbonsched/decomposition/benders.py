@@ -329,7 +329,8 @@ def _run(inst: Instance, opts: BendersOptions, pool: SubproblemPool, clock: Cloc
                     feasibility_cuts=master.feas_cuts,
                     heuristic_recoveries=rec.recoveries if rec is not None else 0,
                     pool_schedules=rec.pool_schedules if rec is not None else 0,
-                    recovery_on_pool_only=rec.pool_only if rec is not None else False)
+                    recovery_on_pool_only=rec.pool_only if rec is not None else False,
+                    keep_lp_skips=rec.keep_lp_skips if rec is not None else 0)
     return finish(st, pool)
 
 

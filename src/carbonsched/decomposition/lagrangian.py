@@ -660,6 +660,9 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
                 st.log.note(f"recovery at iteration {st.iteration} from the "
                             f"{'aggregated primal' if source == 'average' else 'last choice'}: "
                             f"{_recovered(cand, rec.last_bounded)} "
+                            + ("" if rec.last_keep_skip is None else
+                               "(keep LP not tried: its last run took {:.1f} s, {:.1f} s left to it) ".format(
+                                   *rec.last_keep_skip))
                             + ("" if rec.last_pool is None else
                                f"on the pool ({rec.last_pool.rounds} pool rounds, {rec.last_pool.shed} job(s) shed) ")
                             + f"(incumbent {incumbent}) in {time.perf_counter() - t_rec:.1f} s"
@@ -742,7 +745,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
                     full_model_skipped=rec.skipped_full, recoveries_bounded_out=rec.bounded_out,
                     dropped_by_keep_lp=rec.dropped_by_lp, rounded_commitments=rec.rounded_commitments,
                     pool_schedules=rec.pool_schedules, pool_shed=rec.pool_shed, pool_schedule_s=round(rec.pool_s, 3),
-                    recovery_on_pool_only=rec.pool_only)
+                    recovery_on_pool_only=rec.pool_only, keep_lp_skips=rec.keep_lp_skips)
     if opts.dual_update == "bundle":
         st.stats.update(serious_steps=update.serious, null_steps=update.null)
     return finish(st, pool)

@@ -48,7 +48,9 @@ pool's site problems instead (where the keep LP has finished once in the
 run, one out of its share is a miss instead) (:mod:`.pool_schedule`): no model over all
 sites, the sites' LPs in parallel, a carbon price by bisection for the
 budget. Its schedules are worse where the budget binds, so it stands in
-only at the scale where the LP does not pay.
+only at the scale where the LP does not pay. A keep LP whose last finished
+run took longer than its share (or the recovery's time) is now is not
+tried at all: that recovery is a miss, at no cost.
 
 Measured alternative, not kept (branch ``experiment/pool-recovery``): the
 same recovery fully decomposed -- a routing master with the schedule fixed
@@ -210,6 +212,10 @@ class PrimalRecovery:
         # the keep LP has finished in this run: then one out of its share later (a share that shrinks with the time
         # left) is a miss, not a sign that it does not pay at this scale
         self.keep_lp_finished = False
+        # seconds the last keep LP that finished took: one whose share is now shorter is not tried (a miss)
+        self.keep_lp_last_s: float | None = None
+        self.keep_lp_skips = 0
+        self.last_keep_skip: tuple[float, float] | None = None  # the last recovery's skip: (last LP s, its share s)
         self.last_pool: PoolSchedule | None = None  # the last recovery's pool schedule (None: it ran the keep LP)
 
     @property
@@ -348,6 +354,7 @@ class PrimalRecovery:
         margins, unpriced; :func:`~.pool_schedule.route_inference`)."""
         self.last_bounded = None
         self.last_pool = None
+        self.last_keep_skip = None
         try:
             return self._from_choice(chosen, score, time_limit, floor, margin)
         except BudgetExhausted:
@@ -509,6 +516,13 @@ class PrimalRecovery:
             share = keep_share(clock.left())
             own = clock.cap(time_limit)
             by_share = share is not None and own is not None and share < own
+            room = share if own is None else own if share is None else min(share, own)
+            if room is not None and self.keep_lp_last_s is not None and self.keep_lp_last_s > room:
+                # it finished before in more seconds than it may take now (its share shrinks with the time left):
+                # it would run out of them for no schedule (on `large` the last three recoveries spent 36 s so)
+                self.keep_lp_skips += 1
+                self.last_keep_skip = (self.keep_lp_last_s, room)
+                return None
             first, lp_sol = self._keep_worth(starts, time_limit, clock, floor, keep_limit=share)
             self.keep_lp_finished |= first is not None or self.last_bounded is not None
             info = self.dispatch.last_info
@@ -551,9 +565,11 @@ class PrimalRecovery:
         limit = clock.cap(time_limit)
         if keep_limit is not None:
             limit = keep_limit if limit is None else min(limit, keep_limit)
+        t0 = time.perf_counter()
         keep, sol, _ = dm.keep_lp(starts, time_limit=limit, method=self.method)
         if sol is None:
             return None, None
+        self.keep_lp_last_s = time.perf_counter() - t0
         self.dropped_by_lp += int(starts.size - keep.size)
         return self._finish(sol, time_limit, clock, dm, keep, floor), sol
 
