@@ -49,7 +49,7 @@ run, one out of its share is a miss instead) (:mod:`.pool_schedule`): no model o
 sites, the sites' LPs in parallel, a carbon price by bisection for the
 budget. Its schedules are worse where the budget binds, so it stands in
 only at the scale where the LP does not pay. A keep LP whose last finished
-run took longer than its share (or the recovery's time) is now is not
+run took longer than its share (or the recovery's time) now is not
 tried at all: that recovery is a miss, at no cost.
 
 Measured alternative, not kept (branch ``experiment/pool-recovery``): the
