@@ -149,24 +149,28 @@ while True:
         assert d["instance"] == "small" and d["stats"].get("i", 0) in (0, 1)
 
 
-@pytest.mark.parametrize("method", ["lagrangian", "benders"])
+@pytest.mark.parametrize("method", ["lagrangian", "benders", "monolithic"])
 def test_the_incumbent_file_holds_each_new_schedule_as_the_run_goes(tmp_path, optima, monkeypatch, method):
     """Each write of ``incumbent_file`` (read back at once) is a whole
     schedule the checker passes, with a bound at or above the monolithic
     optimum; the schedules only get better; the last write is the run's
     final solution."""
-    from carbonsched.decomposition.driver import RunState
+    from carbonsched import monolithic, solution
+    from carbonsched.decomposition import driver
 
     inst, mono, _ = optima["budget_binding"]
     f = tmp_path / "inc.json"
     seen: list[dict] = []
-    real = RunState.write_incumbent
 
-    def spy(self, final=None):
-        real(self, final)
+    def spy(sol, inst_, path):
+        err = solution.try_write_solution(sol, inst_, path)
+        assert err is None and Path(path) == f
         seen.append(json.loads(f.read_text()))
 
-    monkeypatch.setattr(RunState, "write_incumbent", spy)
+    monkeypatch.setattr(driver, "try_write_solution", spy)
+    monkeypatch.setattr(monolithic, "try_write_solution", spy)
+    monkeypatch.setattr(monolithic, "INCUMBENT_EVERY_S", 0.0)  # every improving solution HiGHS finds
+    monkeypatch.setattr(monolithic, "INCUMBENT_COST_SHARE", 1e9)
     res = solve(inst, method, gap=1e-4, incumbent_file=f)
     going, last = seen[:-1], seen[-1]
     assert going, "no incumbent was written while the run went"
@@ -174,20 +178,22 @@ def test_the_incumbent_file_holds_each_new_schedule_as_the_run_goes(tmp_path, op
     for d in going:
         assert d["status"] == "feasible" and d["stats"]["in_progress"] is True
         assert check_solution(inst, read_solution(d, inst)).ok
-        assert d["bound"] >= mono.objective - tol >= d["objective"] - 2 * tol
-    assert all(b["objective"] >= a["objective"] for a, b in itertools.pairwise(going))
+        assert mono.objective - tol >= d["objective"] - 2 * tol
+        # HiGHS's heuristics can find a schedule before its root LP gives a bound; a decomposition has its bound first
+        assert d["bound"] >= mono.objective - tol if d["bound"] is not None or method != "monolithic" else True
+    assert all(b["objective"] >= a["objective"] - 1e-9 * abs(a["objective"]) for a, b in itertools.pairwise(going))
     assert "in_progress" not in last["stats"] and last["status"] == res.status
     assert last["objective"] == pytest.approx(res.objective, rel=1e-12) and last["bound"] == res.bound
     assert json.loads(f.read_text()) == last
 
 
 @pytest.mark.mpi
-@pytest.mark.parametrize("ranks", [1, 2])
-def test_a_run_killed_outright_leaves_its_best_schedule_in_the_out_file(tmp_path, ranks):
+@pytest.mark.parametrize(("method", "ranks"), [("lagrangian", 1), ("lagrangian", 2), ("monolithic", 1)])
+def test_a_run_killed_outright_leaves_its_best_schedule_in_the_out_file(tmp_path, method, ranks):
     """SIGKILL, which no handler sees (a batch system's walltime), while the
     run goes: --out already holds the best schedule so far, checker-passed."""
     out = tmp_path / "sol.json"
-    args = ["solve", "small", "--method", "lagrangian", "--gap", "0", "--time-limit", "100", "--out", str(out)]
+    args = ["solve", "small", "--method", method, "--gap", "0", "--time-limit", "100", "--out", str(out)]
     cmd = [*CLI, *args] if ranks == 1 else [mpiexec(), "-n", str(ranks), *CLI, *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
                             start_new_session=True)
@@ -199,7 +205,9 @@ def test_a_run_killed_outright_leaves_its_best_schedule_in_the_out_file(tmp_path
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
     d = json.loads(out.read_text())
-    assert d["status"] == "feasible" and d["stats"]["in_progress"] is True and d["bound"] >= d["objective"]
+    assert d["status"] == "feasible" and d["stats"]["in_progress"] is True
+    # HiGHS's heuristics can find a schedule before its root LP gives a bound; a decomposition has its bound first
+    assert d["bound"] >= d["objective"] if d["bound"] is not None or method != "monolithic" else True
     inst = load_instance("small")
     rep = check_solution(inst, read_solution(d, inst))
     assert rep.ok, rep.violations

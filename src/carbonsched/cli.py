@@ -85,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"{methods} (default monolithic)")
     p.add_argument("--out", type=Path, default=None, metavar="SOL.json",
                    help="write the solution file here (checked before the solve; written atomically); the "
-                        "decompositions also keep their best schedule so far in it as they go (see "
-                        "--incumbent-file), so that a run killed outright leaves it on disk")
+                        "monolithic solve and the decompositions also keep their best schedule so far in it as "
+                        "they go (see --incumbent-file), so that a run killed outright leaves it on disk")
     p.add_argument("--plots", type=Path, default=None, metavar="DIR", help="write figures (PNG) into DIR")
     p.add_argument("--quiet", action="store_true", help="no progress log, only the summary")
     add_option_arguments(p, OPTION_GROUPS)
@@ -177,9 +177,9 @@ def _prepare(args: argparse.Namespace):
     options = make_options(METHODS[args.method].options, **_given_options(args))
     if args.out is not None:
         check_writable(args.out)
-        if isinstance(options, DecompositionOptions) and options.incumbent_file is None:
+        if options.incumbent_file is None:
             options = replace(options, incumbent_file=args.out)  # the best schedule so far is on disk from the first
-    if isinstance(options, DecompositionOptions) and options.incumbent_file is not None:
+    if options.incumbent_file is not None:
         check_writable(options.incumbent_file)
     return apply_ablations(load_instance(args.instance), args), args.method, options
 

@@ -113,6 +113,12 @@ class SolveOptions:
     gap: float = option(1e-4, "stop at this relative gap (bound - objective) / max(1, |objective|)", _nonneg_float)
     threads: int | None = option(None, "HiGHS threads (none: HiGHS decides)", _positive_int, optional=True)
     solver_log: bool = option(False, "show HiGHS's own log", _boolean)
+    incumbent_file: Path | None = option(
+        None, "write each new incumbent, with the bound proven by then, to this solution file as the run goes "
+              "(status feasible, stats.in_progress true), and the run's final solution at its end, so that a run "
+              "killed outright (SIGKILL, a batch system's walltime) leaves its best schedule on disk; "
+              "solve --out FILE sets it to FILE (the monolithic solve and the decompositions; a baseline has "
+              "no incumbent before its end)", _path, optional=True)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -137,11 +143,6 @@ class DecompositionOptions(SolveOptions):
     checkpoint_every: float = option(30.0, "seconds between checkpoints", _positive_float, unit="s")
     resume: Path | None = option(None, "continue the run saved in this checkpoint file (same instance and "
                                        "method)", _path, optional=True)
-    incumbent_file: Path | None = option(
-        None, "write each new incumbent, with the bound proven by then, to this solution file as the run goes "
-              "(status feasible, stats.in_progress true), and the run's final solution at its end, so that a run "
-              "killed outright (SIGKILL, a batch system's walltime) leaves its best schedule on disk; "
-              "solve --out FILE sets it to FILE", _path, optional=True)
     endgame_search: bool = option(
         True, "on more than one rank, while rank 0 solves the exact endgame's MILP, the other ranks search for "
               "schedules (a MILP over the triples its LP relaxation runs, committed units relaxed, then the "

@@ -16,6 +16,7 @@ timing, in a small frozen dataclass.
 from __future__ import annotations
 
 import gc
+import logging
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -69,18 +70,32 @@ class _Deadline:
     end; what else may stop it: ``poll``, a callable that returns True to
     stop (None: nothing else). ``last`` and ``longest``: when the callback
     was last called, and the longest wait between two of its calls in this
-    solve (s)."""
+    solve (s). ``on_solution``: called with each improving MIP solution
+    (the column vector, HiGHS's dual bound) and, between them, with
+    (None, the dual bound) from the interrupt callback (None: not asked
+    for; see :func:`solve`)."""
 
-    __slots__ = ("at", "end", "last", "longest", "poll")
+    __slots__ = ("at", "end", "last", "longest", "on_solution", "poll")
 
     def __init__(self) -> None:
         self.at = self.end = float("inf")
         self.poll: Callable[[], bool] | None = None
+        self.on_solution: Callable[[np.ndarray | None, float | None], None] | None = None
         self.last: float | None = None
         self.longest = 0.0
 
 
 def _interrupt_callback(callback_type, message, data_out, data_in, deadline: _Deadline) -> None:
+    if deadline.on_solution is not None:
+        improving = callback_type == cb.HighsCallbackType.kCallbackMipImprovingSolution
+        try:
+            deadline.on_solution(np.array(data_out.mip_solution, dtype=float) if improving else None,
+                                 float(data_out.mip_dual_bound))
+        except Exception as e:  # a failing sink must not end the solve: it is dropped
+            deadline.on_solution = None
+            logging.getLogger(__name__).warning("the improving-solution sink failed (%s); no further calls", e)
+        if improving:
+            return
     # set the flag both ways: HiGHS keeps the callback's input between runs, so a flag left True by an
     # interrupted solve would stop the next solve of the same object at its first callback
     if data_in is not None:
@@ -433,7 +448,8 @@ def _run_with_deadline(p: HighsProblem, left: float | None) -> Any:
 def solve(p: HighsProblem, *, time_limit: float | None = None, mip_gap: float | None = None,
           threads: int | None = None, log: bool = False, presolve: bool | None = None,
           heuristic_effort: float | None = None, seed: int = 0,
-          stop: Callable[[], bool] | None = None) -> SolveInfo:
+          stop: Callable[[], bool] | None = None,
+          on_solution: Callable[[np.ndarray | None, float | None], None] | None = None) -> SolveInfo:
     """Run HiGHS on the compiled problem. Every option is set on every call
     (nothing leaks from an earlier call): ``time_limit`` in seconds of wall
     clock for this solve (None: none), ``mip_gap`` (None: HiGHS's 1e-4),
@@ -442,13 +458,20 @@ def solve(p: HighsProblem, *, time_limit: float | None = None, mip_gap: float | 
     ``mip_heuristic_effort`` (None: its default, 0.05), ``seed`` HiGHS's
     ``random_seed`` (0: its default). ``stop``: a callable the interrupt
     callback polls, True to stop the solve (interruptible problems only); a
-    solve it stops reports ``time_limit``, as one the deadline stops. A
+    solve it stops reports ``time_limit``, as one the deadline stops.
+    ``on_solution`` (interruptible problems only): called with each
+    improving MIP solution HiGHS finds (the full column vector, in the
+    model's columns, and HiGHS's dual bound then, in the model's sense,
+    infinite before it has one), and with (None, the dual bound) at each
+    interrupt callback between them (where a sink may finish what it put
+    off); an exception in it drops it for the rest of the solve, with a
+    warning. A
     solve with no verdict (numerical trouble, often from a warm start) is
     retried cold, then without presolve, then with the interior-point
     solver."""
     h = p.h
-    if stop is not None and p.deadline is None:
-        raise ValueError(f"{p.name}: a solve with a stop poll needs an interruptible problem")
+    if (stop is not None or on_solution is not None) and p.deadline is None:
+        raise ValueError(f"{p.name}: a solve with a stop poll or a solution sink needs an interruptible problem")
     h.setOptionValue("output_flag", bool(log))
     h.setOptionValue("mip_rel_gap", 1e-4 if mip_gap is None else float(mip_gap))
     h.setOptionValue("presolve", "choose" if presolve is None else ("on" if presolve else "off"))
@@ -458,11 +481,17 @@ def solve(p: HighsProblem, *, time_limit: float | None = None, mip_gap: float | 
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + float(time_limit)
     _arm(p, deadline, stop)
+    if on_solution is not None:
+        p.deadline.on_solution = on_solution
+        h.startCallback(cb.HighsCallbackType.kCallbackMipImprovingSolution)
     try:
         st = _run_retrying(p, time_limit, deadline, presolve)
     finally:
         longest = p.deadline.longest if p.deadline is not None else None
         _arm(p, None, None)
+        if on_solution is not None:
+            h.stopCallback(cb.HighsCallbackType.kCallbackMipImprovingSolution)
+            p.deadline.on_solution = None
     dt = time.perf_counter() - t0
     info = h.getInfo()
     term = termination_of(st)

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from pyomo.environ import ConcreteModel
+
 from . import highs
 from .clock import BudgetExhausted, Clock
 from .config import SolveOptions
@@ -13,9 +21,16 @@ from .errors import SolverError
 from .instance import Instance
 from .model import MB_PER_ELEMENT, build_monolithic, extract_solution, memory_check
 from .result import Result, finalize
-from .solution import Solution
+from .solution import Solution, try_write_solution
 
-__all__ = ["solve_monolithic", "status_of"]
+__all__ = ["INCUMBENT_COST_SHARE", "INCUMBENT_EVERY_S", "solve_monolithic", "status_of"]
+
+#: with an incumbent file, HiGHS's improving solutions are written at most every INCUMBENT_EVERY_S seconds, and
+#: at most every INCUMBENT_COST_SHARE^-1 times the last write's seconds (at most that share of the solve goes to
+#: them); one found sooner is written at the first interrupt callback after that (`medium`: 0.1 s to read a
+#: solution back, score and write it)
+INCUMBENT_EVERY_S = 1.0
+INCUMBENT_COST_SHARE = 0.05
 
 
 def status_of(term: TC) -> SolutionStatus:
@@ -57,8 +72,9 @@ def solve_monolithic(inst: Instance, opts: SolveOptions, *, clock: Clock | None 
     except BudgetExhausted as e:
         return finalize(inst, Solution.empty(inst, "monolithic", SolutionStatus.TIME_LIMIT), bound=None,
                         timings={"total_s": clock.elapsed()}, stats={"stop": TC.TIME_LIMIT.value}, diagnosis=[str(e)])
+    sink = None if opts.incumbent_file is None else _incumbent_sink(inst, m, p, opts.incumbent_file, clock)
     info = highs.solve(p, time_limit=clock.left(clock.finish_reserve), mip_gap=opts.gap, threads=opts.threads,
-                       log=opts.solver_log)
+                       log=opts.solver_log, on_solution=sink)
     timings = {"build_s": t_build, "translate_s": p.compile_s, "solve_s": info.solve_s}
     stats = {"binaries": int(p.integer_cols.size), "columns": p.num_col, "rows": p.num_row,
              "peak_memory_mb_per_rank": [peak_rss_mb()],
@@ -79,4 +95,48 @@ def solve_monolithic(inst: Instance, opts: SolveOptions, *, clock: Clock | None 
     sol = extract_solution(m, inst, "monolithic", status_of(info.termination).value)
     stats["solver_objective"] = info.objective
     timings["total_s"] = clock.elapsed()
-    return finalize(inst, sol, bound=info.bound, timings=timings, stats=stats)
+    res = finalize(inst, sol, bound=info.bound, timings=timings, stats=stats)
+    if opts.incumbent_file is not None:
+        err = try_write_solution(res.solution, inst, opts.incumbent_file)
+        if err is not None:
+            logging.getLogger(__name__).warning("cannot write the solution to %s (%s)", opts.incumbent_file, err)
+    return res
+
+
+def _incumbent_sink(inst: Instance, m: ConcreteModel, p: highs.HighsProblem, path: Path,
+                    clock: Clock) -> Callable[[np.ndarray | None, float | None], None]:
+    """The sink of HiGHS's improving solutions (``on_solution`` of
+    :func:`carbonsched.highs.solve`): each is read back into the model
+    ``m``, scored by the evaluator and written to ``path`` with HiGHS's
+    dual bound (status feasible, ``stats.in_progress``), at most every
+    :data:`INCUMBENT_EVERY_S` seconds and within
+    :data:`INCUMBENT_COST_SHARE` of the time; one found sooner waits for
+    the first call after that (HiGHS's interrupt callback calls it with
+    nothing new).
+    A solution written before HiGHS had a bound (its heuristics run before
+    the root LP) is written again once it has one."""
+    state: dict = {"at": -np.inf, "cost": 0.0, "pending": None, "written": None, "unbounded": False, "bound": None}
+
+    def sink(x: np.ndarray | None, bound: float | None) -> None:
+        if bound is not None and np.isfinite(bound):
+            state["bound"] = bound
+        if x is not None:
+            state["pending"] = x
+        elif state["pending"] is None and state["unbounded"] and state["bound"] is not None:
+            state["pending"] = state["written"]  # the file's schedule, now with a bound
+        now = time.perf_counter()
+        if state["pending"] is None or now - state["at"] < max(INCUMBENT_EVERY_S, state["cost"] / INCUMBENT_COST_SHARE):
+            return
+        x, state["pending"] = state["pending"], None
+        p.load_into_pyomo(x)
+        sol = extract_solution(m, inst, "monolithic", SolutionStatus.FEASIBLE.value)
+        finalize(inst, sol, bound=state["bound"], run_check=False,
+                 stats={"in_progress": True, "wall_s": clock.elapsed()})
+        state["written"], state["unbounded"] = x, state["bound"] is None
+        err = try_write_solution(sol, inst, path)
+        state["at"] = time.perf_counter()
+        state["cost"] = state["at"] - now
+        if err is not None:
+            raise OSError(err)  # highs.solve drops the sink, with a warning
+
+    return sink

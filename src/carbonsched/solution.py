@@ -23,7 +23,7 @@ from .errors import OutputError, SolutionFormatError
 from .instance import Instance
 
 __all__ = ["SITE_SERIES", "Solution", "atomic_write_bytes", "atomic_write_text", "check_writable", "read_solution",
-           "write_solution", "write_solution_or_fallback"]
+           "try_write_solution", "write_solution", "write_solution_or_fallback"]
 
 SITE_SERIES = ("grid_import_mw", "grid_export_mw", "battery_charge_mw", "battery_discharge_mw", "soc_mwh",
                "renewable_used_mw", "generator_mw", "generator_on")
@@ -168,6 +168,16 @@ def write_solution_or_fallback(sol: Solution, inst: Instance, path: str | Path) 
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
+
+
+def try_write_solution(sol: Solution, inst: Instance, path: str | Path) -> str | None:
+    """:func:`write_solution`, for a write the run can go on without (the
+    incumbent as a run goes): None where it was written, else why not."""
+    try:
+        write_solution(sol, inst, path)
+    except OutputError as e:
+        return str(e)
+    return None
 
 
 def write_solution(sol: Solution, inst: Instance, path: str | Path) -> None:

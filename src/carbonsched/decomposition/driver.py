@@ -27,10 +27,9 @@ from ..config import DecompositionOptions
 from ..constants import SolutionStatus
 from ..constants import TerminationCondition as TC
 from ..diagnose import budget_below_least_emissions, diagnose, static_required_job_problems, unpowered_message
-from ..errors import OutputError
 from ..instance import Instance
 from ..result import Result, finalize, relative_gap
-from ..solution import Solution, write_solution
+from ..solution import Solution, try_write_solution
 from .checkpoint import load_checkpoint, save_checkpoint
 from .trace import IterationLog
 
@@ -108,11 +107,10 @@ class RunState(Generic[OptsT]):
                 sol = replace(self.best.solution, method=self.method, status=SolutionStatus.FEASIBLE.value)
                 finalize(self.inst, sol, bound=self.bound if np.isfinite(self.bound) else None, run_check=False,
                          stats={"in_progress": True, "iterations": self.iteration, "wall_s": self.clock.elapsed()})
-            try:
-                write_solution(sol, self.inst, path)
-            except OutputError as e:
-                self.stats["incumbent_file_error"] = str(e)
-                self.log.note(f"cannot write the incumbent to {path} ({e}); no further tries")
+            err = try_write_solution(sol, self.inst, path)
+            if err is not None:
+                self.stats["incumbent_file_error"] = err
+                self.log.note(f"cannot write the incumbent to {path} ({err}); no further tries")
 
     def tighten(self, bound: float | None) -> None:
         """Take a new proven upper bound on OB (the smallest one counts)."""
