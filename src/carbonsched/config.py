@@ -118,7 +118,7 @@ class SolveOptions:
               "(status feasible, stats.in_progress true), and the run's final solution at its end, so that a run "
               "killed outright (SIGKILL, a batch system's walltime) leaves its best schedule on disk; "
               "solve --out FILE sets it to FILE (the monolithic solve and the decompositions; a baseline has "
-              "no incumbent before its end)", _path, optional=True)
+              "no incumbent before its end and ignores it)", _path, optional=True)
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -72,8 +72,8 @@ class _Deadline:
     was last called, and the longest wait between two of its calls in this
     solve (s). ``on_solution``: called with each improving MIP solution
     (the column vector, HiGHS's dual bound) and, between them, with
-    (None, the dual bound) from the interrupt callback (None: not asked
-    for; see :func:`solve`)."""
+    (None, the dual bound) from the MIP interrupt callback (None: not
+    asked for; see :func:`solve`)."""
 
     __slots__ = ("at", "end", "last", "longest", "on_solution", "poll")
 
@@ -86,8 +86,8 @@ class _Deadline:
 
 
 def _interrupt_callback(callback_type, message, data_out, data_in, deadline: _Deadline) -> None:
-    if deadline.on_solution is not None:
-        improving = callback_type == cb.HighsCallbackType.kCallbackMipImprovingSolution
+    improving = callback_type == cb.HighsCallbackType.kCallbackMipImprovingSolution
+    if deadline.on_solution is not None and (improving or callback_type == cb.HighsCallbackType.kCallbackMipInterrupt):
         try:
             deadline.on_solution(np.array(data_out.mip_solution, dtype=float) if improving else None,
                                  float(data_out.mip_dual_bound))
@@ -463,9 +463,9 @@ def solve(p: HighsProblem, *, time_limit: float | None = None, mip_gap: float | 
     improving MIP solution HiGHS finds (the full column vector, in the
     model's columns, and HiGHS's dual bound then, in the model's sense,
     infinite before it has one), and with (None, the dual bound) at each
-    interrupt callback between them (where a sink may finish what it put
-    off); an exception in it drops it for the rest of the solve, with a
-    warning. A
+    MIP interrupt callback between them (where a sink may finish what it
+    put off; not at the simplex's, which are far more frequent); an
+    exception in it drops it for the rest of the solve, with a warning. A
     solve with no verdict (numerical trouble, often from a warm start) is
     retried cold, then without presolve, then with the interior-point
     solver."""
