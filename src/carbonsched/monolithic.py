@@ -112,9 +112,8 @@ def _incumbent_sink(inst: Instance, m: ConcreteModel, p: highs.HighsProblem, pat
     :data:`INCUMBENT_EVERY_S` seconds and within
     :data:`INCUMBENT_COST_SHARE` of the time; one found sooner waits for
     the first call after that (HiGHS's interrupt callback calls it with
-    nothing new).
-    A solution written before HiGHS had a bound (its heuristics run before
-    the root LP) is written again once it has one."""
+    nothing new). A solution written before HiGHS had a bound (its
+    heuristics run before the root LP) is written again once it has one."""
     state: dict = {"at": -np.inf, "cost": 0.0, "pending": None, "written": None, "unbounded": False, "bound": None}
 
     def sink(x: np.ndarray | None, bound: float | None) -> None:
