@@ -266,8 +266,8 @@ def test_a_keep_lp_whose_last_run_took_longer_than_its_share_now_is_not_tried(op
     rec.seen.clear()  # the same choice, recovered again
     again = rec.from_choice(*choices[1], 60.0)
     assert rec.dispatch.solves > solves and rec.keep_lp_skips == 1 and rec.last_keep_skip is None
-    if again is not None:
-        _checked(inst, again, mono.objective)
+    assert again is not None
+    _checked(inst, again, mono.objective)
 
 
 def test_a_keep_lp_predicted_past_its_share_is_not_tried(optima, monkeypatch):
