@@ -209,14 +209,19 @@ class PrimalRecovery:
         # recoveries run on the pool only: asked for, or the dispatch model's keep LP did not finish within its share
         # of the time, having never finished before (or was not predicted to finish in it)
         self.pool_only = pool_only
-        # the keep LP has finished in this run: then one out of its share later (a share that shrinks with the time
-        # left) is a miss, not a sign that it does not pay at this scale
-        self.keep_lp_finished = False
-        # seconds the last keep LP that finished took: one whose share is now shorter is not tried (a miss)
+        # seconds the last keep LP that finished took (None: none has in this run): one whose share is now shorter
+        # is not tried (a miss), and one that runs out of its share after one finished is a miss too
         self.keep_lp_last_s: float | None = None
         self.keep_lp_skips = 0
         self.last_keep_skip: tuple[float, float] | None = None  # the last recovery's skip: (last LP s, its share s)
         self.last_pool: PoolSchedule | None = None  # the last recovery's pool schedule (None: it ran the keep LP)
+
+    @property
+    def keep_lp_finished(self) -> bool:
+        """Whether a keep LP has finished in this run: then one out of its
+        share later (a share that shrinks with the time left) is a miss, not
+        a sign that it does not pay at this scale."""
+        return self.keep_lp_last_s is not None
 
     @property
     def dispatch(self) -> FixedScheduleModel:
@@ -524,7 +529,6 @@ class PrimalRecovery:
                 self.last_keep_skip = (self.keep_lp_last_s, room)
                 return None
             first, lp_sol = self._keep_worth(starts, time_limit, clock, floor, keep_limit=share)
-            self.keep_lp_finished |= first is not None or self.last_bounded is not None
             info = self.dispatch.last_info
             if (first is None and self.last_bounded is None and info is not None
                     and not (info.infeasible or info.has_solution)):
