@@ -155,7 +155,7 @@ def test_the_incumbent_file_holds_each_new_schedule_as_the_run_goes(tmp_path, op
     schedule the checker passes, with a bound at or above the monolithic
     optimum; the schedules only get better; the last write is the run's
     final solution."""
-    from carbonsched import monolithic, solution
+    from carbonsched import monolithic, result, solution
     from carbonsched.decomposition import driver
 
     inst, mono, _ = optima["budget_binding"]
@@ -167,8 +167,8 @@ def test_the_incumbent_file_holds_each_new_schedule_as_the_run_goes(tmp_path, op
         assert err is None and Path(path) == f
         seen.append(json.loads(f.read_text()))
 
-    monkeypatch.setattr(driver, "try_write_solution", spy)
-    monkeypatch.setattr(monolithic, "try_write_solution", spy)
+    for module in (driver, monolithic, result):  # the final writes, and the ones while the run goes
+        monkeypatch.setattr(module, "try_write_solution", spy)
     monkeypatch.setattr(monolithic, "INCUMBENT_EVERY_S", 0.0)  # every improving solution HiGHS finds
     monkeypatch.setattr(monolithic, "INCUMBENT_COST_SHARE", 1e9)
     res = solve(inst, method, gap=1e-4, incumbent_file=f)

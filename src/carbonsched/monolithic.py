@@ -20,7 +20,7 @@ from .diagnose import budget_below_least_emissions, diagnose
 from .errors import SolverError
 from .instance import Instance
 from .model import MB_PER_ELEMENT, build_monolithic, extract_solution, memory_check
-from .result import Result, finalize
+from .result import Result, finalize, write_in_progress
 from .solution import Solution, try_write_solution
 
 __all__ = ["INCUMBENT_COST_SHARE", "INCUMBENT_EVERY_S", "solve_monolithic", "status_of"]
@@ -129,10 +129,8 @@ def _incumbent_sink(inst: Instance, m: ConcreteModel, p: highs.HighsProblem, pat
         x, state["pending"] = state["pending"], None
         p.load_into_pyomo(x)
         sol = extract_solution(m, inst, "monolithic", SolutionStatus.FEASIBLE.value)
-        finalize(inst, sol, bound=state["bound"], run_check=False,
-                 stats={"in_progress": True, "wall_s": clock.elapsed()})
         state["written"], state["unbounded"] = x, state["bound"] is None
-        err = try_write_solution(sol, inst, path)
+        err = write_in_progress(inst, sol, path, bound=state["bound"], wall_s=clock.elapsed())
         state["at"] = time.perf_counter()
         state["cost"] = state["at"] - now
         if err is not None:

@@ -9,12 +9,17 @@ the checker. Methods never compute their reported objective themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from .check import Breakdown, CheckReport, check_solution, evaluate
+from .constants import SolutionStatus
 from .instance import Instance
-from .solution import Solution
+from .solution import Solution, try_write_solution
 
-__all__ = ["Result", "WorkerReport", "finalize", "relative_gap"]
+__all__ = ["Result", "WorkerReport", "finalize", "relative_gap", "write_in_progress"]
 
 
 def relative_gap(bound: float | None, objective: float | None, *, maximize: bool = True) -> float | None:
@@ -82,6 +87,20 @@ def finalize(inst: Instance, sol: Solution, *, bound: float | None, timings: dic
     sol.gap = relative_gap(bound, b.objective)
     rep = check_solution(inst, sol) if run_check else None
     return Result(sol, b, timings, list(diagnosis or []), rep)
+
+
+
+def write_in_progress(inst: Instance, sol: Solution, path: Path | str, *, bound: float | None,
+                      **stats: Any) -> str | None:
+    """Write ``sol``, a schedule found while a run goes, to ``path`` as the
+    run's solution so far: scored by the evaluator (``finalize`` without
+    the checker), status feasible, ``bound`` ($, None: none yet, or not
+    finite), ``stats`` with ``in_progress`` true. ``sol`` is changed. Returns
+    None where it was written, else why not (the run goes on without it)."""
+    sol.status = SolutionStatus.FEASIBLE.value
+    finalize(inst, sol, bound=bound if bound is not None and np.isfinite(bound) else None, run_check=False,
+             stats={"in_progress": True, **stats})
+    return try_write_solution(sol, inst, path)
 
 
 @dataclass(frozen=True)

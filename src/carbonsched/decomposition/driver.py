@@ -28,7 +28,7 @@ from ..constants import SolutionStatus
 from ..constants import TerminationCondition as TC
 from ..diagnose import budget_below_least_emissions, diagnose, static_required_job_problems, unpowered_message
 from ..instance import Instance
-from ..result import Result, finalize, relative_gap
+from ..result import Result, finalize, relative_gap, write_in_progress
 from ..solution import Solution, try_write_solution
 from .checkpoint import load_checkpoint, save_checkpoint
 from .trace import IterationLog
@@ -102,12 +102,11 @@ class RunState(Generic[OptsT]):
         if path is None or (final is None and self.best is None) or "incumbent_file_error" in self.stats:
             return
         with self.timed("incumbent_file_s"):
-            sol = final
-            if sol is None:
-                sol = replace(self.best.solution, method=self.method, status=SolutionStatus.FEASIBLE.value)
-                finalize(self.inst, sol, bound=self.bound if np.isfinite(self.bound) else None, run_check=False,
-                         stats={"in_progress": True, "iterations": self.iteration, "wall_s": self.clock.elapsed()})
-            err = try_write_solution(sol, self.inst, path)
+            if final is not None:
+                err = try_write_solution(final, self.inst, path)
+            else:  # a copy: the incumbent's own status and stats are the run's to set at its end
+                err = write_in_progress(self.inst, replace(self.best.solution, method=self.method), path,
+                                        bound=self.bound, iterations=self.iteration, wall_s=self.clock.elapsed())
             if err is not None:
                 self.stats["incumbent_file_error"] = err
                 self.log.note(f"cannot write the incumbent to {path} ({err}); no further tries")
