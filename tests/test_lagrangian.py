@@ -19,7 +19,7 @@ from carbonsched.decomposition.lagrangian import (
     DualLayout,
     DualPoint,
     average_choice,
-    compute_cut_cap,
+    bundle_cut_cap,
     drop_cuts,
     dual_outpaces,
     evaluate_dual,
@@ -29,7 +29,7 @@ from carbonsched.decomposition.lagrangian import (
 )
 from carbonsched.decomposition.pool import SubproblemPool
 from carbonsched.derived import window_sums
-from carbonsched.instance import parse_instance
+from carbonsched.instance import load_instance, parse_instance
 from carbonsched.solution import read_solution
 
 from cases import CASES, _gen, generated_budget_binding
@@ -224,10 +224,18 @@ def test_the_bundle_drops_each_parts_oldest_loose_cuts_and_never_its_newest():
     assert drop_cuts(part, loose, 5).size == 0
 
 
-def test_the_compute_sides_cut_cap_falls_with_the_number_of_multipliers():
-    assert compute_cut_cap(48) == 30  # the test cases: few multipliers, cheap master
-    assert compute_cut_cap(6721) == 10 and compute_cut_cap(33601) == 10  # medium, large
-    assert compute_cut_cap(4000) == 17
+def test_the_bundles_cut_cap_falls_with_the_number_of_multipliers():
+    assert bundle_cut_cap(48) == 30  # the test cases: few multipliers, cheap master
+    assert bundle_cut_cap(6721) == 10 and bundle_cut_cap(33601) == 10  # medium, large
+    assert bundle_cut_cap(3361) == 20  # the budget-binding 10 x 168 x 60 case
+    assert bundle_cut_cap(4000) == 17
+
+
+def test_the_run_caps_the_sites_parts_and_the_compute_sides_alike():
+    inst = load_instance("medium")
+    lay, _, update, _ = setup_dual(inst, LagrangianOptions())
+    assert lay.n == 6721
+    assert update.max_cuts == update.max_compute_cuts == bundle_cut_cap(lay.n) == 10
 
 
 def test_the_averaged_choice_takes_each_jobs_heaviest_triple_where_the_job_mostly_runs():

@@ -64,7 +64,7 @@ from .site_blocks import PricedSites, block_picks, column_generation, fixable_tr
 from .site_search import search_rounds
 from .trace import IterationLog
 
-__all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "average_choice", "compute_cut_cap", "endgame_due",
+__all__ = ["ComputeRelaxation", "DualLayout", "PricedComputeMILP", "average_choice", "bundle_cut_cap", "endgame_due",
            "evaluate_dual", "recover_at", "recovery_share", "setup_dual", "solve_lagrangian"]
 
 #: a run with no schedule after this many iterations (each with its recovery) is diagnosed, in at most
@@ -350,15 +350,25 @@ def drop_cuts(part: np.ndarray, loose: np.ndarray, keep: int | np.ndarray) -> np
     return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
 
 
-def compute_cut_cap(n: int, nonzeros: int = 70_000) -> int:
-    """How many cuts the bundle keeps for the compute side's part, whose
-    cuts have a nonzero for each of the ``n`` multipliers: about
-    ``nonzeros`` in all, between 10 and 30. With few multipliers the
+def bundle_cut_cap(n: int, nonzeros: int = 70_000) -> int:
+    """How many cuts each part of the bundle keeps where there are ``n``
+    multipliers: about ``nonzeros`` for the compute side's part, whose cuts
+    have a nonzero for each multiplier, between 10 and 30; the sites'
+    parts keep as many (together their cuts have about half the nonzeros:
+    a site's cut covers its own periods' prices). With few multipliers the
     master LP is cheap beside the site LPs and more cuts save iterations
     (on the test cases 10 cuts took 1.5-1.9x the iterations of 30 to
     converge); with thousands (`medium` 6,721, `large` 33,601) the master
-    is most of an iteration and 10 cuts buy more iterations than they cost
-    (`medium`, 1 rank, the same 45 s: L 12,186,917 against 12,191,856)."""
+    is most of an iteration and 10 cuts buy more iterations than they cost.
+    Compute side (sites at 30): `medium`, 1 rank, the same 45 s: L
+    12,186,917 against 12,191,856 with 30. Sites (compute side at its
+    cap), 1 rank, the same seconds of dual iterations, least L (lower is
+    better): `large` 300 s, 62,713,020 at 10 against 62,726,493 at 20,
+    62,732,094 at 30 (240 iterations) and 62,720,669 at 5 (347); `medium`
+    60 s, 12,159,571 at 10 (411 iterations) against 12,162,782 at 30 (295);
+    the budget-binding 10 x 168 x 60 case 60 s, 4,703,158 at 20 against
+    4,705,458 at 30. The compute side at 5 (sites 10) on `large`: 538
+    iterations, L 62,762,249."""
     return int(np.clip(nonzeros // max(n, 1), 10, 30))
 
 
@@ -370,7 +380,8 @@ class BoxStepBundle:
     when the actual decrease is at least 10% of the predicted one; the box
     grows after serious steps and shrinks after runs of null steps. Each part keeps
     its ``max_cuts_per_part`` newest cuts: the master LP's time grows fast
-    with them (the compute side's cuts are dense over all multipliers). At
+    with them (the compute side's cuts are dense over all multipliers); the
+    run sets both caps by :func:`bundle_cut_cap`. At
     30 rather than 60, one run each, 1 rank: on `large` 200 iterations
     reached the same L (62.948 M against 62.947 M) with 216 s of master LP
     instead of 486 s; on `medium` L after 47 s of iterations was 12.1905 M
@@ -380,7 +391,7 @@ class BoxStepBundle:
     (1 rank) 10 instead of 30 took 0.46x the master's seconds for 200
     iterations (L 12,195,711 against 12,191,856), and in the same 45 s of
     iterations reached L 12,186,917 (350 iterations) against 12,191,856
-    (200); the run sets it by :func:`compute_cut_cap`.
+    (200).
 
     The box halves only after ``shrink_after`` null steps in a row: a null
     step's new cuts are what make the model better inside the box, and
@@ -551,7 +562,9 @@ def setup_dual(inst: Instance, opts: LagrangianOptions):
     scale = lay.join(np.full((inst.S, inst.H), price_scale),
                      price_scale / max(0.05, float(np.mean(inst.ci))),
                      np.full((inst.S, inst.H), price_scale * float(np.mean(inst.pue)) * inst.dt))
-    update = (BoxStepBundle(lay, scale, linear_part(inst, lay), inst.S + 1, max_compute_cuts=compute_cut_cap(lay.n))
+    cap = bundle_cut_cap(lay.n)
+    update = (BoxStepBundle(lay, scale, linear_part(inst, lay), inst.S + 1, max_cuts_per_part=cap,
+                            max_compute_cuts=cap)
               if opts.dual_update == "bundle"
               else PolyakSubgradient(lay))
     return lay, compute, update, u
