@@ -5,6 +5,8 @@ removes an optimal schedule."""
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 
 import numpy as np
@@ -249,6 +251,32 @@ def test_lagrangian_run_ends_below_the_lp_bound_with_the_site_relaxation(optima,
     assert st["lagrangian_bound"] >= lp_bound - _tol(lp_bound)
     assert opt - _tol(opt) <= res.bound < lp_bound - 0.25 * (lp_bound - opt)
     assert res.objective <= opt + _tol(opt)
+
+
+def test_the_site_relaxation_ends_at_the_round_that_reaches_the_runs_gap(optima, caplog):
+    """With the run's gap target between the gap the site relaxation
+    starts from and the one it converges to, its rounds stop at the first
+    that reaches the target (before, they ran on to convergence or the
+    time limit: on `large` two rounds after 0.95% at --gap 0.01); the run
+    ends there, certified, its bound still above the optimum."""
+    inst, mono, _ = optima["no_budget"]
+    pat = re.compile(r"site relaxation round (\d+): .* gap ([0-9.]+)%")
+
+    def rounds(gap):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="carbonsched.trace"):
+            res = solve(inst, "lagrangian", LagrangianOptions(gap=gap, polish=False))
+        assert res.check.ok, res.check.violations
+        assert res.bound >= mono.objective - _tol(mono.objective) >= res.objective - 2 * _tol(mono.objective)
+        return res, [float(m.group(2)) / 100 for r in caplog.records if (m := pat.search(r.getMessage()))]
+
+    full, gaps = rounds(1e-9)
+    assert len(gaps) >= 3 and gaps[-1] < gaps[0]  # the relaxation gains over its rounds
+    target = 0.5 * (gaps[0] + gaps[-1])
+    res, cut = rounds(target)
+    assert res.gap <= target and res.status == "optimal"
+    assert cut[-1] <= target and all(g > target for g in cut[:-1])  # it stopped at the round that reached it
+    assert len(cut) < len(gaps)
 
 
 def test_site_relaxation_is_skipped_where_its_blocks_would_not_fit_in_memory(optima, monkeypatch):

@@ -1006,7 +1006,10 @@ def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: Dual
 
     def solve_round(m):
         left = deadline - time.perf_counter()
-        if left < 0.5 or interrupts.requested():
+        # a round that brought the gap to the run's target ends the stage (and the run): on `large` at --gap 0.01
+        # rounds 2 and 3 ran on after round 1 had reached 0.95%, gained nothing, and the run ended at its limit
+        reached = st.gap is not None and st.gap <= opts.gap
+        if left < 0.5 or reached or interrupts.requested():
             return None
         # the first round is worth most (multipliers near the LP's): it may take half the stage
         return pool.site_blocks(m, site_limit=0.5 * limit if rounds == 0 else left, gap=opts.site_gap,
