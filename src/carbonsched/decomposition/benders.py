@@ -536,7 +536,7 @@ def _iterate(st: RunState[BendersOptions], master: BendersMaster, pool: Subprobl
     ph.mip_iterations += 1
     if new_cuts == 0 and info.termination is TC.TIME_LIMIT:
         return TC.TIME_LIMIT  # the master stopped short of its gap: its point proves nothing
-    if new_cuts == 0 and not (st.gap is not None and st.gap <= opts.gap):
+    if new_cuts == 0 and not st.gap_reached:
         # no cut: the master point is optimal for the relaxed sites, up to
         # the master's own gap -- tighten that first, then stop
         if mgap > opts.gap / 4 and not ph.tighten:
@@ -699,7 +699,7 @@ def _exact_endgame(st: RunState[BendersOptions], master: BendersMaster, pool: Su
     if "x" not in st.best.payload:  # the endgame's schedule: the master vector the integer phase starts from
         cand = st.best.payload["candidate"]
         st.best.payload["x"] = master.vector(inst, cand.solution, cand.starts)
-    if st.gap is not None and st.gap <= opts.gap:
+    if st.gap_reached:
         return True, TC.CONVERGED
     if interrupts.requested():
         return True, TC.INTERRUPTED

@@ -81,6 +81,13 @@ class RunState(Generic[OptsT]):
     def gap(self) -> float | None:
         return relative_gap(self.bound, self.best.objective) if self.best is not None else None
 
+    @property
+    def gap_reached(self) -> bool:
+        """The gap is known and at or below the run's target (``opts.gap``):
+        every stage ends there."""
+        gap = self.gap
+        return gap is not None and gap <= self.opts.gap
+
     def offer(self, solution: Solution, objective: float, **payload: Any) -> bool:
         """Keep ``solution`` if it beats the incumbent (and write it to
         ``opts.incumbent_file``); True if it did."""
@@ -133,8 +140,7 @@ class RunState(Generic[OptsT]):
         cap = self.opts.max_iterations
         if cap is not None and self.iteration >= cap:
             return TC.ITERATION_LIMIT
-        gap = self.gap
-        if gap is not None and gap <= self.opts.gap:
+        if self.gap_reached:
             return TC.CONVERGED
         return None
 

@@ -748,7 +748,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         # margins (ENDGAME_OVERRUN_SHARE, ENDGAME_AFTER_S), stopped at its limit
         out_of_time = left is not None and (left < st.finish_reserve + 1.0
                                             or st.stats.get("exact_endgame_stop") == TC.TIME_LIMIT.value)
-        st.stop = (TC.CONVERGED if st.gap is not None and st.gap <= opts.gap
+        st.stop = (TC.CONVERGED if st.gap_reached
                    else TC.TIME_LIMIT if out_of_time else TC.STALLED)
     st.stats.update(reduced_cost_fixed=int(fixed.sum()), triples=int(fixed.size))
     if into_stages is not None:
@@ -982,8 +982,7 @@ def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: Dual
     before it stays with them); and the distinct
     :func:`~.site_blocks.block_picks` of its rounds, least D first."""
     opts, inst = st.opts, st.inst
-    gap = st.gap
-    if not opts.site_bound or inst.J == 0 or (gap is not None and gap <= opts.gap) or interrupts.requested():
+    if not opts.site_bound or inst.J == 0 or st.gap_reached or interrupts.requested():
         return None, []
     limit = st.clock.cap(None if st.clock.limit is not None else opts.site_bound_time,
                          reserve=st.finish_reserve + polish_reserve)
@@ -1008,8 +1007,7 @@ def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: Dual
         left = deadline - time.perf_counter()
         # a round that brought the gap to the run's target ends the stage (and the run): on `large` at --gap 0.01
         # rounds 2 and 3 ran on after round 1 had reached 0.95%, gained nothing, and the run ended at its limit
-        reached = st.gap is not None and st.gap <= opts.gap
-        if left < 0.5 or reached or interrupts.requested():
+        if left < 0.5 or st.gap_reached or interrupts.requested():
             return None
         # the first round is worth most (multipliers near the LP's): it may take half the stage
         return pool.site_blocks(m, site_limit=0.5 * limit if rounds == 0 else left, gap=opts.site_gap,
@@ -1087,9 +1085,8 @@ def _site_search(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: Pri
     nothing. Returns the seconds of its share it left unused, and its
     longest round's."""
     opts, inst = st.opts, st.inst
-    gap = st.gap
     if (not opts.site_search or inst.J == 0 or st.best is None or "candidate" not in st.best.payload
-            or (gap is not None and gap <= opts.gap) or interrupts.requested()):
+            or st.gap_reached or interrupts.requested()):
         return 0.0, 0.0
     limit = st.clock.cap(opts.site_search_time, reserve=st.finish_reserve + later_reserve)
     if limit is not None and limit < 1.0:
@@ -1104,8 +1101,7 @@ def _site_search(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: Pri
     rounds, longest = 0, 0.0
     with st.timed("site_search_s"):
         for i, p in enumerate([None] if picks is None else picks):
-            if (deadline - time.perf_counter() < 1.0 or (st.gap is not None and st.gap <= opts.gap)
-                    or interrupts.requested()):
+            if deadline - time.perf_counter() < 1.0 or st.gap_reached or interrupts.requested():
                 break
             r, _, most = search_rounds(inst, pool, rec, st.best.payload["candidate"], score, deadline=deadline,
                                        gap=min(1e-4, opts.gap), log=st.log.note, picks=p,
@@ -1158,9 +1154,8 @@ def _polish(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: PrimalRe
     :data:`EXACT_ENDGAME_TRIPLES` free, the last MILP is over all the
     others instead (the exact endgame): then its bound is a global one."""
     opts = st.opts
-    gap = st.gap
     if (not opts.polish or st.best is None or "candidate" not in st.best.payload
-            or (gap is not None and gap <= opts.gap) or interrupts.requested()):
+            or st.gap_reached or interrupts.requested()):
         return
     limit = st.clock.cap(opts.polish_time + extra, reserve=st.finish_reserve)
     if limit is not None and limit < 1.0:
@@ -1196,7 +1191,7 @@ def _early_endgame(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: P
     asked, except after an iteration cap, where ``polish_time`` bounds it.
     Its seconds count with the polish's."""
     opts = st.opts
-    if not _endgame_applies(st, fixed) or (st.gap is not None and st.gap <= opts.gap) or interrupts.requested():
+    if not _endgame_applies(st, fixed) or st.gap_reached or interrupts.requested():
         return
     limit = st.clock.left(st.finish_reserve)
     if limit is None and st.stop is TC.ITERATION_LIMIT:
