@@ -100,3 +100,33 @@ def test_a_baseline_that_breaks_the_budget_exits_infeasible_not_check_failed(tmp
     out = capsys.readouterr().out
     assert "status   budget_infeasible" in out and "[8] emissions 3.5" in out
     assert main(["solve", str(p)]) == ExitCode.OK  # the joint optimum leaves the job out
+
+
+@pytest.mark.parametrize("method", ["monolithic", "lagrangian"])
+@pytest.mark.parametrize("elsewhere", [False, True])
+def test_solve_writes_the_final_solution_once_whoever_writes_it(tmp_path, capsys, monkeypatch, method, elsewhere):
+    """``--out`` is also the run's incumbent file unless ``--incumbent-file``
+    names another: the method's final write is then the file, and the
+    command does not write it again; with another incumbent file, the
+    command writes ``--out`` itself. Either way each file gets one final
+    write, which the checker passes and which is the reported solution."""
+    from carbonsched import solution
+
+    finals: list[str] = []
+    real = solution.atomic_write_text
+
+    def spy(path, text):
+        real(path, text)
+        if "in_progress" not in json.loads(text)["stats"]:
+            finals.append(str(path))
+
+    monkeypatch.setattr(solution, "atomic_write_text", spy)
+    out, inc = tmp_path / "sol.json", tmp_path / "inc.json"
+    args = ["solve", "paper-default", "--method", method, "--out", str(out)]
+    assert main(args + (["--incumbent-file", str(inc)] if elsewhere else [])) == 0
+    assert sorted(finals) == sorted([str(out)] + ([str(inc)] if elsewhere else []))
+    text = capsys.readouterr().out
+    assert f"solution written to {out}\n" in text
+    d = json.loads(out.read_text())
+    assert d["status"] == "optimal" and f"objective {d['objective']:,.2f}" in text
+    assert main(["check", "paper-default", str(out)]) == 0

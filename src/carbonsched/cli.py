@@ -222,8 +222,9 @@ def cmd_solve(args, clock: Clock) -> int:
     if not isinstance(res, Result):  # a worker rank: rank 0 reports
         return 0
     written = None
-    if args.out is not None:
-        written = write_solution_or_fallback(res.solution, inst, args.out)
+    if args.out is not None:  # the method wrote it already where --out set its incumbent file and the write held
+        same = res.written_to is not None and Path(res.written_to) == Path(args.out)
+        written = Path(args.out) if same else write_solution_or_fallback(res.solution, inst, args.out)
     _print(format_result(inst, res))
     if written is not None:
         _print(f"\nsolution written to {written}" + ("" if written == args.out else

@@ -100,6 +100,8 @@ def solve_monolithic(inst: Instance, opts: SolveOptions, *, clock: Clock | None 
         err = try_write_solution(res.solution, inst, opts.incumbent_file)
         if err is not None:
             logging.getLogger(__name__).warning("cannot write the solution to %s (%s)", opts.incumbent_file, err)
+        else:
+            res.written_to = opts.incumbent_file
     return res
 
 

@@ -41,6 +41,9 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
     diagnosis: list[str] = field(default_factory=list)
     check: CheckReport | None = None
+    #: the file the method itself wrote this solution to, whole and final (its ``incumbent_file``); None where
+    #: it wrote none, so that the caller writes it (``solve --out`` then does not write it a second time)
+    written_to: Path | None = None
 
     @property
     def status(self) -> str:

@@ -97,17 +97,17 @@ class RunState(Generic[OptsT]):
             return True
         return False
 
-    def write_incumbent(self, final: Solution | None = None) -> None:
+    def write_incumbent(self, final: Solution | None = None) -> bool:
         """Write the incumbent to ``opts.incumbent_file`` (if set), scored by
         the independent evaluator, with the bound proven by now, status
         feasible and ``stats.in_progress`` true; or ``final``, the run's
         finished solution, as it is. The write is atomic, so the file
         always holds a whole solution. A write that fails is logged once
         and not tried again: the run goes on, and its final solution is
-        still the caller's to write."""
+        still the caller's to write. True where the file was written."""
         path = self.opts.incumbent_file
         if path is None or (final is None and self.best is None) or "incumbent_file_error" in self.stats:
-            return
+            return False
         with self.timed("incumbent_file_s"):
             if final is not None:
                 err = try_write_solution(final, self.inst, path)
@@ -117,6 +117,7 @@ class RunState(Generic[OptsT]):
             if err is not None:
                 self.stats["incumbent_file_error"] = err
                 self.log.note(f"cannot write the incumbent to {path} ({err}); no further tries")
+        return err is None
 
     def tighten(self, bound: float | None) -> None:
         """Take a new proven upper bound on OB (the smallest one counts)."""
@@ -285,7 +286,8 @@ def finish(state: RunState[Any], pool) -> Result:
     stats["incumbent_value"] = state.best.objective
     timings["total_s"] = state.clock.elapsed()
     res = finalize(inst, sol, bound=bound, timings=timings, stats=stats, diagnosis=state.diagnosis)
-    state.write_incumbent(final=res.solution)
+    if state.write_incumbent(final=res.solution):
+        res.written_to = state.opts.incumbent_file
     state.log.note(f"{state.method} {status.value} ({stop.value}): objective {res.objective:,.4f}, bound "
                    f"{bound if bound is not None else float('nan'):,.4f}, gap "
                    f"{res.gap if res.gap is not None else float('nan'):.3e}, {state.iteration} iterations, "
