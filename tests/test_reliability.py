@@ -187,6 +187,45 @@ def test_the_incumbent_file_holds_each_new_schedule_as_the_run_goes(tmp_path, op
     assert json.loads(f.read_text()) == last
 
 
+@pytest.mark.parametrize("case", ["no_budget", "site_without_battery"])
+def test_compute_only_writes_its_milps_schedules_dispatched_on_the_instance(tmp_path, optima, monkeypatch, case):
+    """The compute-only baseline solves a grid-only view of the instance;
+    each improving schedule of that MILP is written to the incumbent file as
+    it goes, passively dispatched on the instance itself: a schedule of the
+    instance the checker passes, without a bound (the view's bounds nothing),
+    worth no more than the monolithic optimum and no less than the one
+    before; the last write is the baseline's final solution. (Before, the
+    view's own solutions went to the file: another instance's schedule.)"""
+    from carbonsched import baselines, monolithic, result, solution
+
+    inst, mono, _ = optima[case]
+    f = tmp_path / "inc.json"
+    seen: list[dict] = []
+
+    def spy(sol, inst_, path):
+        err = solution.try_write_solution(sol, inst_, path)
+        assert err is None and Path(path) == f
+        seen.append(json.loads(f.read_text()))
+
+    for module in (baselines, result):
+        monkeypatch.setattr(module, "try_write_solution", spy)
+    monkeypatch.setattr(monolithic, "INCUMBENT_EVERY_S", 0.0)
+    monkeypatch.setattr(monolithic, "INCUMBENT_COST_SHARE", 1e9)
+    res = solve(inst, "compute-only", gap=1e-4, incumbent_file=f)
+    assert res.status == "feasible" and res.written_to == f
+    going, last = seen[:-1], seen[-1]
+    assert going, "no schedule was written while the run went"
+    for d in going:
+        assert d["instance"] == inst.name and d["status"] == "feasible" and d["stats"]["in_progress"] is True
+        assert d["bound"] is None and d["objective"] <= mono.objective * (1 + 1e-9)
+        assert check_solution(inst, read_solution(d, inst)).ok
+    assert all(b["objective"] > a["objective"] for a, b in itertools.pairwise(going))
+    assert "in_progress" not in last["stats"] and last["status"] == res.status
+    assert last["objective"] == pytest.approx(res.objective, rel=1e-12)
+    assert last["objective"] >= going[-1]["objective"] - 1e-9
+    assert json.loads(f.read_text()) == last
+
+
 @pytest.mark.mpi
 @pytest.mark.parametrize(("method", "ranks"), [("lagrangian", 1), ("lagrangian", 2), ("monolithic", 1)])
 def test_a_run_killed_outright_leaves_its_best_schedule_in_the_out_file(tmp_path, method, ranks):

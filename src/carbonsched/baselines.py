@@ -19,6 +19,10 @@ breaks.
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 
 from . import highs
@@ -31,8 +35,8 @@ from .derived import facility_load
 from .fixed import FixedScheduleModel
 from .instance import Instance
 from .monolithic import solve_monolithic
-from .result import Result, finalize
-from .solution import SITE_SERIES, Solution
+from .result import Result, finalize, write_in_progress
+from .solution import SITE_SERIES, Solution, try_write_solution
 
 __all__ = [
     "energy_unaware_schedule",
@@ -101,8 +105,9 @@ def solve_energy_only(inst: Instance, opts: SolveOptions, *, clock: Clock | None
         diag = [f"energy-only: the dispatch for its fixed load ended {fm.last_info.raw_status} without a schedule"]
     else:
         _, sol, diag = _explain_fixed_failure(inst, fm, starts, y, "energy-only", clock)
-    return finalize(inst, sol, bound=None, timings={"total_s": clock.elapsed()},
-                    stats={"jobs_placed": len(starts)}, diagnosis=diag)
+    res = finalize(inst, sol, bound=None, timings={"total_s": clock.elapsed()},
+                   stats={"jobs_placed": len(starts)}, diagnosis=diag)
+    return _write_final(res, inst, opts.incumbent_file)
 
 
 def _explain_fixed_failure(inst: Instance, fm: FixedScheduleModel, starts, y, method: str,
@@ -158,27 +163,66 @@ def passive_dispatch(inst: Instance, P: np.ndarray) -> tuple[dict[str, np.ndarra
 
 
 def solve_compute_only(inst: Instance, opts: SolveOptions, *, clock: Clock | None = None) -> Result:
-    """The compute-only baseline (MODEL.md section 6)."""
+    """The compute-only baseline (MODEL.md section 6). With
+    ``opts.incumbent_file``, each improving schedule of its MILP is written
+    there as it goes, passively dispatched on the real instance (one that the
+    passive rule cannot power, or that breaks the budget, is not, nor one
+    worth less on the instance than the last one written), and the final
+    solution at the end."""
     clock = clock or Clock(opts.time_limit)
     view = grid_only_view(inst)
-    inner = solve_monolithic(view, opts, clock=clock)
+    path = opts.incumbent_file
+    written = [-np.inf]  # the instance's objective ($) of the schedule in the file
+
+    def publish(grid_sol: Solution, *, bound: float | None, wall_s: float) -> str | None:
+        sol, diag, value = _passive_schedule(inst, grid_sol)
+        if diag or value <= written[0]:
+            return None  # the file keeps the better schedule it holds
+        written[0] = value
+        return write_in_progress(inst, sol, path, bound=None, wall_s=wall_s)  # the view's bound bounds nothing here
+
+    inner = solve_monolithic(view, replace(opts, incumbent_file=None), clock=clock,
+                             publish=None if path is None else publish)
     if inner.objective is None:
         sol = Solution.empty(inst, "compute-only", inner.status)
         return finalize(inst, sol, bound=None, timings={"total_s": clock.elapsed()},
                         diagnosis=[f"compute-only (grid-only view): {d}" for d in inner.diagnosis])
-    grid_sol = inner.solution
+    sol, diag, _ = _passive_schedule(inst, inner.solution)
+    res = finalize(inst, sol, bound=None, timings={"total_s": clock.elapsed()},
+                   stats={"grid_only_objective": inner.objective}, diagnosis=diag)
+    return _write_final(res, inst, path)
+
+
+def _passive_schedule(inst: Instance, grid_sol: Solution) -> tuple[Solution, list[str], float]:
+    """Compute-only's schedule of the instance from its grid-only view's
+    solution ``grid_sol``: the same jobs and routing, the passive dispatch.
+    Returns (solution, diagnosis, its objective $): status feasible and no
+    diagnosis, or ``infeasible`` / ``budget_infeasible`` and why (objective
+    -inf where the passive rule cannot power the load)."""
     sites, balanced = passive_dispatch(inst, facility_load(inst, grid_sol))
     sol = Solution(inst.name, "compute-only", "feasible", None, None, None, None, list(grid_sol.training),
                    grid_sol.inference.copy(), sites)
-    diag = []
     if not balanced:
         sol.status = "infeasible"
-        diag.append("compute-only: the passive rule cannot power its load at some site and period")
+        return sol, ["compute-only: the passive rule cannot power its load at some site and period"], -np.inf
+    b = evaluate(inst, sol)
+    e = b.emissions_t
+    if inst.budget is not None and e > inst.budget * (1 + 1e-9) + 1e-9:
+        sol.status = "budget_infeasible"
+        return sol, [f"compute-only: the passive dispatch emits {e:,.3f} t, above carbon_budget_t = "
+                     f"{inst.budget:g} t"], b.objective
+    return sol, [], b.objective
+
+
+def _write_final(res: Result, inst: Instance, path: Path | None) -> Result:
+    """Write a baseline's final solution to its incumbent file ``path``
+    (None: none), as the monolithic solve does; a failed write is logged
+    and left to the caller (``res.written_to`` stays None)."""
+    if path is None:
+        return res
+    err = try_write_solution(res.solution, inst, path)
+    if err is None:
+        res.written_to = path
     else:
-        e = evaluate(inst, sol).emissions_t
-        if inst.budget is not None and e > inst.budget * (1 + 1e-9) + 1e-9:
-            sol.status = "budget_infeasible"
-            diag.append(f"compute-only: the passive dispatch emits {e:,.3f} t, above carbon_budget_t = "
-                        f"{inst.budget:g} t")
-    return finalize(inst, sol, bound=None, timings={"total_s": clock.elapsed()},
-                    stats={"grid_only_objective": inner.objective}, diagnosis=diag)
+        logging.getLogger(__name__).warning("cannot write the solution to %s (%s)", path, err)
+    return res

@@ -117,8 +117,8 @@ class SolveOptions:
         None, "write each new incumbent, with the bound proven by then, to this solution file as the run goes "
               "(status feasible, stats.in_progress true), and the run's final solution at its end, so that a run "
               "killed outright (SIGKILL, a batch system's walltime) leaves its best schedule on disk; "
-              "solve --out FILE sets it to FILE (the monolithic solve and the decompositions; a baseline has "
-              "no incumbent before its end and ignores it)", _path, optional=True)
+              "solve --out FILE sets it to FILE (compute-only writes its MILP's schedules passively dispatched, "
+              "without a bound; energy-only has one schedule, written at its end)", _path, optional=True)
 
     def __post_init__(self) -> None:
         for f in fields(self):

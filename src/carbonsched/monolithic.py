@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from pyomo.environ import ConcreteModel
@@ -23,7 +22,7 @@ from .model import MB_PER_ELEMENT, build_monolithic, extract_solution, memory_ch
 from .result import Result, finalize, write_in_progress
 from .solution import Solution, try_write_solution
 
-__all__ = ["INCUMBENT_COST_SHARE", "INCUMBENT_EVERY_S", "solve_monolithic", "status_of"]
+__all__ = ["INCUMBENT_COST_SHARE", "INCUMBENT_EVERY_S", "Publish", "solve_monolithic", "status_of"]
 
 #: with an incumbent file, HiGHS's improving solutions are written at most every INCUMBENT_EVERY_S seconds, and
 #: at most every INCUMBENT_COST_SHARE^-1 times the last write's seconds (at most that share of the solve goes to
@@ -44,9 +43,19 @@ def status_of(term: TC) -> SolutionStatus:
     return SolutionStatus.FEASIBLE
 
 
-def solve_monolithic(inst: Instance, opts: SolveOptions, *, clock: Clock | None = None, comm=None) -> Result:
+#: where a run's schedules go as it goes: ``publish(solution, bound=$ or None, wall_s=s)`` with HiGHS's improving
+#: schedule and its dual bound; returns None where it was written, else why not (the run then stops publishing)
+Publish = Callable[..., str | None]
+
+
+def solve_monolithic(inst: Instance, opts: SolveOptions, *, clock: Clock | None = None, comm=None,
+                     publish: Publish | None = None) -> Result:
     """Build the full MILP, solve it with HiGHS within what is left of the
     clock, and report; a schedule-less end is diagnosed in the time left.
+    HiGHS's improving schedules go to ``publish`` as it runs (default: with
+    ``opts.incumbent_file`` set, written there in progress; a caller that
+    solves a view of its instance, as the compute-only baseline does,
+    writes its own schedule of each).
     A build, translation or presolve predicted to outlast the time left is
     not started (the run ends as ``time_limit``): HiGHS does not stop inside
     its presolve (:data:`~carbonsched.highs.PRESOLVE_S_PER_NONZERO`)."""
@@ -72,7 +81,12 @@ def solve_monolithic(inst: Instance, opts: SolveOptions, *, clock: Clock | None 
     except BudgetExhausted as e:
         return finalize(inst, Solution.empty(inst, "monolithic", SolutionStatus.TIME_LIMIT), bound=None,
                         timings={"total_s": clock.elapsed()}, stats={"stop": TC.TIME_LIMIT.value}, diagnosis=[str(e)])
-    sink = None if opts.incumbent_file is None else _incumbent_sink(inst, m, p, opts.incumbent_file, clock)
+    if publish is None and opts.incumbent_file is not None:
+        path = opts.incumbent_file
+
+        def publish(sol: Solution, *, bound: float | None, wall_s: float) -> str | None:
+            return write_in_progress(inst, sol, path, bound=bound, wall_s=wall_s)
+    sink = None if publish is None else _incumbent_sink(inst, m, p, publish, clock)
     info = highs.solve(p, time_limit=clock.left(clock.finish_reserve), mip_gap=opts.gap, threads=opts.threads,
                        log=opts.solver_log, on_solution=sink)
     timings = {"build_s": t_build, "translate_s": p.compile_s, "solve_s": info.solve_s}
@@ -105,12 +119,13 @@ def solve_monolithic(inst: Instance, opts: SolveOptions, *, clock: Clock | None 
     return res
 
 
-def _incumbent_sink(inst: Instance, m: ConcreteModel, p: highs.HighsProblem, path: Path,
+def _incumbent_sink(inst: Instance, m: ConcreteModel, p: highs.HighsProblem, publish: Publish,
                     clock: Clock) -> Callable[[np.ndarray | None, float | None], None]:
     """The sink of HiGHS's improving solutions (``on_solution`` of
     :func:`carbonsched.highs.solve`): each is read back into the model
-    ``m``, scored by the evaluator and written to ``path`` with HiGHS's
-    dual bound (status feasible, ``stats.in_progress``), at most every
+    ``m`` and handed to ``publish`` with HiGHS's dual bound (by default
+    scored by the evaluator and written, status feasible,
+    ``stats.in_progress``), at most every
     :data:`INCUMBENT_EVERY_S` seconds and within
     :data:`INCUMBENT_COST_SHARE` of the time; one found sooner waits for
     the first call after that (HiGHS's interrupt callback calls it with
@@ -132,7 +147,7 @@ def _incumbent_sink(inst: Instance, m: ConcreteModel, p: highs.HighsProblem, pat
         p.load_into_pyomo(x)
         sol = extract_solution(m, inst, "monolithic", SolutionStatus.FEASIBLE.value)
         state["written"], state["unbounded"] = x, state["bound"] is None
-        err = write_in_progress(inst, sol, path, bound=state["bound"], wall_s=clock.elapsed())
+        err = publish(sol, bound=state["bound"], wall_s=clock.elapsed())
         state["at"] = time.perf_counter()
         state["cost"] = state["at"] - now
         if err is not None:
