@@ -138,3 +138,25 @@ def test_not_json(tmp_path):
 def test_missing_file():
     with pytest.raises(FileNotFoundError):
         load_instance("/nonexistent/instance.json")
+
+
+@pytest.mark.parametrize(("path", "value", "message"), [
+    ("sites.0.grid.import_price", [10.0, 1e30, 10.0], "sites[0].grid.import_price[1]: must be at most"),
+    ("sites.0.grid.export_price", "high", "sites[0].grid.export_price: must be a number"),
+    ("sites.0.it_capacity_mw", "x", "sites[0].it_capacity_mw: must be a number"),
+    ("sites.0.battery.energy_mwh", None, "sites[0].battery.energy_mwh: is required"),
+    ("sites.0.generator.max_mw", -1, "sites[0].generator.max_mw: must be >= 0"),
+    ("training_jobs.0.release", "soon", "training_jobs[0].release: must be a number"),
+])
+def test_a_wrong_field_is_the_only_problem_named_not_the_rules_across_fields_it_feeds(path, value, message):
+    """A field that is itself wrong stands in the rules across fields as a
+    placeholder; those rules (export <= import price, idle <= capacity,
+    initial state of charge <= energy, generator minimum <= maximum, a job's
+    window) are not checked on it, so the error names only the wrong field
+    (before: the import price at 1e30 also gave 'export_price: must be <=
+    import_price ... period 0: 22.56 > 0 (24 period(s))')."""
+    d = copy.deepcopy(base())
+    _set(d, path, value)
+    with pytest.raises(InstanceError) as ei:
+        parse_instance(d)
+    assert len(ei.value.problems) == 1 and ei.value.problems[0].startswith(message), ei.value.problems

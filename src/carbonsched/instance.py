@@ -378,6 +378,13 @@ class _Checker:
     def bad(self, path: str, msg: str) -> None:
         self.problems.append(f"{path}: {msg}")
 
+    def failed(self, *paths: str) -> bool:
+        """Whether a problem was found at or under any of ``paths``: a rule
+        across fields is not checked on a field that is already wrong (its
+        value there is a placeholder)."""
+        return any(q == p or q.startswith((p + ".", p + "[")) for q in (pr.split(": ", 1)[0] for pr in self.problems)
+                   for p in paths)
+
     def unknown_keys(self, obj: dict, known: tuple[str, ...], path: str) -> None:
         for k in obj:
             if k not in known:
@@ -604,16 +611,17 @@ def _site_rules(c: _Checker, a: dict[str, np.ndarray]) -> None:
     """Rules across a site's fields."""
     for i in range(a["cap"].size):
         p = f"sites[{i}]"
-        if a["idle"][i] > a["cap"][i]:
+        if a["idle"][i] > a["cap"][i] and not c.failed(f"{p}.idle_it_mw", f"{p}.it_capacity_mw"):
             c.bad(f"{p}.idle_it_mw", f"must be <= it_capacity_mw ({a['cap'][i]:g}), got {a['idle'][i]:g}")
         over = np.flatnonzero(a["ps"][i] > a["pb"][i] + 1e-12)
-        if over.size:
+        if over.size and not c.failed(f"{p}.grid.export_price", f"{p}.grid.import_price"):
             t = int(over[0])
             c.bad(f"{p}.grid.export_price", f"must be <= import_price in every period; period {t}: "
                   f"{a['ps'][i][t]:g} > {a['pb'][i][t]:g} ({over.size} period(s))")
-        if a["has_batt"][i] and a["soc0"][i] > a["e_max"][i]:
+        if (a["has_batt"][i] and a["soc0"][i] > a["e_max"][i]
+                and not c.failed(f"{p}.battery.initial_soc_mwh", f"{p}.battery.energy_mwh")):
             c.bad(f"{p}.battery.initial_soc_mwh", f"must be <= energy_mwh ({a['e_max'][i]:g}), got {a['soc0'][i]:g}")
-        if a["has_gen"][i] and a["gmin"][i] > a["gmax"][i]:
+        if a["has_gen"][i] and a["gmin"][i] > a["gmax"][i] and not c.failed(f"{p}.generator"):
             c.bad(f"{p}.generator.min_mw", f"must be <= max_mw ({a['gmax'][i]:g}), got {a['gmin'][i]:g}")
 
 
@@ -625,7 +633,7 @@ def _job_rules(c: _Checker, a: dict[str, np.ndarray], raw: list[dict | None], si
             continue
         p = f"training_jobs[{k}]"
         r, d, e = int(a["rel"][k]), int(a["dur"][k]), int(a["dl"][k])
-        if r + d > min(e, H):
+        if r + d > min(e, H) and not c.failed(f"{p}.release", f"{p}.duration", f"{p}.deadline", "periods"):
             c.bad(f"{p}.deadline", f"window too short: release {r} + duration {d} > "
                   f"min(deadline {e}, periods {H}) = {min(e, H)}")
         sl = jb.get("sites")
