@@ -167,7 +167,7 @@ def test_the_incumbent_file_holds_each_new_schedule_as_the_run_goes(tmp_path, op
         assert err is None and Path(path) == f
         seen.append(json.loads(f.read_text()))
 
-    for module in (driver, monolithic, result):  # the final writes, and the ones while the run goes
+    for module in (driver, result):  # the final writes, and the ones while the run goes
         monkeypatch.setattr(module, "try_write_solution", spy)
     monkeypatch.setattr(monolithic, "INCUMBENT_EVERY_S", 0.0)  # every improving solution HiGHS finds
     monkeypatch.setattr(monolithic, "INCUMBENT_COST_SHARE", 1e9)
@@ -196,7 +196,7 @@ def test_compute_only_writes_its_milps_schedules_dispatched_on_the_instance(tmp_
     worth no more than the monolithic optimum and no less than the one
     before; the last write is the baseline's final solution. (Before, the
     view's own solutions went to the file: another instance's schedule.)"""
-    from carbonsched import baselines, monolithic, result, solution
+    from carbonsched import monolithic, result, solution
 
     inst, mono, _ = optima[case]
     f = tmp_path / "inc.json"
@@ -207,8 +207,7 @@ def test_compute_only_writes_its_milps_schedules_dispatched_on_the_instance(tmp_
         assert err is None and Path(path) == f
         seen.append(json.loads(f.read_text()))
 
-    for module in (baselines, result):
-        monkeypatch.setattr(module, "try_write_solution", spy)
+    monkeypatch.setattr(result, "try_write_solution", spy)  # the final write, and the ones while the run goes
     monkeypatch.setattr(monolithic, "INCUMBENT_EVERY_S", 0.0)
     monkeypatch.setattr(monolithic, "INCUMBENT_COST_SHARE", 1e9)
     res = solve(inst, "compute-only", gap=1e-4, incumbent_file=f)

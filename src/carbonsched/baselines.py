@@ -19,9 +19,7 @@ breaks.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -35,8 +33,8 @@ from .derived import facility_load
 from .fixed import FixedScheduleModel
 from .instance import Instance
 from .monolithic import solve_monolithic
-from .result import Result, finalize, write_in_progress
-from .solution import SITE_SERIES, Solution, try_write_solution
+from .result import Result, finalize, write_final, write_in_progress
+from .solution import SITE_SERIES, Solution
 
 __all__ = [
     "energy_unaware_schedule",
@@ -107,7 +105,7 @@ def solve_energy_only(inst: Instance, opts: SolveOptions, *, clock: Clock | None
         _, sol, diag = _explain_fixed_failure(inst, fm, starts, y, "energy-only", clock)
     res = finalize(inst, sol, bound=None, timings={"total_s": clock.elapsed()},
                    stats={"jobs_placed": len(starts)}, diagnosis=diag)
-    return _write_final(res, inst, opts.incumbent_file)
+    return write_final(res, inst, opts.incumbent_file)
 
 
 def _explain_fixed_failure(inst: Instance, fm: FixedScheduleModel, starts, y, method: str,
@@ -190,7 +188,7 @@ def solve_compute_only(inst: Instance, opts: SolveOptions, *, clock: Clock | Non
     sol, diag, _ = _passive_schedule(inst, inner.solution)
     res = finalize(inst, sol, bound=None, timings={"total_s": clock.elapsed()},
                    stats={"grid_only_objective": inner.objective}, diagnosis=diag)
-    return _write_final(res, inst, path)
+    return write_final(res, inst, path)
 
 
 def _passive_schedule(inst: Instance, grid_sol: Solution) -> tuple[Solution, list[str], float]:
@@ -213,16 +211,3 @@ def _passive_schedule(inst: Instance, grid_sol: Solution) -> tuple[Solution, lis
                      f"{inst.budget:g} t"], b.objective
     return sol, [], b.objective
 
-
-def _write_final(res: Result, inst: Instance, path: Path | None) -> Result:
-    """Write a baseline's final solution to its incumbent file ``path``
-    (None: none), as the monolithic solve does; a failed write is logged
-    and left to the caller (``res.written_to`` stays None)."""
-    if path is None:
-        return res
-    err = try_write_solution(res.solution, inst, path)
-    if err is None:
-        res.written_to = path
-    else:
-        logging.getLogger(__name__).warning("cannot write the solution to %s (%s)", path, err)
-    return res

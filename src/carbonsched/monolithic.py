@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 
@@ -19,8 +18,8 @@ from .diagnose import budget_below_least_emissions, diagnose
 from .errors import SolverError
 from .instance import Instance
 from .model import MB_PER_ELEMENT, build_monolithic, extract_solution, memory_check
-from .result import Result, finalize, write_in_progress
-from .solution import Solution, try_write_solution
+from .result import Result, finalize, write_final, write_in_progress
+from .solution import Solution
 
 __all__ = ["INCUMBENT_COST_SHARE", "INCUMBENT_EVERY_S", "Publish", "solve_monolithic", "status_of"]
 
@@ -109,14 +108,7 @@ def solve_monolithic(inst: Instance, opts: SolveOptions, *, clock: Clock | None 
     sol = extract_solution(m, inst, "monolithic", status_of(info.termination).value)
     stats["solver_objective"] = info.objective
     timings["total_s"] = clock.elapsed()
-    res = finalize(inst, sol, bound=info.bound, timings=timings, stats=stats)
-    if opts.incumbent_file is not None:
-        err = try_write_solution(res.solution, inst, opts.incumbent_file)
-        if err is not None:
-            logging.getLogger(__name__).warning("cannot write the solution to %s (%s)", opts.incumbent_file, err)
-        else:
-            res.written_to = opts.incumbent_file
-    return res
+    return write_final(finalize(inst, sol, bound=info.bound, timings=timings, stats=stats), inst, opts.incumbent_file)
 
 
 def _incumbent_sink(inst: Instance, m: ConcreteModel, p: highs.HighsProblem, publish: Publish,

@@ -8,6 +8,7 @@ the checker. Methods never compute their reported objective themselves.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,21 @@ def finalize(inst: Instance, sol: Solution, *, bound: float | None, timings: dic
     rep = check_solution(inst, sol) if run_check else None
     return Result(sol, b, timings, list(diagnosis or []), rep)
 
+
+
+def write_final(res: Result, inst: Instance, path: Path | str | None) -> Result:
+    """Write a run's final solution to its incumbent file ``path`` (None:
+    none) and record it in ``res.written_to``; a write that fails is logged
+    and left to the caller (``written_to`` stays None: ``solve --out`` then
+    writes it, or saves it elsewhere and says so). Returns ``res``."""
+    if path is None:
+        return res
+    err = try_write_solution(res.solution, inst, path)
+    if err is None:
+        res.written_to = Path(path)
+    else:
+        logging.getLogger(__name__).warning("cannot write the solution to %s (%s)", path, err)
+    return res
 
 
 def write_in_progress(inst: Instance, sol: Solution, path: Path | str, *, bound: float | None,
