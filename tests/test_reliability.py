@@ -149,17 +149,14 @@ while True:
         assert d["instance"] == "small" and d["stats"].get("i", 0) in (0, 1)
 
 
-@pytest.mark.parametrize("method", ["lagrangian", "benders", "monolithic"])
-def test_the_incumbent_file_holds_each_new_schedule_as_the_run_goes(tmp_path, optima, monkeypatch, method):
-    """Each write of ``incumbent_file`` (read back at once) is a whole
-    schedule the checker passes, with a bound at or above the monolithic
-    optimum; the schedules only get better; the last write is the run's
-    final solution."""
+def _every_write(monkeypatch, f: Path) -> list[dict]:
+    """The list that each write of a solution file gets appended to, as
+    read back from ``f`` at once (the final writes and the ones while a run
+    goes, of the decompositions, the monolithic solve and the baselines);
+    the monolithic solve then writes every improving solution HiGHS finds."""
     from carbonsched import monolithic, result, solution
     from carbonsched.decomposition import driver
 
-    inst, mono, _ = optima["budget_binding"]
-    f = tmp_path / "inc.json"
     seen: list[dict] = []
 
     def spy(sol, inst_, path):
@@ -167,10 +164,22 @@ def test_the_incumbent_file_holds_each_new_schedule_as_the_run_goes(tmp_path, op
         assert err is None and Path(path) == f
         seen.append(json.loads(f.read_text()))
 
-    for module in (driver, result):  # the final writes, and the ones while the run goes
+    for module in (driver, result):
         monkeypatch.setattr(module, "try_write_solution", spy)
-    monkeypatch.setattr(monolithic, "INCUMBENT_EVERY_S", 0.0)  # every improving solution HiGHS finds
+    monkeypatch.setattr(monolithic, "INCUMBENT_EVERY_S", 0.0)
     monkeypatch.setattr(monolithic, "INCUMBENT_COST_SHARE", 1e9)
+    return seen
+
+
+@pytest.mark.parametrize("method", ["lagrangian", "benders", "monolithic"])
+def test_the_incumbent_file_holds_each_new_schedule_as_the_run_goes(tmp_path, optima, monkeypatch, method):
+    """Each write of ``incumbent_file`` (read back at once) is a whole
+    schedule the checker passes, with a bound at or above the monolithic
+    optimum; the schedules only get better; the last write is the run's
+    final solution."""
+    inst, mono, _ = optima["budget_binding"]
+    f = tmp_path / "inc.json"
+    seen = _every_write(monkeypatch, f)
     res = solve(inst, method, gap=1e-4, incumbent_file=f)
     going, last = seen[:-1], seen[-1]
     assert going, "no incumbent was written while the run went"
@@ -196,20 +205,9 @@ def test_compute_only_writes_its_milps_schedules_dispatched_on_the_instance(tmp_
     worth no more than the monolithic optimum and no less than the one
     before; the last write is the baseline's final solution. (Before, the
     view's own solutions went to the file: another instance's schedule.)"""
-    from carbonsched import monolithic, result, solution
-
     inst, mono, _ = optima[case]
     f = tmp_path / "inc.json"
-    seen: list[dict] = []
-
-    def spy(sol, inst_, path):
-        err = solution.try_write_solution(sol, inst_, path)
-        assert err is None and Path(path) == f
-        seen.append(json.loads(f.read_text()))
-
-    monkeypatch.setattr(result, "try_write_solution", spy)  # the final write, and the ones while the run goes
-    monkeypatch.setattr(monolithic, "INCUMBENT_EVERY_S", 0.0)
-    monkeypatch.setattr(monolithic, "INCUMBENT_COST_SHARE", 1e9)
+    seen = _every_write(monkeypatch, f)
     res = solve(inst, "compute-only", gap=1e-4, incumbent_file=f)
     assert res.status == "feasible" and res.written_to == f
     going, last = seen[:-1], seen[-1]
