@@ -374,16 +374,17 @@ class _Checker:
     def __init__(self, H: int | None):
         self.H = H
         self.problems: list[str] = []
+        self.paths: list[str] = []  # each problem's path, in the same order
 
     def bad(self, path: str, msg: str) -> None:
         self.problems.append(f"{path}: {msg}")
+        self.paths.append(path)
 
     def failed(self, *paths: str) -> bool:
         """Whether a problem was found at or under any of ``paths``: a rule
         across fields is not checked on a field that is already wrong (its
         value there is a placeholder)."""
-        return any(q == p or q.startswith((p + ".", p + "[")) for q in (pr.split(": ", 1)[0] for pr in self.problems)
-                   for p in paths)
+        return any(q == p or q.startswith((p + ".", p + "[")) for q in self.paths for p in paths)
 
     def unknown_keys(self, obj: dict, known: tuple[str, ...], path: str) -> None:
         for k in obj:
