@@ -3,6 +3,8 @@ Built from the generator (realistic shapes) at toy sizes, then edited."""
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from carbonsched.generate import GeneratorConfig, generate
@@ -72,6 +74,18 @@ def generated_budget_binding(sites: int = 4, jobs: int = 16, periods: int = 168)
     caller."""
     return parse_instance(generate(GeneratorConfig(sites=sites, regions=3, periods=periods, jobs=jobs, seed=7,
                                                    budget_basis="estimate", budget_fraction=0.7)))
+
+
+@cache
+def generated_budget_binding_reference(sites: int, jobs: int, periods: int):
+    """``generated_budget_binding(sites, jobs, periods)`` and its monolithic
+    solve to 1e-6 (a schedule and a bound that bracket the optimum), solved
+    once per test process: several tests compare against it. Callers must
+    not edit either."""
+    from carbonsched import solve
+
+    inst = generated_budget_binding(sites, jobs, periods=periods)
+    return inst, solve(inst, "monolithic", gap=1e-6)
 
 
 def triples_of(inst: Instance, sol) -> np.ndarray:

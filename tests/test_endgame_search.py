@@ -10,14 +10,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from carbonsched import solve
 from carbonsched.check import check_solution
 from carbonsched.decomposition import endgame_search
 from carbonsched.decomposition.recovery import best_commitment, commitments
 from carbonsched.fixed import FixedScheduleModel
 from carbonsched.solution import read_solution
 
-from cases import generated_budget_binding, triples_of
+from cases import generated_budget_binding_reference, triples_of
 from mpi_util import run_cli_mpi
 
 
@@ -122,8 +121,7 @@ def test_on_two_ranks_rank_1_searches_while_rank_0_solves_the_exact_endgame(tmp_
     searching rank has none), the run certifies the gap asked, its bound
     at or above the monolithic schedule (solved to 1e-6) and its objective
     at or below the monolithic bound, and the checker passes."""
-    inst = generated_budget_binding(4, 12, periods=96)
-    mono = solve(inst, "monolithic", gap=1e-6)
+    inst, mono = generated_budget_binding_reference(4, 12, 96)
     p = tmp_path / "inst.json"
     p.write_text(json.dumps(inst.to_dict()))
     d = run_cli_mpi(2, [str(p), "--method", "lagrangian", "--gap", "1e-4"], tmp_path / "sol.json")

@@ -32,7 +32,7 @@ from carbonsched.derived import window_sums
 from carbonsched.instance import load_instance, parse_instance
 from carbonsched.solution import read_solution
 
-from cases import CASES, _gen, generated_budget_binding
+from cases import CASES, _gen, generated_budget_binding_reference
 from conftest import GAP_REPORT
 from mpi_util import run_cli_mpi
 
@@ -193,8 +193,7 @@ def test_iterations_that_run_into_the_end_stages_reserves_leave_the_site_relaxat
     endgame, which would take every reserve on a case this small, is off."""
     import carbonsched.decomposition.lagrangian as lg
 
-    inst = generated_budget_binding(4, 12, periods=96)
-    mono = solve(inst, "monolithic", gap=1e-6)
+    inst, mono = generated_budget_binding_reference(4, 12, 96)
     monkeypatch.setattr(lg, "dual_outpaces", lambda trace, seconds, span, share=lg.STAGE_YIELD: True)
     monkeypatch.setattr(lg.BoxStepBundle, "converged", lambda self, tol: False)
     res = solve(inst, "lagrangian", LagrangianOptions(gap=0.0, early_endgame=False, time_limit=10.0, threads=1))

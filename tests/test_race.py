@@ -6,12 +6,11 @@ import json
 
 import pytest
 
-from carbonsched import solve
 from carbonsched.check import check_solution
 from carbonsched.decomposition.race import RaceEntry, best_rank, race_bound
 from carbonsched.solution import read_solution
 
-from cases import generated_budget_binding
+from cases import generated_budget_binding_reference
 from mpi_util import run_cli_mpi
 
 
@@ -35,8 +34,7 @@ def test_the_endgame_race_solves_the_exact_endgame_on_every_rank(tmp_path):
     its MILP and end with a schedule; the run certifies the gap asked, its
     bound at or above the monolithic schedule (solved to 1e-6) and its
     objective at or below the monolithic bound, and the checker passes."""
-    inst = generated_budget_binding(4, 12, periods=96)
-    mono = solve(inst, "monolithic", gap=1e-6)
+    inst, mono = generated_budget_binding_reference(4, 12, 96)
     p = tmp_path / "inst.json"
     p.write_text(json.dumps(inst.to_dict()))
     d = run_cli_mpi(2, [str(p), "--method", "lagrangian", "--gap", "1e-4", "--endgame-race"], tmp_path / "sol.json")

@@ -32,7 +32,7 @@ from carbonsched.decomposition.site_blocks import (
 )
 from carbonsched.fixed import FixedScheduleModel
 
-from cases import CASES, generated_budget_binding, triples_of
+from cases import CASES, generated_budget_binding_reference, triples_of
 
 
 def _pool(inst):
@@ -204,8 +204,7 @@ def test_dual_iterations_hand_over_to_the_exact_endgame_on_a_generated_four_day_
     round's code crept on with the dual iterations and the site stages and
     certified only in its final polish; the bracket is against a monolithic
     solve to 1e-6."""
-    inst = generated_budget_binding(4, 12, periods=96)
-    mono = solve(inst, "monolithic", gap=1e-6)
+    inst, mono = generated_budget_binding_reference(4, 12, 96)
     res = solve(inst, "lagrangian", LagrangianOptions(gap=1e-4))
     st = res.solution.stats
     assert res.check.ok, res.check.violations

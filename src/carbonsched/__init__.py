@@ -13,10 +13,6 @@ to see its progress. Importing the package changes no global state.
 
 import logging
 
-# before Pyomo: Pyomo's import hook would otherwise finish a scipy import with scipy.stats (1.1 s of a 2.6 s
-# `carbonsched info` on a 2.8 GHz Xeon), which only Pyomo's own scipy users (the standard-form writer) need
-import scipy.sparse  # noqa: F401
-
 from .check import Breakdown, CheckReport, check_solution, evaluate
 from .clock import Clock
 from .config import BendersOptions, DecompositionOptions, LagrangianOptions, SolveOptions
