@@ -26,6 +26,7 @@ from carbonsched.decomposition.lagrangian import (
     polish_keep,
     recovery_share,
     setup_dual,
+    surplus_share,
 )
 from carbonsched.decomposition.pool import SubproblemPool
 from carbonsched.derived import window_sums
@@ -181,6 +182,33 @@ def test_after_the_dual_took_the_reserves_the_site_relaxation_then_the_search_ke
     # a share below what the polish can use goes to the stages before it
     assert polish_keep(50.0, 18.0, 24.0, 18.0, least=12.0) == 0.0
     assert polish_keep(50.0, 18.0, 24.0, 18.0, least=8.0) == 8.0
+
+
+def test_time_the_dual_iterations_leave_beyond_the_reserves_is_shared_with_the_site_search():
+    assert surplus_share(None, 18.0, 24.0, 18.0, bound_due=True) == 0.0  # no limit: nothing beyond
+    assert surplus_share(60.0, 18.0, 24.0, 18.0, bound_due=True) == 0.0  # every reserve just there
+    assert surplus_share(50.0, 18.0, 24.0, 18.0, bound_due=True) == 0.0  # the iterations took some: nothing beyond
+    assert surplus_share(160.0, 18.0, 24.0, 18.0, bound_due=True) == 50.0  # half; the site relaxation takes the rest
+    assert surplus_share(160.0, 18.0, 0.0, 18.0, bound_due=False) == 124.0  # no site relaxation after it: all
+
+
+def test_a_dual_that_converges_early_leaves_the_site_searches_more_than_their_own_time(optima):
+    """A case whose bundle converges within seconds of a 30 s limit: both
+    site searches, given 0.5 s of their own (too little: a search is
+    skipped below 1 s), run on the time left: the first on what the
+    iterations left beyond the reserves, the one from the site
+    relaxation's job placements on what the relaxation kept for it or
+    left. The run still brackets the monolithic optimum and ends within
+    its limit."""
+    inst, mono, _ = optima["forces_feasibility_cuts"]
+    res = solve(inst, "lagrangian", LagrangianOptions(gap=1e-9, early_endgame=False, time_limit=30.0,
+                                                      site_search_time=0.5, threads=1))
+    st = res.solution.stats
+    assert st["stop"] != "time_limit"  # the iterations ended early, as the case is meant to
+    assert st["site_search_extra_s"] > 1.0 and st["site_search_rounds"] >= 1
+    assert st["site_relaxation_rounds"] >= 1 and st["picks_search_rounds"] >= 1
+    assert st["timings_s"]["total_s"] <= 30.0
+    _check_bracket("time left to the searches", inst, mono, res)
 
 
 @pytest.mark.timing

@@ -240,8 +240,11 @@ class LagrangianOptions(DecompositionOptions):
         True, "after the dual iterations, search for a better schedule on the site blocks: each job may move to any "
               "start at its own site, each site's routing and emissions capped at the incumbent's (plus a share "
               "of the budget's slack); the site MILPs run on the pool, rounds repeat while they gain", _boolean)
-    site_search_time: float = option(30.0, "most seconds for the site search (at most 15% of a time limit; the "
-                                           "dual iterations take it while they close the gap faster)",
+    site_search_time: float = option(30.0, "seconds for the site search (at most 15% of a time limit; the "
+                                           "dual iterations take it while they close the gap faster); where "
+                                           "they end early (stalled, converged), it also gets half the time "
+                                           "they leave beyond the stages' reserves (all of it without the site "
+                                           "relaxation)",
                                      _positive_float, unit="s")
 
 

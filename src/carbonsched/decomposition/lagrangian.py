@@ -726,18 +726,26 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
                            search_reserve if st.best is not None else 0.0, least=2.0 * rec.full_model_build_s())
         bound_due = (opts.site_bound and lay.has_lam and np.isfinite(best_L)
                      and st.stop is not TC.ITERATION_LIMIT)  # a cap means: no more work
-        unused, longest = _site_search(st, pool, rec, score, keep + (site_reserve if bound_due else 0.0)) \
-            if score is not None else (0.0, 0.0)
+        searching = score is not None and st.best is not None and opts.site_search
+        extra = surplus_share(clock.left(st.finish_reserve), keep, site_reserve if bound_due else 0.0,
+                              search_reserve if searching else 0.0, bound_due=bound_due)
+        if extra > 0.0 and searching:
+            st.stats["site_search_extra_s"] = round(extra, 3)
+            st.log.note(f"the dual iterations ended with {extra / (0.5 if bound_due else 1.0):.0f} s beyond the "
+                        f"stages' reserves: {extra:.0f} s of it to the site search"
+                        + (", the rest to the site relaxation" if bound_due else ""))
+        unused, longest = _site_search(st, pool, rec, score, keep + (site_reserve if bound_due else 0.0),
+                                       extra=extra) if score is not None else (0.0, 0.0)
         if bound_due:
             # the site relaxation keeps back a quarter of its time (at least two of the search's longest rounds)
-            # for the search from its rounds' job placements after it
-            searching = score is not None and st.best is not None and opts.site_search
+            # for the search from its rounds' job placements after it, which then has that time (on `large` seed
+            # 32, held to its own 30 s, it left the 169 s kept for it to a polish that could not use them)
             left, picks = _site_bound(st, pool, lay, best_u, keep, best_priced,
                                       again_for=2.0 * longest if searching else 0.0)
             if left is not None:
                 unused = left
             if picks and score is not None:
-                unused = _site_search(st, pool, rec, score, keep, picks=picks)[0]
+                unused = _site_search(st, pool, rec, score, keep, picks=picks, extra=unused)[0]
         # without capacity dualised there is no reduced-cost fixing: nothing fixed (the exact endgame still holds)
         _polish(st, pool, rec, recent, fixed if lay.has_lam else np.zeros_like(fixed), extra=unused)
     if interrupts.requested() and st.stop not in (TC.INFEASIBLE, TC.BUDGET_INFEASIBLE, TC.ERROR):
@@ -888,6 +896,25 @@ def polish_keep(left: float | None, polish: float, site: float, search: float, *
     return keep if keep >= least else 0.0
 
 
+def surplus_share(left: float | None, keep: float, site: float, search: float, *, bound_due: bool) -> float:
+    """The seconds the site search gets beyond ``site_search_time`` where
+    the dual iterations ended early (stalled or converged): of the
+    ``left`` seconds left (None: no limit, none), what the polish's
+    ``keep``, the site relaxation's reserve ``site`` and the site search's
+    own ``search`` do not take, half where the site relaxation runs after
+    it (the other half is then the relaxation's: it takes all the time
+    left), all where it does not. Why: on `large` seed 32 (2 ranks,
+    1,200 s) the bundle stalled at 650 s with the incumbent 1.64% below
+    the bound; the site search, held to its 30 s, was skipped (its blocks'
+    build, 28 s predicted, over half of that), and the site relaxation
+    took the other 546 s for 0.16% of bound, with no time left to the
+    incumbent's side."""
+    if left is None:
+        return 0.0
+    surplus = max(0.0, left - keep - site - search)
+    return 0.5 * surplus if bound_due else surplus
+
+
 def recovery_share(share: float, misses: int) -> float:
     """The share of the run's time so far that recoveries may have taken
     before a due one is skipped: ``share`` after a recovery that beat the
@@ -977,10 +1004,11 @@ def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: Dual
     where ``again_for`` > 0, a quarter of its own time or ``again_for``
     seconds, whichever is more, up to half (kept for the site search from
     its picks) are spent, else within ``site_bound_time``.
-    Returns the seconds it left (converged early, or kept back), which
-    the stages after it may take, or None where it did not run (the time
-    before it stays with them); and the distinct
-    :func:`~.site_blocks.block_picks` of its rounds, least D first."""
+    Returns the seconds left to the stages after it (all the time left
+    but ``polish_reserve``: its own early end and what it kept back), or
+    None where it did not run (the time before it stays with them); and
+    the distinct :func:`~.site_blocks.block_picks` of its rounds, least D
+    first."""
     opts, inst = st.opts, st.inst
     if not opts.site_bound or inst.J == 0 or st.gap_reached or interrupts.requested():
         return None, []
@@ -1042,7 +1070,10 @@ def _site_bound(st: RunState[LagrangianOptions], pool: SubproblemPool, lay: Dual
     for _, p in sorted(placed, key=lambda e: e[0]):
         if not any(np.array_equal(p, q) for q in picks):
             picks.append(p)
-    return (max(0.0, deadline - time.perf_counter()) if st.clock.limit is not None else 0.0), picks
+    # all the time left to the stages after it (its early end, and what it kept back for the search from its
+    # picks: on `large` seed 32 it had returned only its own 8 s, and 170 s of the run went unused)
+    left = st.clock.left(st.finish_reserve + polish_reserve)
+    return (left if left is not None else 0.0), picks
 
 
 def _blocks_build_s(inst: Instance, pool: SubproblemPool) -> float:
@@ -1075,10 +1106,12 @@ def _blocks_skip(st: RunState[LagrangianOptions], pool: SubproblemPool, stage: s
 
 
 def _site_search(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: PrimalRecovery, score: np.ndarray,
-                 later_reserve: float, *, picks: list[np.ndarray] | None = None) -> tuple[float, float]:
+                 later_reserve: float, *, picks: list[np.ndarray] | None = None, extra: float = 0.0
+                 ) -> tuple[float, float]:
     """Improve the incumbent by the site neighbourhood search
-    (:mod:`.site_search`) within ``site_search_time`` (``later_reserve``
-    seconds kept for the stages after it). With ``picks`` (the site
+    (:mod:`.site_search`) within ``site_search_time`` plus ``extra``
+    seconds (:func:`surplus_share`; ``later_reserve`` seconds kept for the
+    stages after it). With ``picks`` (the site
     relaxation's job placements, best first), the search after the site
     relaxation: from each placement in turn (the jobs the incumbent leaves
     out go where that round's blocks put them), each until a round gains
@@ -1088,13 +1121,13 @@ def _site_search(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: Pri
     if (not opts.site_search or inst.J == 0 or st.best is None or "candidate" not in st.best.payload
             or st.gap_reached or interrupts.requested()):
         return 0.0, 0.0
-    limit = st.clock.cap(opts.site_search_time, reserve=st.finish_reserve + later_reserve)
+    limit = st.clock.cap(opts.site_search_time + extra, reserve=st.finish_reserve + later_reserve)
     if limit is not None and limit < 1.0:
         return 0.0, 0.0
     stage = "site search" if picks is None else "site search from the site relaxation's picks"
     if (why := _blocks_skip(st, pool, stage, limit)) is not None:
         st.stats["site_search_skipped"] = why
-        return 0.0, 0.0
+        return (limit if limit is not None else 0.0), 0.0  # all of its share, for the stages after it
     t0 = time.perf_counter()
     deadline = t0 + (limit if limit is not None else opts.site_search_time)
     before = st.objective
