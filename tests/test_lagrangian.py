@@ -211,6 +211,22 @@ def test_a_dual_that_converges_early_leaves_the_site_searches_more_than_their_ow
     _check_bracket("time left to the searches", inst, mono, res)
 
 
+def test_without_the_site_search_the_time_it_would_have_had_goes_on_to_the_polish(optima):
+    """Site search off, a polish of 0.5 s (skipped below 1 s) and a dual
+    that converges within seconds of a 30 s limit: the time the
+    iterations and the site relaxation leave goes on to the polish, which
+    runs and closes the gap the relaxation leaves (before, it was lost
+    with the search that did not run, and the run ended at 2.4e-4)."""
+    inst, mono, _ = optima["site_without_battery"]
+    res = solve(inst, "lagrangian", LagrangianOptions(gap=1e-9, early_endgame=False, time_limit=30.0,
+                                                      site_search=False, polish_time=0.5, threads=1))
+    st = res.solution.stats
+    assert "site_search_rounds" not in st and st["site_relaxation_rounds"] >= 1
+    assert "polish_gain" in st and res.gap <= 1e-9
+    assert st["timings_s"]["total_s"] <= 30.0
+    _check_bracket("time left to the polish", inst, mono, res)
+
+
 @pytest.mark.timing
 def test_iterations_that_run_into_the_end_stages_reserves_leave_the_site_relaxation_its_own(monkeypatch):
     """Where the dual iterations outpace the site search and the polish

@@ -1115,12 +1115,12 @@ def _site_search(st: RunState[LagrangianOptions], pool: SubproblemPool, rec: Pri
     relaxation's job placements, best first), the search after the site
     relaxation: from each placement in turn (the jobs the incumbent leaves
     out go where that round's blocks put them), each until a round gains
-    nothing. Returns the seconds of its share it left unused, and its
-    longest round's."""
+    nothing. Returns the seconds of its share it left unused (where it
+    does not run: ``extra``), and its longest round's."""
     opts, inst = st.opts, st.inst
     if (not opts.site_search or inst.J == 0 or st.best is None or "candidate" not in st.best.payload
             or st.gap_reached or interrupts.requested()):
-        return 0.0, 0.0
+        return extra, 0.0  # not run: what it was handed beyond its own share goes on to the stages after it
     limit = st.clock.cap(opts.site_search_time + extra, reserve=st.finish_reserve + later_reserve)
     if limit is not None and limit < 1.0:
         return 0.0, 0.0
