@@ -729,7 +729,7 @@ def _run(inst: Instance, opts: LagrangianOptions, pool: SubproblemPool, clock: C
         searching = score is not None and st.best is not None and opts.site_search
         extra = surplus_share(clock.left(st.finish_reserve), keep, site_reserve if bound_due else 0.0,
                               search_reserve if searching else 0.0, bound_due=bound_due)
-        if extra > 0.0 and searching:
+        if extra >= 1.0 and searching:  # a second or more: less is rounding, not worth a line
             st.stats["site_search_extra_s"] = round(extra, 3)
             st.log.note(f"the dual iterations ended with {extra / (0.5 if bound_due else 1.0):.0f} s beyond the "
                         f"stages' reserves: {extra:.0f} s of it to the site search"
